@@ -3,3 +3,9 @@
 Public API: :class:`SASA2d`, :class:`AttentionStem`, :func:`create_model`, :func:`list_models`,
 :func:`count_flops`.  This package never imports lightning, optuna, mlflow or ``platform``.
 """
+
+from sasa.flops import count_flops
+from sasa.layers import AttentionStem, SASA2d
+from sasa.models import create_model, list_models
+
+__all__ = ["AttentionStem", "SASA2d", "count_flops", "create_model", "list_models"]

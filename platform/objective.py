@@ -1,0 +1,218 @@
+"""The Optuna objective: one trial = one design point × one seed, trained with Lightning, tracked in MLflow.
+
+Statuses mirror each other: COMPLETE ↔ FINISHED, PRUNED ↔ KILLED, FAIL ↔ FAILED. A trial that raises (NaN loss,
+out of memory, an invalid combination of options) is recorded FAIL with its reason and the study goes on
+(:class:`TrialFailedError` is in the study's ``catch``). Ctrl-C fails the running trial as *interrupted* and stops the
+study; an interrupted trial is retried at the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import optuna
+import torch
+
+import sasa
+from platform.pruning import OptunaPruning
+from platform.search_space import DesignPoint, resolve, suggest
+from platform.tracking import POINT_TAG, SEED_TAG, STUDY_TAG, TRIAL_TAG, MlflowEpochLogger, Tracker
+from platform.train import train_trial
+
+# Optuna user attributes every trial carries (the dashboards and promotion read them).
+ATTR_POINT = "design_point"
+ATTR_SEED = "seed"
+ATTR_RUN = "mlflow_run_id"
+ATTR_WORKER = "worker"
+ATTR_FAIL = "fail_reason"
+ATTR_INTERRUPTED = "interrupted"
+ATTR_ORIGIN = "origin"
+ATTR_SPURIOUS = "spurious"
+
+
+class TrialFailedError(Exception):
+    """Raised by the objective after recording a failed trial; the study catches it and goes on."""
+
+
+@dataclass
+class TrialContext:
+    """What every trial of a study shares (built once per worker by the study runner)."""
+
+    spec: Any
+    tracker: Tracker
+    experiment_id: str
+    parent_run_id: str
+    datamodule_factory: Any  # (batch_size, seed) -> LightningDataModule already set up
+    data_info: dict[str, Any]
+    work_root: Path
+    accelerator: str = "auto"
+    devices: int | list[int] = 1
+    strategy: str = "auto"
+    commit: str = ""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def measure_latency(net: torch.nn.Module, example: torch.Tensor, *, repeats: int = 10) -> float:
+    """Median milliseconds of one forward pass on a single image (batch 1), after a warm-up pass."""
+    net = net.eval()
+    times = []
+    with torch.no_grad():
+        net(example)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            net(example)
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+class Objective:
+    """Callable objective for ``study.optimize``."""
+
+    def __init__(self, context: TrialContext) -> None:
+        self.ctx = context
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        spec, ctx = self.ctx.spec, self.ctx
+        if spec.search.design == "grid" and ATTR_SEED not in trial.user_attrs:
+            # Another worker took the last enqueued grid point between our check and Optuna's ask().
+            trial.set_user_attr(ATTR_SPURIOUS, True)
+            trial.study.stop()
+            raise optuna.TrialPruned("no grid point left for this worker")
+        point = suggest(trial, spec)
+        seed = self._seed_for(trial, point)
+        trial.set_user_attr(ATTR_POINT, point.key)
+        trial.set_user_attr(ATTR_WORKER, worker_id())
+        run_id = ctx.tracker.start_child_run(
+            ctx.experiment_id,
+            ctx.parent_run_id,
+            name=f"{trial.number:03d} {point.key} seed={seed}",
+            tags={
+                STUDY_TAG: spec.name,
+                TRIAL_TAG: str(trial.number),
+                POINT_TAG: point.key,
+                SEED_TAG: str(seed),
+                "sasa.git_commit": ctx.commit,
+            },
+        )
+        trial.set_user_attr(ATTR_RUN, run_id)
+        try:
+            values = self._run(trial, point, seed, run_id)
+        except optuna.TrialPruned:
+            ctx.tracker.close_run(run_id, "KILLED")
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Lightning turns Ctrl-C into sys.exit(1); give Optuna the KeyboardInterrupt it handles.
+            trial.set_user_attr(ATTR_INTERRUPTED, True)
+            ctx.tracker.set_tags(run_id, {"sasa.fail_reason": "interrupted"})
+            ctx.tracker.close_run(run_id, "FAILED")
+            raise KeyboardInterrupt from exc
+        except Exception as exc:
+            reason = _reason(exc)
+            trial.set_user_attr(ATTR_FAIL, reason)
+            ctx.tracker.set_tags(run_id, {"sasa.fail_reason": reason})
+            ctx.tracker.log_params(run_id, {"traceback": traceback.format_exc()[-5000:]})
+            ctx.tracker.close_run(run_id, "FAILED")
+            raise TrialFailedError(reason) from exc
+        ctx.tracker.close_run(run_id, "FINISHED")
+        return values
+
+    def _seed_for(self, trial: optuna.Trial, point: DesignPoint) -> int:
+        """Enqueued trials carry their seed; a sampled trial takes the first seed and enqueues the others."""
+        seeds = list(self.ctx.spec.search.seeds)
+        if ATTR_SEED in trial.user_attrs:
+            return int(trial.user_attrs[ATTR_SEED])
+        trial.set_user_attr(ATTR_SEED, seeds[0])
+        trial.set_user_attr(ATTR_ORIGIN, "sampled")
+        for seed in seeds[1:]:
+            trial.study.enqueue_trial(point.optuna_params, user_attrs={ATTR_SEED: seed, ATTR_POINT: point.key})
+        return seeds[0]
+
+    def _run(self, trial: optuna.Trial, point: DesignPoint, seed: int, run_id: str) -> float | tuple[float, float]:
+        spec, ctx = self.ctx.spec, self.ctx
+        model_options, train_spec = resolve(spec, point)
+        info = ctx.data_info
+        net = sasa.create_model(
+            model_options.pop("name"), info["num_classes"], in_channels=info["channels"], **model_options
+        )
+        input_size = (1, info["channels"], info["image_size"], info["image_size"])
+        n_params = sum(p.numel() for p in net.parameters())
+        flops = sasa.count_flops(net, input_size)
+        resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed}
+        ctx.tracker.log_params(run_id, resolved)
+        ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
+        for key, value in {"params": n_params, "flops": flops, "model_config": net.config}.items():
+            trial.set_user_attr(key, value)
+
+        datamodule = ctx.datamodule_factory(train_spec.batch_size, seed)
+        monitor, direction = spec.objective.metric, spec.objective.direction
+        callbacks: list[pl.Callback] = [MlflowEpochLogger(ctx.tracker, run_id)]
+        pruning = OptunaPruning(trial, monitor) if spec.pruner.type != "none" and not spec.objective.second else None
+        if pruning is not None:
+            callbacks.append(pruning)
+        work_dir = ctx.work_root / f"{_safe(point.key)}-seed{seed}"
+        outcome, module = train_trial(
+            net,
+            datamodule,
+            train=train_spec,
+            num_classes=info["num_classes"],
+            monitor=monitor,
+            mode="max" if direction == "maximize" else "min",
+            seed=seed,
+            work_dir=work_dir,
+            callbacks=callbacks,
+            accelerator=ctx.accelerator,
+            devices=ctx.devices,
+            strategy=ctx.strategy,
+        )
+        summary = {
+            "best_value": outcome.best_value,
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": outcome.epochs_run,
+            "throughput": outcome.throughput,
+            "test": outcome.test_metrics,
+        }
+        for key, value in summary.items():
+            trial.set_user_attr(key, value)
+        ctx.tracker.log_metrics(run_id, {"throughput": outcome.throughput, **outcome.test_metrics})
+        if outcome.best_value is not None:
+            ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})
+        if pruning is not None and pruning.pruned_at is not None:
+            trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
+            shutil.rmtree(work_dir, ignore_errors=True)
+            raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
+        if outcome.best_value is None:
+            raise FloatingPointError(f"{monitor} was never finite; nothing to report")
+
+        example = datamodule.example_batch(2)
+        trial.set_user_attr("model_uri", ctx.tracker.log_backbone(run_id, module.net, example))
+        shutil.rmtree(work_dir, ignore_errors=True)
+        if not spec.objective.second:
+            return outcome.best_value
+        second = {"params": float(n_params), "flops": float(flops)}.get(spec.objective.second)
+        if second is None:  # latency
+            second = measure_latency(module.net.cpu(), example[:1].cpu())
+            trial.set_user_attr("latency_ms", second)
+        return outcome.best_value, second
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "=.-_," else "_" for c in key)[:120]
+
+
+def _reason(exc: BaseException) -> str:
+    message = f"{type(exc).__name__}: {exc}".strip()
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
+        message = f"out of memory: {message}"
+    return message.splitlines()[0][:500] if message else type(exc).__name__

@@ -1,0 +1,215 @@
+"""Study lifecycle: create or resume the Optuna study, keep the design exactly-once, recover dead trials.
+
+Exactly-once accounting is by *(design point, seed)*. A pair is **done** when a trial for it is COMPLETE, PRUNED,
+or FAIL with a recorded reason (a genuine failure: NaN, OOM, invalid options — rerunning would fail again); it is
+**pending** while a trial for it is WAITING or RUNNING; otherwise it is **missing** and gets enqueued. A trial
+left RUNNING by a dead process (kill -9, node loss: detected by pid on this host, by Optuna's heartbeat elsewhere)
+or interrupted by Ctrl-C is failed without a reason, so its pair becomes missing and runs again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from platform.objective import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_WORKER
+from platform.search_space import grid_points, make_pruner, make_sampler
+from platform.stores import study_exists
+from platform.tracking import Tracker
+
+ATTR_FINGERPRINT = "sasa.spec_fingerprint"
+ATTR_SPEC = "sasa.spec"
+ATTR_PARENT_RUN = "sasa.mlflow_parent_run_id"
+ATTR_EXPERIMENT = "sasa.mlflow_experiment_id"
+# Spec sections that may change between runs of one study without changing its results.
+_NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
+
+
+class StudyConflictError(Exception):
+    """The stored study was made from a different spec; starting over must be explicit."""
+
+
+def fingerprint(spec_dict: dict) -> str:
+    relevant = {k: v for k, v in spec_dict.items() if k not in _NON_RESULT_KEYS}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def open_study(spec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study, str | None]:
+    """Create or load the study; with ``fresh``, archive an existing one first (never delete results).
+
+    Returns the study and, when one was archived, the archive's name.
+    """
+    spec_dict = spec.resolved_dict()
+    digest = fingerprint(spec_dict)
+    archived = None
+    if study_exists(storage, spec.name):
+        existing = optuna.load_study(study_name=spec.name, storage=storage)
+        if fresh:
+            archived = f"{spec.name}.archived-{time.strftime('%Y%m%d-%H%M%S')}"
+            optuna.copy_study(from_study_name=spec.name, from_storage=storage, to_storage=storage,
+                              to_study_name=archived)
+            optuna.delete_study(study_name=spec.name, storage=storage)
+        elif existing.user_attrs.get(ATTR_FINGERPRINT) != digest:
+            changed = _changed_keys(existing.user_attrs.get(ATTR_SPEC, {}), spec_dict)
+            raise StudyConflictError(
+                f"study '{spec.name}' already exists with a different spec (changed: {', '.join(changed) or '?'}); "
+                "rerun with --fresh to archive it and start over, or give the study a new name"
+            )
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        load_if_exists=True,
+        directions=[spec.objective.direction] + (["minimize"] if spec.objective.second else []),
+        sampler=make_sampler(spec),
+        pruner=make_pruner(spec),
+    )
+    if ATTR_FINGERPRINT not in study.user_attrs:
+        study.set_user_attr(ATTR_FINGERPRINT, digest)
+        study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec_dict, default=str)))
+    return study, archived
+
+
+def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        if not prefix and key in _NON_RESULT_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys += _changed_keys(a, b, f"{prefix}{key}.")
+        elif json.dumps(a, default=str) != json.dumps(b, default=str):
+            keys.append(f"{prefix}{key}")
+    return keys
+
+
+def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
+    point, seed = trial.user_attrs.get(ATTR_POINT), trial.user_attrs.get(ATTR_SEED)
+    return None if point is None or seed is None else (str(point), int(seed))
+
+
+def is_done(trial: FrozenTrial) -> bool:
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and ATTR_FAIL in trial.user_attrs
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    done: int
+    pending: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+def progress(study: optuna.Study, spec) -> Progress:
+    trials = study.get_trials(deepcopy=False)
+    done = {pair_of(t) for t in trials if is_done(t)} - {None}
+    pending = {
+        pair_of(t) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)
+    } - {None} - done
+    if spec.search.design == "grid":
+        total = len(grid_points(spec)) * len(spec.search.seeds)
+    else:
+        total = max((spec.search.n_trials or 0) * len(spec.search.seeds), len(done) + len(pending))
+    return Progress(total=total, done=len(done), pending=len(pending))
+
+
+def sampled_count(study: optuna.Study) -> int:
+    """Trials whose design point the sampler chose (search designs; the other seeds are enqueued copies)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_ORIGIN) == "sampled")
+
+
+def nothing_left(study: optuna.Study, spec) -> bool:
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    if waiting:
+        return False
+    if spec.search.design == "grid":
+        return True
+    return spec.search.n_trials is not None and sampled_count(study) >= spec.search.n_trials
+
+
+def enqueue_missing(study: optuna.Study, spec) -> int:
+    """Enqueue every (design point, seed) that is neither done nor pending; returns how many were enqueued."""
+    trials = study.get_trials(deepcopy=False)
+    covered = {pair_of(t) for t in trials if is_done(t) or t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    wanted: list[tuple[dict, str, int]] = []
+    if spec.search.design == "grid":
+        for point in grid_points(spec):
+            wanted += [(point.optuna_params, point.key, seed) for seed in spec.search.seeds]
+    else:  # retry interrupted trials of search designs with the same parameters and seed
+        for trial in trials:
+            pair = pair_of(trial)
+            if trial.state == TrialState.FAIL and pair is not None and not is_done(trial):
+                wanted.append((dict(trial.params), pair[0], pair[1]))
+    count = 0
+    for params, key, seed in wanted:
+        if (key, seed) in covered:
+            continue
+        covered.add((key, seed))
+        study.enqueue_trial(params, user_attrs={ATTR_POINT: key, ATTR_SEED: seed})
+        count += 1
+    return count
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def dead_running_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """RUNNING trials whose worker process on this host no longer exists."""
+    host = socket.gethostname()
+    dead = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(trial.user_attrs.get(ATTR_WORKER, ""))
+        name, _, pid = worker.rpartition(":")
+        if name == host and pid.isdigit() and not _pid_alive(int(pid)):
+            dead.append(trial)
+    return dead
+
+
+def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[int]:
+    """Fail trials of dead processes and close every child MLflow run they left RUNNING; returns trial numbers."""
+    storage = study._storage
+    failed = []
+    for trial in dead_running_trials(study):
+        try:
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            failed.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+    optuna.storages.fail_stale_trials(study)  # other hosts: Optuna's heartbeat
+    live = {
+        str(t.user_attrs[ATTR_RUN])
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if ATTR_RUN in t.user_attrs
+    }
+    tracker.close_stale_children(experiment_id, parent_run_id, live)
+    return failed
+
+
+def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
+    states = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
+    for trial in trials:
+        states[{
+            TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+            TrialState.RUNNING: "running", TrialState.WAITING: "waiting",
+        }[trial.state]] += 1
+    return states

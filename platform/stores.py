@@ -1,0 +1,103 @@
+"""Where results live: default URIs under ``./runs/``, opening the Optuna storage, reachability checks.
+
+Defaults (DESIGN.md): Optuna in ``runs/optuna.db`` and MLflow in ``runs/mlflow.db`` (SQLite), MLflow artifacts in
+``runs/mlartifacts``, prepared data in ``runs/data_cache``, trial checkpoints in ``runs/trials``. ``--storage`` and
+``--tracking-uri`` override the spec, which overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage
+
+from platform.tracking import redact
+
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 40
+
+
+class StoreError(Exception):
+    """A store cannot be reached or opened (reported as one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    root: Path
+    storage_url: str
+    tracking_uri: str
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.root / "mlartifacts"
+
+    @property
+    def data_cache(self) -> Path:
+        return self.root / "data_cache"
+
+    def trial_dir(self, study: str) -> Path:
+        return self.root / "trials" / study
+
+    def ui_command(self) -> str:
+        return f"mlflow ui --backend-store-uri {redact(self.tracking_uri)} --port 5000"
+
+
+def resolve_stores(
+    *, cli_storage: str | None, cli_tracking: str | None, spec_storage: str | None, spec_tracking: str | None,
+    root: Path | None = None,
+) -> Stores:
+    root = (root or Path("runs")).resolve()
+    storage = cli_storage or spec_storage or f"sqlite:///{root / 'optuna.db'}"
+    tracking = cli_tracking or spec_tracking or f"sqlite:///{root / 'mlflow.db'}"
+    return Stores(root=root, storage_url=storage, tracking_uri=tracking)
+
+
+def ensure_local_dirs(stores: Stores) -> None:
+    """Create ``runs/`` (and the parent folder of SQLite files) — only after the spec has been validated."""
+    stores.root.mkdir(parents=True, exist_ok=True)
+    for uri in (stores.storage_url, stores.tracking_uri):
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def open_storage(url: str) -> RDBStorage:
+    """Optuna RDB storage with heartbeats (stale trials of dead workers are detected) and a patient SQLite."""
+    engine_kwargs: dict = {}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=GRACE_PERIOD_S,
+        )
+    except Exception as exc:  # sqlalchemy / driver errors vary by backend
+        raise StoreError(f"--storage {redact(url)}: cannot open the Optuna storage ({_first_line(exc)})") from exc
+
+
+def check_tracking(uri: str) -> None:
+    """Fail fast (no long retry loop) when the MLflow tracking server/database is unreachable."""
+    from mlflow import MlflowClient
+
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except Exception as exc:
+        raise StoreError(f"--tracking-uri {redact(uri)}: MLflow is unreachable ({_first_line(exc)})") from exc
+
+
+def study_exists(storage: RDBStorage, name: str) -> bool:
+    return any(s.study_name == name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = redact(str(exc)) or type(exc).__name__
+    return text.strip().splitlines()[0][:300]

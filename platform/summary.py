@@ -1,0 +1,92 @@
+"""End-of-study table: design point → objective mean ± std over seeds, n, params, FLOPs, best highlighted.
+
+The numbers are computed by :func:`get_summary_info` (pure, testable) and rendered by :func:`render_summary`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.table import Table
+
+from platform.objective import ATTR_POINT
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    key: str
+    values: tuple[float, ...]
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    params: int | None
+    flops: int | None
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+def get_summary_info(study: optuna.Study) -> list[PointSummary]:
+    """One row per design point (in order of first appearance), over all its trials."""
+    groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if ATTR_POINT in trial.user_attrs:
+            groups.setdefault(str(trial.user_attrs[ATTR_POINT]), []).append(trial)
+    rows = []
+    for key, trials in groups.items():
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        attrs = next((t.user_attrs for t in trials if "params" in t.user_attrs), {})
+        rows.append(
+            PointSummary(
+                key=key,
+                values=tuple(float(t.values[0]) for t in complete),
+                n_complete=len(complete),
+                n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+                n_failed=sum(t.state == TrialState.FAIL and "fail_reason" in t.user_attrs for t in trials),
+                params=attrs.get("params"),
+                flops=attrs.get("flops"),
+            )
+        )
+    return rows
+
+
+def best_key(rows: list[PointSummary], direction: str) -> str | None:
+    scored = [r for r in rows if r.mean is not None]
+    if not scored:
+        return None
+    pick = max if direction == "maximize" else min
+    return pick(scored, key=lambda r: r.mean).key
+
+
+def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console) -> None:
+    best = best_key(rows, direction)
+    table = Table(title=f"{metric} ({direction}) by design point — mean ± std over seeds")
+    for column in ("design point", metric, "n (ok/pruned/failed)", "params (M)", "FLOPs (G)"):
+        table.add_column(column, justify="left" if column == "design point" else "right")
+    for row in rows:
+        if row.mean is None:
+            value = "—"
+        elif row.std is None:
+            value = f"{row.mean:.4f}"
+        else:
+            value = f"{row.mean:.4f} ± {row.std:.4f}"
+        table.add_row(
+            row.key,
+            value,
+            f"{row.n_complete}/{row.n_pruned}/{row.n_failed}",
+            f"{row.params / 1e6:.3f}" if row.params is not None else "—",
+            f"{row.flops / 1e9:.4f}" if row.flops is not None else "—",
+            style="bold green" if row.key == best else None,
+        )
+    console.print(table)
+    if best is not None:
+        console.print(f"best: [bold green]{best}[/]")

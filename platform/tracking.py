@@ -1,0 +1,207 @@
+"""The thin MLflow layer: one parent run per study, one nested child run per trial.
+
+Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no global active run), except model
+logging, which MLflow only offers through the fluent API and is wrapped in :func:`log_backbone`.
+Tags written here are the contract the dashboards and promotion read:
+
+- parent run: ``sasa.role=study``, ``sasa.study``, ``sasa.optuna_storage`` (password redacted)
+- child runs: ``sasa.role=trial``, ``sasa.study``, ``sasa.trial_number``, ``sasa.design_point``, ``sasa.seed``,
+  ``sasa.git_commit``, ``mlflow.parentRunId``
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import mlflow
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+
+import sasa
+
+ROLE_TAG = "sasa.role"
+STUDY_TAG = "sasa.study"
+TRIAL_TAG = "sasa.trial_number"
+POINT_TAG = "sasa.design_point"
+SEED_TAG = "sasa.seed"
+_MAX_PARAM_LEN = 6000
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)")
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` (a URI or a message quoting one) with every ``scheme://user:password@`` password replaced by ``***``.
+
+    Storage and tracking URIs are printed and logged; their passwords never are.
+    """
+    if not text:
+        return text
+    return _PASSWORD.sub(r"\1***\2", text)
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict → ``{"a.b": value}``; lists are kept as values."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class Tracker:
+    """MLflow access for one study: experiment, parent run, child runs."""
+
+    def __init__(self, tracking_uri: str, *, artifact_root: Path | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        mlflow.set_tracking_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.artifact_root = artifact_root
+
+    # -- experiment and parent run ------------------------------------------------------------------------
+    def experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return experiment.experiment_id
+        location = None
+        if self.artifact_root is not None:
+            location = (self.artifact_root / name).resolve().as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def open_parent_run(self, experiment_id: str, study: str, run_id: str | None, tags: dict[str, str]) -> str:
+        """Reopen the study's parent run (``run_id``) or create it; returns its id, status RUNNING."""
+        if run_id is not None:
+            self.client.update_run(run_id, status="RUNNING")
+            return run_id
+        run = self.client.create_run(
+            experiment_id, run_name=study, tags={ROLE_TAG: "study", STUDY_TAG: study, **tags}
+        )
+        return run.info.run_id
+
+    def close_run(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status=status, end_time=int(time.time() * 1000))
+
+    # -- child runs ------------------------------------------------------------------------------------------
+    def start_child_run(
+        self, experiment_id: str, parent_run_id: str, *, name: str, tags: dict[str, str]
+    ) -> str:
+        run = self.client.create_run(
+            experiment_id, run_name=name, tags={ROLE_TAG: "trial", "mlflow.parentRunId": parent_run_id, **tags}
+        )
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(key, str(value)[:_MAX_PARAM_LEN]) for key, value in flatten(params).items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[start : start + 100])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [
+            Metric(key, float(value), now, step)
+            for key, value in metrics.items()
+            if value is not None and math.isfinite(float(value))
+        ]
+        if items:
+            self.client.log_batch(run_id, metrics=items)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def close_stale_children(self, experiment_id: str, parent_run_id: str, live_run_ids: set[str]) -> list[str]:
+        """Close child runs left RUNNING by a killed process as FAILED; returns their ids."""
+        closed = []
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        )
+        for run in runs:
+            if run.info.run_id not in live_run_ids:
+                self.set_tags(run.info.run_id, {"sasa.fail_reason": "process died (closed at next start)"})
+                self.close_run(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+                closed.append(run.info.run_id)
+        return closed
+
+    def log_backbone(self, run_id: str, model: Any, input_example: Any) -> str:
+        """Log the trained backbone as an MLflow model (signature + input example); returns its model URI."""
+        import mlflow.pytorch
+        from mlflow.models import infer_signature
+
+        model = model.eval().cpu()
+        example = input_example.cpu().numpy()
+        with torch.no_grad():
+            output = model(input_example.cpu()).numpy()
+        signature = infer_signature(example, output)
+        # The model's classes live in ``sasa``; shipping its source with the model makes it loadable anywhere.
+        sasa_dir = str(Path(sasa.__file__).resolve().parent)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.pytorch.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                code_paths=[sasa_dir],
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            )
+        return info.model_uri
+
+
+class MlflowEpochLogger(pl.Callback):
+    """Logs Lightning's epoch metrics to an MLflow run, step = epoch.
+
+    Lightning calls plain callbacks' epoch-end hooks *before* the module's, where our metrics are computed, so
+    validation metrics are logged at ``on_validation_end`` and training metrics once the epoch has fully ended
+    (at the next epoch's start, and at the end of training).
+    """
+
+    def __init__(self, tracker: Tracker, run_id: str) -> None:
+        self.tracker = tracker
+        self.run_id = run_id
+
+    def _log(self, trainer: pl.Trainer, prefix: str, epoch: int) -> None:
+        if trainer.sanity_checking or trainer.global_rank != 0:
+            return
+        metrics = {
+            key: float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith(prefix) and value.numel() == 1
+        }
+        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch > 0:
+            self._log(trainer, "train/", trainer.current_epoch - 1)
+        if trainer.global_rank == 0 and trainer.optimizers:
+            lr = trainer.optimizers[0].param_groups[0]["lr"]
+            self.tracker.log_metrics(self.run_id, {"train/lr": lr}, step=trainer.current_epoch)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log(trainer, "val/", trainer.current_epoch)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log(trainer, "train/", trainer.current_epoch - 1 if trainer.current_epoch > 0 else 0)

@@ -1,0 +1,139 @@
+"""Train one trial: a Lightning Trainer over an injected backbone and data module.
+
+The small train function of the platform (lightning-hydra-template style): it knows nothing about Optuna or
+MLflow; those come in as Lightning callbacks. The best validation checkpoint is kept and the test metrics come
+from it (loaded with ``weights_only=True``). A ``last.ckpt`` in ``work_dir`` from an interrupted attempt is
+resumed from, so a retried trial continues from its last saved epoch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from torch import nn
+
+from platform.lit_module import SasaClassifier
+
+
+@dataclass
+class TrainOutcome:
+    best_value: float | None
+    best_epoch: int | None
+    epochs_run: int
+    test_metrics: dict[str, float]
+    throughput: float
+    resumed_from: str | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+class ThroughputMeter(pl.Callback):
+    """Training images per second, measured over training batches only (validation excluded)."""
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        self.seconds += time.perf_counter() - self._start
+        self.images += int(batch[0].shape[0])
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+def _trainer_kwargs(train: Any, accelerator: str, devices: int | list[int], strategy: str) -> dict[str, Any]:
+    max_steps = train.max_steps if train.max_steps and train.max_steps > 0 else -1
+    kwargs: dict[str, Any] = {
+        "max_epochs": train.epochs if max_steps < 0 else None,
+        "max_steps": max_steps,
+        "accelerator": accelerator,
+        "devices": devices,
+        "strategy": strategy,
+        "precision": train.precision,
+        "gradient_clip_val": train.gradient_clip_val,
+        "deterministic": train.deterministic,
+        "logger": False,
+        "num_sanity_val_steps": 0,
+        "enable_model_summary": False,
+    }
+    if train.limit_train_batches is not None:
+        kwargs["limit_train_batches"] = train.limit_train_batches
+    if train.limit_val_batches is not None:
+        kwargs["limit_val_batches"] = train.limit_val_batches
+    return kwargs
+
+
+def train_trial(
+    net: nn.Module,
+    datamodule: pl.LightningDataModule,
+    *,
+    train: Any,
+    num_classes: int,
+    monitor: str,
+    mode: str,
+    seed: int,
+    work_dir: Path,
+    callbacks: list[pl.Callback],
+    accelerator: str = "auto",
+    devices: int | list[int] = 1,
+    strategy: str = "auto",
+    progress_position: int = 0,
+) -> tuple[TrainOutcome, SasaClassifier]:
+    """Fit ``net`` on ``datamodule``, test the best checkpoint; returns the outcome and the trained module."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = SasaClassifier(
+        net,
+        num_classes=num_classes,
+        optimizer=train.optimizer,
+        lr=train.lr,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay,
+        warmup_epochs=train.warmup_epochs,
+        label_smoothing=train.label_smoothing,
+    )
+    checkpoint = ModelCheckpoint(
+        dirpath=work_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=True
+    )
+    meter = ThroughputMeter()
+    trainer = pl.Trainer(
+        **_trainer_kwargs(train, accelerator, devices, strategy),
+        callbacks=[*callbacks, checkpoint, meter, TQDMProgressBar(process_position=progress_position)],
+        default_root_dir=work_dir,
+    )
+    last = work_dir / "last.ckpt"
+    resume = str(last) if last.exists() else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+
+    best_path = checkpoint.best_model_path
+    test_metrics: dict[str, float] = {}
+    best_epoch = None
+    if best_path:
+        saved = torch.load(best_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(saved["state_dict"])
+        best_epoch = int(saved["epoch"])
+        results = trainer.test(module, datamodule=datamodule, verbose=False)
+        test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    best = checkpoint.best_model_score
+    outcome = TrainOutcome(
+        best_value=float(best) if best is not None and torch.isfinite(best) else None,
+        best_epoch=best_epoch,
+        epochs_run=trainer.current_epoch,
+        test_metrics=test_metrics,
+        throughput=meter.images_per_second,
+        resumed_from=resume,
+    )
+    return outcome, module
+
