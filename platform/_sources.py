@@ -185,8 +185,8 @@ def _is_label_feature(feature: Any) -> bool:
     return isinstance(feature, datasets.Value) and feature.dtype.startswith(("int", "uint"))
 
 
-def check_columns(dd: datasets.DatasetDict, image_column: str, label_column: str) -> list[str]:
-    """Check the image and label columns of every split; return the class names.
+def check_columns(dd: dict[str, datasets.Dataset], image_column: str, label_column: str) -> list[str]:
+    """Check the image and label columns of every split in ``dd``; return the class names.
 
     Labels must be a ``ClassLabel`` (names kept) or non-negative integers (classes ``0 … max``, named by
     their number).
@@ -240,12 +240,18 @@ def _stratified_cut(
     try:
         kept, cut = train_test_split(idx, test_size=n_out, stratify=labels[idx], random_state=seed)
     except ValueError as err:  # a class with one image, or fewer held-out images than classes
-        raise DataError(f"cannot carve a stratified split for {field}: {err}") from err
+        raise DataError(
+            f"{field}: cannot carve a stratified split of {n_out} of {len(idx)} training images "
+            f"({len(np.unique(labels[idx]))} classes): {err}"
+        ) from err
     return np.sort(kept), np.sort(cut)
 
 
-def select_splits(dd: datasets.DatasetDict, spec: Any) -> dict[str, datasets.Dataset]:
-    """Pick train/val/test from ``dd``; carve the ones the spec leaves None from train.
+def select_splits(dd: datasets.DatasetDict, spec: Any) -> tuple[dict[str, datasets.Dataset], list[str]]:
+    """Pick train/val/test from ``dd``, check their columns, carve the ones the spec leaves None from train.
+
+    Returns the three splits and the class names. Splits of the source that the spec does not name are
+    ignored (and not checked).
 
     Carving is a stratified split of the training split, seeded by ``spec.split_seed``: test first
     (``test_fraction`` of the training split), then val (``val_fraction`` of it), so both fractions refer to
@@ -265,6 +271,8 @@ def select_splits(dd: datasets.DatasetDict, spec: Any) -> dict[str, datasets.Dat
         "val": None if spec.val_split is None else named("val_split", spec.val_split),
         "test": None if spec.test_split is None else named("test_split", spec.test_split),
     }
+    used = {spec.train_split: train} | {getattr(spec, f"{s}_split"): d for s, d in chosen.items() if d is not None}
+    class_names = check_columns(used, spec.image_column, spec.label_column)
     labels = np.asarray(train.with_format("numpy")[spec.label_column])
     keep = np.arange(len(train))
     to_carve = [(s, getattr(spec, f"{s}_fraction")) for s in ("test", "val") if chosen[s] is None]
@@ -283,4 +291,4 @@ def select_splits(dd: datasets.DatasetDict, spec: Any) -> dict[str, datasets.Dat
             raise DataError(f"data.max_train_samples is {limit}; expected a positive integer or null")
         if limit < len(keep):
             keep = np.sort(np.random.default_rng(spec.split_seed).permutation(keep)[:limit])
-    return {"train": train.select(keep), "val": chosen["val"], "test": chosen["test"]}
+    return {"train": train.select(keep), "val": chosen["val"], "test": chosen["test"]}, class_names

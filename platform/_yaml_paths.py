@@ -2,7 +2,7 @@
 
 Every problem the spec layer reports is a ``(path, message)`` pair, rendered as ``<yaml path>: <problem>;
 <what is valid>``.  Paths join mapping keys with ``.`` and list indices as ``[i]`` (``search.parameters.
-window_size.choices[1]``).  Validators that find several problems at once raise :class:`Problems`, whose
+window_size.choices[1]``).  Validators that find several problems at once raise :class:`ProblemsError`, whose
 paths are relative to the validated object; :func:`format_errors` makes them absolute.
 """
 
@@ -23,7 +23,7 @@ _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 _DOTTED_PARAM_ROOTS = ("model", "train")
 
 
-class Problems(ValueError):
+class ProblemsError(ValueError):
     """Several problems found by one validator; each path is relative to the object it validated."""
 
     def __init__(self, items: Iterable[Problem]) -> None:
@@ -48,7 +48,7 @@ def render(path: str, message: str) -> str:
 
 def did_you_mean(word: object, options: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
-    matches = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.5)
     return f" (did you mean '{matches[0]}'?)" if matches else ""
 
 
@@ -89,7 +89,7 @@ SpecLoader.add_implicit_resolver(
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=SpecLoader)  # noqa: S506 - SpecLoader is a SafeLoader
+    return yaml.load(text, Loader=SpecLoader)  # SpecLoader is a SafeLoader
 
 
 def yaml_problem(exc: yaml.YAMLError) -> str:
@@ -173,7 +173,7 @@ def _error_lines(error: Any, root: type[BaseModel], prefix: Sequence[str | int])
     ctx = error.get("ctx") or {}
     if kind in ("value_error", "assertion_error"):
         exc = ctx.get("error")
-        if isinstance(exc, Problems):
+        if isinstance(exc, ProblemsError):
             for sub, message in exc.items:
                 yield join(path, sub), message
         else:
@@ -199,10 +199,14 @@ def _error_lines(error: Any, root: type[BaseModel], prefix: Sequence[str | int])
 
 
 def format_errors(
-    err: ValidationError, root: type[BaseModel], prefix: Sequence[str | int] = ()
+    err: ValidationError | Iterable[Any], root: type[BaseModel], prefix: Sequence[str | int] = ()
 ) -> list[Problem]:
-    """Every error in ``err`` as ``(path, message)``; ``root`` is the model that was validated."""
-    return [line for error in err.errors() for line in _error_lines(error, root, prefix)]
+    """Every error in ``err`` (or in a list of its ``errors()``) as ``(path, message)``.
+
+    ``root`` is the model that was validated; ``prefix`` is prepended to every path.
+    """
+    errors = err.errors() if isinstance(err, ValidationError) else err
+    return [line for error in errors for line in _error_lines(error, root, prefix)]
 
 
 # --- --set overrides -------------------------------------------------------------------------------------

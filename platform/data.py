@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, get_worker_info
 
-from platform._sources import DataError, check_columns, load_source, select_splits
+from platform._sources import DataError, load_source, select_splits
 
 __all__ = ["DataError", "ImageDataModule", "augment_batch", "build_datamodule", "cache_file", "prepare_data_once"]
 
@@ -142,8 +142,7 @@ def _build(data_spec: Any, hf_build_dir: Path) -> dict[str, Any]:
     if size < 1:
         raise DataError(f"data.image_size is {size}; expected a positive integer")
     dd = load_source(data_spec, build_cache_dir=hf_build_dir)
-    class_names = check_columns(dd, data_spec.image_column, data_spec.label_column)
-    splits = select_splits(dd, data_spec)
+    splits, class_names = select_splits(dd, data_spec)
     decoded = {s: _decode(ds, data_spec.image_column, data_spec.label_column, size) for s, ds in splits.items()}
     if data_spec.grayscale is None:  # keep the source's channels (colour if any split has colour)
         channels = max(x.shape[1] for x, _ in decoded.values())
@@ -153,9 +152,10 @@ def _build(data_spec: Any, hf_build_dir: Path) -> dict[str, Any]:
     mean = train.mean(dim=(0, 2, 3))  # (C,): statistics of the training split only
     std = train.std(dim=(0, 2, 3), correction=0).clamp_min(1e-6)
     payload: dict[str, Any] = {"version": CACHE_VERSION, "class_names": class_names, "mean": mean, "std": std}
-    for split, (x, y) in decoded.items():
-        x = _set_channels(x, channels)
-        payload[f"{split}_x"] = ((x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)).contiguous()
+    for split in SPLITS:
+        x, y = decoded.pop(split)  # drop the unnormalised copy as we go: peak memory stays near 2× the data
+        x = train if split == "train" else _set_channels(x, channels)
+        payload[f"{split}_x"] = x.sub_(mean.view(1, -1, 1, 1)).div_(std.view(1, -1, 1, 1))
         payload[f"{split}_y"] = y
     return payload
 

@@ -9,8 +9,10 @@ store, 130 interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for progress and results: library chatter goes below WARNING."""
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_libraries()
     console = Console(stderr=False)
     try:
         spec = load_spec(args.study, args.overrides)
@@ -146,7 +158,6 @@ def _optimize(study: optuna.Study, spec: Any, objective: Objective, *, console: 
     if nothing_left(study, spec):
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
         return
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     start = time.monotonic()
     bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name}", unit="trial", position=0,
                dynamic_ncols=True, leave=True)

@@ -47,6 +47,18 @@ def _offsets(kernel_size: int, height: int, width: int) -> list[tuple[int, int, 
     return out
 
 
+# Batch chunk size is chosen so that one chunk of q (and of k, v, out) holds about this many bytes: the k² offset
+# loops then revisit data that is still in the CPU's L2 cache instead of streaming it from memory k² times.
+CHUNK_BYTES = 1 << 20
+
+
+def _batch_chunks(q: Tensor) -> list[slice]:
+    B = q.shape[0]
+    per_sample = q[0].numel() * q.element_size()
+    size = max(1, min(B, CHUNK_BYTES // max(per_sample, 1)))
+    return [slice(b, min(b + size, B)) for b in range(0, B, size)]
+
+
 class _WindowAttention(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -60,50 +72,66 @@ class _WindowAttention(torch.autograd.Function):
     ) -> Tensor:
         # q, k, v: (B, heads, d, H, W); row_bias / col_bias: (B, heads, kernel_size, H, W) or None.
         B, heads, d, H, W = q.shape
-        kk = kernel_size * kernel_size
+        ks, kk = kernel_size, kernel_size * kernel_size
         offsets = _offsets(kernel_size, H, W)
-        logits = q.new_full((B, heads, kk, H, W), float("-inf"))
-        for o, dy, dx, qr, qc, kr, kc in offsets:
-            dots = (q[..., qr, qc] * k[..., kr, kc]).sum(2)  # (B, heads, h', w')
-            if row_bias is not None:
-                dots += row_bias[:, :, dy, qr, qc] + col_bias[:, :, dx, qr, qc]
-            logits[:, :, o, qr, qc] = dots
-        attn = torch.softmax(logits, dim=2)
-        del logits
+        chunks = _batch_chunks(q)
+        attn = q.new_empty(B, heads, kk, H, W)
         out = torch.zeros_like(v)
-        for o, _dy, _dx, qr, qc, kr, kc in offsets:
-            out[..., qr, qc].addcmul_(attn[:, :, o, qr, qc].unsqueeze(2), v[..., kr, kc])
-        ctx.save_for_backward(q, k, v, attn)
+        # Scratch buffers reused by every chunk and offset: allocating inside the loop is slow on CPU.
+        size = chunks[0].stop - chunks[0].start
+        logits_buf = q.new_empty(size, heads, kk, H, W)
+        prod_buf = q.new_empty(size, heads, d, H, W)
+        for sl in chunks:
+            qc_, kc_, vc_, oc_ = q[sl], k[sl], v[sl], out[sl]
+            n = qc_.shape[0]
+            logits = logits_buf[:n].fill_(float("-inf"))  # (n, heads, k², H, W); -inf = outside the image
+            for o, _dy, _dx, qr, qc, kr, kc in offsets:
+                prod = torch.mul(qc_[..., qr, qc], kc_[..., kr, kc], out=prod_buf[:n, ..., qr, qc])
+                torch.sum(prod, 2, out=logits[:, :, o, qr, qc])
+            if row_bias is not None:
+                logits6 = logits.view(n, heads, ks, ks, H, W)
+                logits6.add_(row_bias[sl].unsqueeze(3)).add_(col_bias[sl].unsqueeze(2))
+            a = torch.ops.aten._softmax.out(logits, 2, False, out=attn[sl])
+            for o, _dy, _dx, qr, qc, kr, kc in offsets:
+                oc_[..., qr, qc].addcmul_(a[:, :, o, qr, qc].unsqueeze(2), vc_[..., kr, kc])
+        ctx.save_for_backward(q, k, v, attn, out)
         ctx.kernel_size = kernel_size
         ctx.has_bias = row_bias is not None
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        q, k, v, attn = ctx.saved_tensors
+        q, k, v, attn, out = ctx.saved_tensors
         kernel_size = ctx.kernel_size
         B, heads, d, H, W = q.shape
         offsets = _offsets(kernel_size, H, W)
         grad_out = grad_out.contiguous()
-        grad_attn = torch.zeros_like(attn)
-        grad_v = torch.zeros_like(v)
-        for o, _dy, _dx, qr, qc, kr, kc in offsets:
-            grad_attn[:, :, o, qr, qc] = (grad_out[..., qr, qc] * v[..., kr, kc]).sum(2)
-            grad_v[..., kr, kc].addcmul_(attn[:, :, o, qr, qc].unsqueeze(2), grad_out[..., qr, qc])
-        # softmax backward: dL/dlogit = a * (g - Σ a g); masked entries have a = 0 and get 0.
-        grad_logits = attn * (grad_attn - (attn * grad_attn).sum(2, keepdim=True))
-        del grad_attn
-        grad_q = torch.zeros_like(q)
-        grad_k = torch.zeros_like(k)
-        for o, _dy, _dx, qr, qc, kr, kc in offsets:
-            g = grad_logits[:, :, o, qr, qc].unsqueeze(2)
-            grad_q[..., qr, qc].addcmul_(g, k[..., kr, kc])
-            grad_k[..., kr, kc].addcmul_(g, q[..., qr, qc])
+        grad_q, grad_k, grad_v = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
         grad_row = grad_col = None
         if ctx.has_bias:
-            g5 = grad_logits.view(B, heads, kernel_size, kernel_size, H, W)
-            grad_row = g5.sum(3)
-            grad_col = g5.sum(2)
+            grad_row = q.new_zeros(B, heads, kernel_size, H, W)
+            grad_col = q.new_zeros(B, heads, kernel_size, H, W)
+        chunks = _batch_chunks(q)
+        size = chunks[0].stop - chunks[0].start
+        prod_buf = q.new_empty(size, heads, d, H, W)
+        dot_buf = q.new_empty(size, heads, H, W)
+        for sl in chunks:
+            go, qc_, kc_, vc_, a = grad_out[sl], q[sl], k[sl], v[sl], attn[sl]
+            gq, gk, gv = grad_q[sl], grad_k[sl], grad_v[sl]
+            # Softmax backward dL/dlogit_o = a_o (g_o - Σ_o' a_o' g_o') with g_o = go · v_o, and
+            # Σ_o a_o g_o = go · Σ_o a_o v_o = go · out: one offset loop suffices. Masked offsets have a_o = 0.
+            n = go.shape[0]
+            s = torch.sum(torch.mul(go, out[sl], out=prod_buf[:n]), 2)  # (n, heads, H, W)
+            for o, dy, dx, qr, qc, kr, kc in offsets:
+                a_o = a[:, :, o, qr, qc]
+                prod = torch.mul(go[..., qr, qc], vc_[..., kr, kc], out=prod_buf[:n, ..., qr, qc])
+                gl = torch.sum(prod, 2, out=dot_buf[:n, ..., qr, qc]).sub_(s[..., qr, qc]).mul_(a_o)
+                gv[..., kr, kc].addcmul_(a_o.unsqueeze(2), go[..., qr, qc])
+                gq[..., qr, qc].addcmul_(gl.unsqueeze(2), kc_[..., kr, kc])
+                gk[..., kr, kc].addcmul_(gl.unsqueeze(2), qc_[..., qr, qc])
+                if grad_row is not None:
+                    grad_row[sl, :, dy, qr, qc] += gl
+                    grad_col[sl, :, dx, qr, qc] += gl
         return grad_q, grad_k, grad_v, grad_row, grad_col, None
 
 

@@ -163,6 +163,16 @@ def test_table1_parameter_counts(name: str, backbone: str) -> None:
     assert abs(n_params(model) / 1e6 - PAPER_PARAMS_M[name][backbone]) <= 0.15
 
 
+@pytest.mark.parametrize(
+    ("groups", "paper_m"),
+    [([2, 3, 4], 18.1), ([3, 4], 18.5), ([4], 20.8), ([1], 25.5), ([1, 2], 25.0), ([1, 2, 3], 22.7)],
+)
+def test_table3_hybrid_parameter_counts(groups: list[int], paper_m: float) -> None:
+    with torch.device("meta"):
+        model = create_model("resnet50", 1000, attention_groups=groups)
+    assert abs(n_params(model) / 1e6 - paper_m) <= 0.15
+
+
 def test_only_relative_embeddings_grow_with_kernel_size() -> None:
     def count(k: int, pos_enc: str) -> int:
         return n_params(create_model("resnet26", 10, backbone="attention", kernel_size=k, pos_enc=pos_enc, **SMALL))

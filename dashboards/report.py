@@ -1,0 +1,386 @@
+"""One study's report: build the ablation table and figures, write the files, log them to the parent MLflow run.
+
+The table answers the paper's ablation question (Ramachandran et al., 2019, Tables 3-7) for a study's own data:
+per design point, the objective over seeds (mean ± std, 95 % t interval), the cost (params, FLOPs, throughput),
+and whether it differs from the reference level — paired by seed, Holm-corrected, with a plain verdict
+(:mod:`dashboards.stats`). Files: ``report.html`` (self-contained), ``table.csv``, ``table.md`` and the PNGs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from dashboards import plots, stats
+from dashboards.collect import (
+    PointData,
+    SearchInfo,
+    StudyInfo,
+    _get_curve_info,
+    _get_point_info,
+    _get_search_info,
+    _get_study_info,
+    best_key,
+    numeric_levels,
+)
+from dashboards.paper import Comparison, compare, paper_table, varied
+
+FILES = ("report.html", "table.csv", "table.md")
+_MLFLOW_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+@dataclass(frozen=True)
+class TableRow:
+    point: PointData
+    summary: stats.Summary
+    reference: str | None  # the design point this row is compared with (itself for a reference row)
+    paired: stats.PairedResult | None
+    p_holm: float | None
+    verdict: str
+
+
+@dataclass
+class Report:
+    info: StudyInfo
+    rows: list[TableRow]
+    test: str
+    reference_note: str
+    counts: dict[str, int]
+    figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file name -> (caption, PNG)
+    search: SearchInfo | None = None
+    comparison: Comparison | None = None
+    notes: list[str] = field(default_factory=list)
+    generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
+
+    @property
+    def best(self) -> str | None:
+        return best_key([r.point for r in self.rows], self.info.direction)
+
+
+# --- the table ---------------------------------------------------------------------------------------------
+
+
+def _reference_keys(points: list[PointData], info: StudyInfo) -> tuple[dict[str, str | None], str]:
+    """Each point's reference point: the spec's ``search.reference`` levels with the point's other levels kept
+    (one reference per slice of a multi-factor grid), or the best point by mean when the spec names none."""
+    if not info.reference:
+        best = best_key(points, info.direction)
+        return {p.key: best for p in points}, "the best design point by mean (the spec sets no search.reference)"
+    from platform.search_space import label
+
+    wanted = {name: label(value) for name, value in info.reference.items()}
+    by_level = {tuple(sorted(p.level.items())): p.key for p in points}
+    refs = {p.key: by_level.get(tuple(sorted({**p.level, **wanted}.items()))) for p in points}
+    shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
+    return refs, f"search.reference ({shown})"
+
+
+def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -> tuple[list[TableRow], str]:
+    """Rows of the ablation table with paired tests against the reference and Holm-corrected verdicts."""
+    refs, note = _reference_keys(points, info)
+    by_key = {p.key: p for p in points}
+    paired: dict[str, stats.PairedResult] = {}
+    for point in points:
+        ref = refs.get(point.key)
+        if ref is not None and ref != point.key and point.values:
+            paired[point.key] = stats.paired_test(point.values, by_key[ref].values, test)
+    keys = list(paired)
+    adjusted = dict(zip(keys, stats.holm([paired[k].p_value for k in keys]), strict=True))
+    rows = []
+    for point in points:
+        ref = refs.get(point.key)
+        result = paired.get(point.key)
+        if not point.values:
+            verdict = stats.NO_DATA
+        elif ref == point.key:
+            verdict = stats.REFERENCE
+        elif result is None:
+            verdict = "—"  # no reference point in this slice
+        else:
+            verdict = stats.verdict(result, adjusted[point.key], info.direction)  # type: ignore[arg-type]
+        rows.append(TableRow(point, stats.describe(list(point.values.values())), ref, result,
+                             adjusted.get(point.key), verdict))
+    return rows, note
+
+
+# --- building ----------------------------------------------------------------------------------------------
+
+
+def _counts(study: optuna.Study) -> dict[str, int]:
+    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+    counts = dict.fromkeys(names.values(), 0)
+    for trial in study.get_trials(deepcopy=False):
+        if not trial.user_attrs.get("spurious"):
+            counts[names[trial.state]] += 1
+    return counts
+
+
+def _level_points(report: Report) -> list[plots.LevelPoint]:
+    info, rows = report.info, report.rows
+    varied = [n for n in info.parameters if len({r.point.level.get(n) for r in rows}) > 1]
+    single = varied[0] if len(varied) == 1 else None
+    xs = numeric_levels([r.point for r in rows], single) if single else None
+    use_test = any(r.point.test_acc is not None for r in rows)
+    return [
+        plots.LevelPoint(
+            label=r.point.level[single] if single else r.point.key,
+            x=xs[i] if xs else None,
+            mean=r.summary.mean, ci_low=r.summary.ci_low, ci_high=r.summary.ci_high,
+            seed_values=tuple(r.point.values.values()), is_reference=r.verdict == stats.REFERENCE,
+            accuracy=r.point.test_acc if use_test else r.summary.mean,
+            params=r.point.params, flops=r.point.flops,
+        )
+        for i, r in enumerate(rows)
+    ]
+
+
+def _figures(report: Report, client: Any) -> None:
+    info = report.info
+    levels = _level_points(report)
+    varied = [n for n in info.parameters if len({r.point.level.get(n) for r in report.rows}) > 1]
+    factor = varied[0] if len(varied) == 1 else "design point"
+    figures = report.figures
+    if any(p.mean is not None for p in levels):
+        figures["objective.png"] = (f"{info.metric} per {factor}: mean with 95 % CI over seeds",
+                                    plots.objective_plot(levels, metric=info.metric, direction=info.direction,
+                                                         factor=factor))
+    if client is not None:
+        curves = _get_curve_info(client, [r.point for r in report.rows], info.metric)
+        if curves:
+            label = {r.point.key: lv.label for r, lv in zip(report.rows, levels, strict=True)}
+            figures["curves.png"] = (f"validation curves ({info.metric} per epoch, from MLflow)", plots.curves_plot(
+                [(label[c.key], c.epochs, c.mean, c.low, c.high) for c in curves], metric=info.metric))
+        else:
+            report.notes.append(f"no per-epoch {info.metric} history found in MLflow: validation curves skipped")
+    use_test = any(r.point.test_acc is not None for r in report.rows)
+    accuracy = "test/acc" if use_test else info.metric
+    for cost in ("flops", "params"):
+        if any(getattr(p, cost) is not None and p.accuracy is not None for p in levels):
+            figures[f"acc_vs_{cost}.png"] = (f"{accuracy} vs {cost}",
+                                             plots.cost_plot(levels, cost=cost, accuracy_label=accuracy))
+    if report.search is not None:
+        _search_figures(report, report.search)
+
+
+def _search_figures(report: Report, search: SearchInfo) -> None:
+    info, figures = report.info, report.figures
+    if search.importances:
+        figures["importances.png"] = ("parameter importances", plots.importance_plot(search.importances))
+    if search.values:
+        figures["history.png"] = ("optimisation history", plots.history_plot(
+            search.numbers, search.values, metric=info.metric, direction=info.direction))
+        axes = []
+        for name, dist in search.distributions.items():
+            raw = [p.get(name) for p in search.params]
+            if isinstance(dist, optuna.distributions.CategoricalDistribution):
+                choices = list(dist.choices)
+                denominator = max(1, len(choices) - 1)
+                positions = [choices.index(v) / denominator if v in choices else 0.5 for v in raw]
+                axes.append((name, positions, [str(c) for c in choices]))
+            else:
+                axes.append((name, plots.normalise([float(v) for v in raw], log=getattr(dist, "log", False)),
+                             None))
+        if axes:
+            figures["parallel.png"] = ("parallel coordinates", plots.parallel_plot(
+                axes, search.values, metric=info.metric))
+    if info.second and search.seconds:
+        front = set(search.pareto)
+        figures["pareto.png"] = (f"Pareto front: {info.metric} vs {info.second}", plots.pareto_plot(
+            search.values, search.seconds, [n in front for n in search.numbers], metric=info.metric,
+            second=info.second))
+
+
+def build_report(study: optuna.Study, spec: dict[str, Any], client: Any = None, *, test: str = "ttest") -> Report:
+    """Everything the report shows, computed from the stores (``client``: an MlflowClient, or None)."""
+    if test not in stats.TESTS:
+        raise ValueError(f"test={test!r} is not valid; choose one of {', '.join(stats.TESTS)}")
+    info = _get_study_info(study, spec)
+    points = _get_point_info(study, info)
+    rows, note = build_table(points, info, test)
+    report = Report(info=info, rows=rows, test=test, reference_note=note, counts=_counts(study))
+    if info.design != "grid":
+        report.search = _get_search_info(study)
+    table = paper_table(info.parameters, info.model_name)
+    if table is not None and rows:
+        factor = varied(info.parameters)[0]
+        means = {r.point.level.get(factor, ""): r.summary.mean for r in rows}
+        verdicts = {r.point.level.get(factor, ""): r.verdict for r in rows}
+        ref_row = next((r for r in rows if r.verdict == stats.REFERENCE), None)
+        reference = ref_row.point.level.get(factor) if ref_row else None
+        report.comparison = compare(table, means, verdicts, reference, info.direction)
+    if not points:
+        report.notes.append("no trial has a design point yet: nothing to tabulate")
+    _figures(report, client)
+    return report
+
+
+# --- files ---------------------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+CSV_COLUMNS = ("design_point", "n_seeds", "mean", "std", "ci_low", "ci_high", "n_complete", "n_pruned", "n_failed",
+               "params", "flops", "throughput", "test_acc", "reference", "n_pairs", "diff", "test", "statistic",
+               "p", "p_holm", "verdict")
+
+
+def table_csv(report: Report) -> str:
+    """The table with full-precision numbers, one row per design point plus one column per parameter."""
+    buffer = io.StringIO()
+    names = list(report.info.parameters)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS[:1], *names, *CSV_COLUMNS[1:]])
+    for r in report.rows:
+        s, p, pr = r.summary, r.point, r.paired
+        cells = [s.n, s.mean, s.std, s.ci_low, s.ci_high, p.n_complete, p.n_pruned, p.n_failed, p.params, p.flops,
+                 p.throughput, p.test_acc, r.reference, pr.n_pairs if pr else None, pr.mean_diff if pr else None,
+                 pr.test if pr else None, pr.statistic if pr else None, pr.p_value if pr else None, r.p_holm,
+                 r.verdict]
+        writer.writerow([p.key, *(p.level.get(n, "") for n in names), *("" if c is None else c for c in cells)])
+    return buffer.getvalue()
+
+
+def table_header(report: Report) -> list[str]:
+    return ["design point", f"{report.info.metric} (mean ± std)", "95 % CI", "n (ok/pruned/failed)", "params (M)",
+            "FLOPs (G)", "img/s", "test acc", "Δ vs ref", "p (Holm)", "verdict"]
+
+
+def table_cells(report: Report) -> list[list[str]]:
+    """The formatted table (shared by Markdown and HTML)."""
+    out = []
+    for r in report.rows:
+        s, p, pr = r.summary, r.point, r.paired
+        value = _num(s.mean, ".4f") + ("" if s.std is None else f" ± {s.std:.4f}")
+        ci = "—" if s.ci_low is None else f"[{s.ci_low:.4f}, {s.ci_high:.4f}]"
+        diff = "—" if pr is None or pr.mean_diff is None else f"{pr.mean_diff:+.4f}"
+        p_holm = "—" if r.p_holm is None else f"{r.p_holm:.3g}"
+        out.append([p.key, value, ci, f"{p.n_complete}/{p.n_pruned}/{p.n_failed}",
+                    _num(None if p.params is None else p.params / 1e6, ".3f"),
+                    _num(None if p.flops is None else p.flops / 1e9, ".4g"), _num(p.throughput, ".0f"),
+                    _num(p.test_acc, ".4f"), diff, p_holm, r.verdict])
+    return out
+
+
+def caption(report: Report) -> str:
+    info = report.info
+    tests = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
+    compared = sum(r.paired is not None for r in report.rows)
+    return (f"{info.metric} ({'higher' if info.direction == 'maximize' else 'lower'} is better): mean ± sample std "
+            f"over seeds {info.seeds}; 95 % CI from the t-distribution. Δ = level − reference, paired by seed. "
+            f"Reference: {report.reference_note}. p: {tests[report.test]}, Holm-corrected over {compared} "
+            f"comparison{'s' if compared != 1 else ''}; verdict at α = {stats.ALPHA}.")
+
+
+def table_markdown(report: Report) -> str:
+    header = table_header(report)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in
+                                                                range(len(header))) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_cells(report)]
+    return "\n".join([*lines, "", caption(report), ""])
+
+
+def write_report(report: Report, out_dir: Path) -> Path:
+    """Write report.html, table.csv, table.md and the PNGs into ``out_dir``; returns the HTML's path."""
+    from dashboards.html import render_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (_, png) in report.figures.items():
+        (out_dir / name).write_bytes(png)
+    (out_dir / "table.csv").write_text(table_csv(report), encoding="utf-8")
+    (out_dir / "table.md").write_text(f"# {report.info.name}\n\n{table_markdown(report)}", encoding="utf-8")
+    path = out_dir / "report.html"
+    path.write_text(render_report(report), encoding="utf-8")
+    return path
+
+
+# --- MLflow ----------------------------------------------------------------------------------------------------
+
+
+def mlflow_name(text: str) -> str:
+    """``text`` with every character MLflow refuses in metric/tag names replaced by ``_``."""
+    return _MLFLOW_NAME.sub("_", text)
+
+
+def report_metrics(report: Report) -> tuple[dict[str, float], dict[str, str]]:
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {"report/test": report.test, "report/reference": report.reference_note[:5000]}
+    for r in report.rows:
+        base = f"report/{mlflow_name(r.point.key)}"
+        values = {"mean": r.summary.mean, "std": r.summary.std, "ci_low": r.summary.ci_low,
+                  "ci_high": r.summary.ci_high, "p_holm": r.p_holm,
+                  "diff": r.paired.mean_diff if r.paired else None, "test_acc": r.point.test_acc}
+        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None and v == v})
+        tags[f"{base}/verdict"] = r.verdict
+    if report.best is not None:
+        tags["report/best"] = report.best
+    return metrics, tags
+
+
+def log_report(client: Any, run_id: str, out_dir: Path, report: Report) -> None:
+    """Attach the report files under ``report/`` and the table's numbers as metrics/tags of the parent run."""
+    from mlflow.entities import Metric, RunTag
+
+    for name in (*FILES, *report.figures):  # only the report's own files, whatever else ``out_dir`` holds
+        client.log_artifact(run_id, str(out_dir / name), artifact_path="report")
+    metrics, tags = report_metrics(report)
+    now = int(time.time() * 1000)
+    items = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    for start in range(0, len(items), 500):
+        client.log_batch(run_id, metrics=items[start:start + 500])
+    tag_items = [RunTag(k, v) for k, v in tags.items()]
+    for start in range(0, len(tag_items), 100):
+        client.log_batch(run_id, tags=tag_items[start:start + 100])
+
+
+def parent_run(client: Any, info: StudyInfo) -> str | None:
+    """The study's parent MLflow run: the id stored on the study, else the experiment's ``sasa.role=study`` run."""
+    if info.parent_run_id:
+        try:
+            return client.get_run(info.parent_run_id).info.run_id
+        except Exception:  # deleted run or another tracking store: fall back to searching by tag
+            pass
+    experiment = client.get_experiment_by_name(info.name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`sasa.role` = 'study'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    html: Path
+    report: Report
+    parent_run_id: str | None  # where the report was logged (None: not logged)
+
+
+def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, *, spec: dict[str, Any] | None = None,
+                 test: str = "ttest", log: bool = True) -> Outcome:
+    """Read the stores, write the report into ``out_dir`` and (``log``) attach it to the parent run.
+
+    ``spec``: the resolved spec dict (from the YAML); by default the one stored on the study. Raises
+    :class:`~dashboards.collect.ReportError` for a missing study or an unreachable store.
+    """
+    from dashboards.collect import load_study, open_mlflow, open_optuna, stored_spec
+
+    study = load_study(open_optuna(storage_url), name, storage_url)
+    client = open_mlflow(tracking_uri)
+    report = build_report(study, spec if spec is not None else stored_spec(study), client, test=test)
+    run_id = parent_run(client, report.info)
+    if run_id is None:
+        report.notes.append("no parent MLflow run found for this study: the report was not logged to MLflow")
+    path = write_report(report, out_dir)
+    if log and run_id is not None:
+        log_report(client, run_id, out_dir, report)
+    return Outcome(path, report, run_id if log else None)

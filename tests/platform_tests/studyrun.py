@@ -1,0 +1,64 @@
+"""Helpers for tests that run real studies: tiny spec files and the CLI as a real subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tiny_spec(name: str, **sections: Any) -> dict[str, Any]:
+    """A study small enough for a few seconds per trial on a 2-core CPU (digits 8×8, quarter-width R26)."""
+    spec: dict[str, Any] = {
+        "name": name,
+        "description": "test study",
+        "data": {"source": "digits", "image_size": 8},
+        "model": {"name": "resnet26", "backbone": "attention", "small_input": True, "width": 0.25, "heads": 2},
+        "train": {"epochs": 1, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0,
+                  "limit_train_batches": 3, "limit_val_batches": 2},
+        "search": {"design": "grid", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1]},
+        "objective": {"metric": "val/acc", "direction": "maximize"},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(spec.get(key), dict):
+            spec[key] = {**spec[key], **value}
+        else:
+            spec[key] = value
+    return spec
+
+
+def write_spec(path: Path, spec: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def stores(tmp_path: Path) -> tuple[str, str]:
+    runs = tmp_path / "runs"
+    return f"sqlite:///{runs / 'optuna.db'}", f"sqlite:///{runs / 'mlflow.db'}"
+
+
+def study_cmd(spec_path: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "platform.study", str(spec_path), "--runs-dir", str(tmp_path / "runs"), *extra]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def run_study(spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env=env(), capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def start_study(spec_path: Path, tmp_path: Path, *extra: str, log: Path) -> subprocess.Popen:
+    handle = log.open("w")
+    return subprocess.Popen(study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env=env(), stdout=handle,
+                            stderr=subprocess.STDOUT)

@@ -1,0 +1,99 @@
+"""Resume after interruption: a real study subprocess killed with SIGKILL or interrupted with SIGINT (Ctrl-C)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
+
+SLOW_TRAIN = {"epochs": 3, "limit_train_batches": 8}
+
+
+def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: int, timeout: float = 420) -> int:
+    """Poll the storage until ``min_complete`` trials are COMPLETE and another is RUNNING; returns its number."""
+    storage, _ = stores(tmp_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the study ended before it could be interrupted"
+        try:
+            trials = optuna.load_study(study_name=name, storage=storage).get_trials()
+        except KeyError:  # the study is not created yet
+            time.sleep(1)
+            continue
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        running = [t for t in trials if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs]
+        if len(complete) >= min_complete and running:
+            time.sleep(2)  # well inside the trial: training has started
+            return running[0].number
+        time.sleep(0.5)
+    raise AssertionError("no running trial appeared in time")
+
+
+def _runs(tmp_path: Path, name: str) -> list:
+    _, tracking = stores(tmp_path)
+    client = MlflowClient(tracking_uri=tracking)
+    return client.search_runs([client.get_experiment_by_name(name).experiment_id])
+
+
+def _assert_complete_exactly_once(study: optuna.Study) -> None:
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    pairs = Counter((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in complete)
+    assert sorted(pairs) == [("window_size=3", 0), ("window_size=3", 1), ("window_size=5", 0), ("window_size=5", 1)]
+    assert set(pairs.values()) == {1}
+
+
+def test_kill9_mid_trial_then_rerun_completes_exactly_once(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "killed.yaml", tiny_spec("killed", train=SLOW_TRAIN))
+    proc = start_study(spec, tmp_path, log=tmp_path / "first.log")
+    killed = _wait_for_running_trial(tmp_path, "killed", proc, min_complete=1)
+    storage, _ = stores(tmp_path)
+    first_complete = {
+        t.number: t.value for t in optuna.load_study(study_name="killed", storage=storage).get_trials()
+        if t.state == TrialState.COMPLETE
+    }
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert any(r.info.status == "RUNNING" for r in _runs(tmp_path, "killed"))  # what kill -9 leaves behind
+
+    result = run_study(spec, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "closed trials left RUNNING by a dead process" in result.stdout
+
+    study = optuna.load_study(study_name="killed", storage=storage)
+    _assert_complete_exactly_once(study)
+    by_number = {t.number: t for t in study.get_trials()}
+    assert by_number[killed].state == TrialState.FAIL  # the killed attempt, retried under a new number
+    for number, value in first_complete.items():  # completed results kept, not rerun
+        assert by_number[number].state == TrialState.COMPLETE and by_number[number].value == value
+    runs = _runs(tmp_path, "killed")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    killed_run = by_number[killed].user_attrs["mlflow_run_id"]
+    assert {r.info.run_id: r.info.status for r in runs}[killed_run] == "FAILED"
+
+
+def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "interrupted.yaml", tiny_spec("interrupted", train=SLOW_TRAIN))
+    proc = start_study(spec, tmp_path, log=tmp_path / "first.log")
+    interrupted = _wait_for_running_trial(tmp_path, "interrupted", proc, min_complete=0)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
+
+    storage, _ = stores(tmp_path)
+    trial = optuna.load_study(study_name="interrupted", storage=storage).get_trials()[interrupted]
+    assert trial.state == TrialState.FAIL
+    runs = _runs(tmp_path, "interrupted")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    statuses = {r.data.tags["sasa.role"]: r.info.status for r in runs}
+    assert statuses == {"study": "KILLED", "trial": "FAILED"}
+
+    result = run_study(spec, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    _assert_complete_exactly_once(optuna.load_study(study_name="interrupted", storage=storage))
+    assert {r.info.status for r in _runs(tmp_path, "interrupted")} == {"FINISHED", "FAILED"}

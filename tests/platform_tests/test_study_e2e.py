@@ -1,0 +1,98 @@
+"""A tiny real study end to end (2 design points × 2 seeds), checked in the Optuna storage and in MLflow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    spec = write_spec(tmp_path / "tiny.yaml", tiny_spec("tiny"))
+    result = run_study(spec, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path, result
+
+
+def test_optuna_has_every_design_point_once_per_seed(finished_study) -> None:
+    tmp_path, _ = finished_study
+    storage, _ = stores(tmp_path)
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    pairs = sorted((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials)
+    assert pairs == [("window_size=3", 0), ("window_size=3", 1), ("window_size=5", 0), ("window_size=5", 1)]
+    for trial in trials:
+        attrs = trial.user_attrs
+        assert attrs["params"] > 0 and attrs["flops"] > 0 and attrs["throughput"] > 0
+        assert 0.0 <= trial.value <= 1.0 and trial.value == attrs["best_value"]
+        assert "test/acc" in attrs["test"]
+        assert attrs["model_uri"].startswith("models:/")
+    # FLOPs grow with the window; params barely do (only the k×C relative embeddings; paper, section 3).
+    by_point = {t.user_attrs["design_point"]: t.user_attrs for t in trials}
+    assert by_point["window_size=5"]["flops"] > by_point["window_size=3"]["flops"]
+    small, large = by_point["window_size=3"]["params"], by_point["window_size=5"]["params"]
+    assert 0 < large - small < 0.01 * small
+
+
+def test_mlflow_parent_and_nested_children(finished_study) -> None:
+    tmp_path, _ = finished_study
+    _, tracking = stores(tmp_path)
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    artifacts = [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert "spec.yaml" in artifacts
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        for tag in ("sasa.study", "sasa.design_point", "sasa.seed", "sasa.trial_number", "sasa.git_commit"):
+            assert child.data.tags[tag]
+        assert child.data.params["model.kernel_size"] in {"3", "5"}
+        assert child.data.params["train.lr"] == "0.05"
+        history = client.get_metric_history(child.info.run_id, "val/acc")
+        assert [m.step for m in history] == [0]
+        assert {"train/loss", "val/loss", "test/acc", "model/params", "model/flops"} <= set(child.data.metrics)
+
+
+def test_logged_model_loads_outside_repo(finished_study, tmp_path: Path) -> None:
+    tmp, _ = finished_study
+    storage, tracking = stores(tmp)
+    trial = optuna.load_study(study_name="tiny", storage=storage).best_trial
+    uri = trial.user_attrs["model_uri"]
+    code = (
+        "import sys, mlflow, mlflow.pytorch, torch\n"
+        f"mlflow.set_tracking_uri({tracking!r})\n"
+        f"model = mlflow.pytorch.load_model({uri!r})\n"
+        "print(tuple(model(torch.zeros(3, 1, 8, 8)).shape))\n"
+    )
+    # cwd outside the repo: only the installed/packaged `sasa` can make the model loadable there.
+    assert not (tmp_path / "sasa").exists()
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("(3, 10)")
+
+
+def test_terminal_summary_and_rerun_is_a_no_op(finished_study) -> None:
+    tmp_path, result = finished_study
+    assert "window_size=3" in result.stdout and "window_size=5" in result.stdout
+    assert "mlflow ui --backend-store-uri" in result.stdout
+    again = run_study(tmp_path / "tiny.yaml", tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "nothing to run" in again.stdout
+    storage, _ = stores(tmp_path)
+    assert len(optuna.load_study(study_name="tiny", storage=storage).get_trials()) == 4
