@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from pydantic import BaseModel, ValidationError
 
-from platform._yaml_paths import Problem, did_you_mean
+from platform._yaml_paths import Problem, did_you_mean, format_errors, join, render
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
     from platform.spec import DataSpec, ModelSpec, ParameterSpec, SearchSpec, StudySpec, TrainSpec
 
 Choice = str | int | float | bool | None
@@ -245,12 +244,62 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if kind == "none":
         return optuna.pruners.NopPruner()
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_warmup_steps=warmup)
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner.startup_trials, n_warmup_steps=warmup)
     if kind == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=spec.train.epochs)
     if kind == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
     raise ValueError(f"pruner.type {kind!r} is not valid; choose one of none, median, hyperband, successive_halving")
+
+
+# --- are the levels valid? ------------------------------------------------------------------------------
+
+
+def value_problems(
+    path: str, target_path: str, param: ParameterSpec, sections: dict[str, type[BaseModel]]
+) -> list[Problem]:
+    """Check a parameter's levels against the target field's own validation (e.g. odd window sizes)."""
+    section, field = target_path.split(".", 1)
+    model_cls = sections[section]
+
+    def check(value: Any) -> list[str]:
+        try:
+            model_cls.model_validate({field: value})
+        except ValidationError as err:  # field-level errors only: cross-field ones depend on the real section
+            return [msg for _, msg in format_errors([e for e in err.errors() if e["loc"][:1] == (field,)],
+                                                    model_cls)]
+        return []
+
+    problems: list[Problem] = []
+    if param.type == "categorical":
+        for i, value in enumerate(param.choices or []):
+            problems += [(join(path, "choices", i), msg) for msg in check(value)]
+    elif param.type == "int":
+        bad = [(v, msgs) for v in check_levels(param) if (msgs := check(v))]
+        if bad:
+            values = ", ".join(str(v) for v, _ in bad)
+            problems.append((path, f"range {param.low}..{param.high} (step {param.step}) includes invalid "
+                                   f"values {values}: {bad[0][1][0]}"))
+    else:
+        for key in ("low", "high"):
+            problems += [(join(path, key), msg) for msg in check(getattr(param, key))]
+    return problems
+
+
+def train_level_problems(train: TrainSpec, search: SearchSpec) -> Iterator[Problem]:
+    """Train parameters' levels against the real train section (e.g. warm-up longer than the epochs)."""
+    base = train.model_dump()
+    for key, param in search.parameters.items():
+        section, _, field = READY_NAMES.get(key, key).partition(".")
+        if section != "train":
+            continue
+        for value in check_levels(param):
+            try:
+                type(train).model_validate({**base, field: value})
+            except ValidationError as err:
+                cross = [e for e in err.errors() if e["loc"] == ()]  # field errors: see value_problems
+                for path, message in format_errors(cross, type(train)):
+                    yield f"search.parameters.{key}", f"{key}={label(value)}: {render(path, message)}"
 
 
 # --- do the design points build? -------------------------------------------------------------------------

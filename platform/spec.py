@@ -432,6 +432,7 @@ class ObjectiveSpec(_Spec):
 class PrunerSpec(_Spec):
     type: Literal["none", "median", "hyperband", "successive_halving"] = "none"
     warmup_epochs: int = Field(1, ge=0)
+    startup_trials: int = Field(5, ge=0)  # median: trials that are never pruned (Optuna's n_startup_trials)
 
 
 class ExecutionSpec(_Spec):
@@ -570,7 +571,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     """Read a study YAML file, apply ``--set`` overrides (``dotted.key=value``) and validate it."""
     path = Path(path)
     if not path.is_file():
-        raise SpecError([f"{path}: file not found" if not path.exists() else f"{path}: not a file"], path)
+        raise SpecError(["file not found" if not path.exists() else "not a file"], path)
     try:
         raw = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

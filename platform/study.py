@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(spec: Any, stores: Any, *, fresh: bool, console: Console) -> int:
     ensure_local_dirs(stores)
-    storage = open_storage(stores.storage_url)
     check_tracking(stores.tracking_uri)
+    storage = open_storage(stores.storage_url)
     # Data first: a missing dataset must not leave a half-made study behind.
     prepare_data_once(spec.data, stores.data_cache)
     study, archived = open_study(spec, storage, fresh=fresh)

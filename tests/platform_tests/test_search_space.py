@@ -141,6 +141,12 @@ def test_sampler_and_directions_per_design(design: str, extra: dict[str, Any], s
     assert search_space.directions(spec) == (["maximize", "minimize"] if design == "nsga2" else ["maximize"])
 
 
+def test_cmaes_sampler() -> None:
+    spec = spec_with({"heads": [4, 8]})  # cmaes itself is validated against the optional package: bypass that
+    spec = spec.model_copy(update={"search": spec.search.model_copy(update={"design": "cmaes"})})
+    assert isinstance(search_space.make_sampler(spec, seed=0), optuna.samplers.CmaEsSampler)
+
+
 def test_directions_follow_the_metric() -> None:
     spec = parse_spec({"name": "s", "objective": {"metric": "val/loss"}})
     assert search_space.directions(spec) == ["minimize"]

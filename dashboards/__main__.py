@@ -1,0 +1,180 @@
+"""``python -m dashboards STUDY`` (a study YAML or a study name) or ``python -m dashboards --all``.
+
+Reads the Optuna storage and MLflow read-only, writes the report (``report.html``, ``table.csv``, ``table.md``,
+PNGs) to ``--out`` (default ``<runs>/reports/<study>/``) and attaches it to the study's parent MLflow run under
+``report/`` (skip with ``--no-log``). ``--all`` reports every study of the storage and writes ``index.html`` and
+``index.md`` next to them, with the paper's tables beside ours. Exit codes: 0 done, 2 bad input or unreachable
+store (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from dashboards.collect import ARCHIVE_MARK, ReportError, load_study, open_mlflow, open_optuna, stored_spec, study_names
+from dashboards.paper import comparison_markdown, varied
+from dashboards.report import Outcome, report_study, table_markdown
+from dashboards.stats import TESTS
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboards",
+        description="Paper-style ablation report of a sasa-lab study: mean ± std and 95 %% CI per design point, "
+        "paired tests against the reference level (Holm-corrected) with a plain verdict, curves, cost plots.",
+        epilog="Exit codes: 0 success, 2 unknown study / bad spec / unreachable store.",
+    )
+    parser.add_argument("study", nargs="?", help="a study YAML file or the name of a stored study")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="output folder (default: <runs>/reports/<study>/, or <runs>/reports/ with --all)")
+    parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: the spec's, then "
+                        "sqlite:///<runs>/optuna.db)")
+    parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI (default: the spec's, then "
+                        "sqlite:///<runs>/mlflow.db)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"), help="folder of the default stores "
+                        "(default: ./runs)")
+    parser.add_argument("--all", action="store_true", help="report every study in the storage and write an index")
+    parser.add_argument("--test", choices=TESTS, default="ttest",
+                        help="paired test across seeds: ttest (scipy ttest_rel, default) or wilcoxon (signed-rank)")
+    parser.add_argument("--no-log", action="store_true", help="do not attach the report to the parent MLflow run")
+    return parser
+
+
+def _stores(args: argparse.Namespace, spec: Any | None) -> Any:
+    from platform.stores import resolve_stores
+
+    return resolve_stores(
+        cli_storage=args.storage, cli_tracking=args.tracking_uri,
+        spec_storage=getattr(spec, "storage", None), spec_tracking=getattr(spec, "tracking", None),
+        root=args.runs_dir,
+    )
+
+
+def _one(args: argparse.Namespace) -> int:
+    from platform.errors import SpecError
+    from platform.spec import load_spec
+
+    target = str(args.study)
+    spec_dict = None
+    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+        try:
+            spec = load_spec(target)
+        except SpecError as exc:
+            raise ReportError(f"{exc.source or target}: " + "; ".join(exc.problems)) from None
+        name, spec_dict, stores = spec.name, spec.resolved_dict(), _stores(args, spec)
+    else:
+        name, stores = target, _stores(args, None)
+    tracking = stores.tracking_uri
+    if spec_dict is None and args.tracking_uri is None:  # a study name: the stored spec may name its tracking
+        study = load_study(open_optuna(stores.storage_url), name, stores.storage_url)
+        tracking = stored_spec(study).get("tracking") or tracking
+    out = args.out or stores.root / "reports" / name
+    outcome = report_study(name, stores.storage_url, tracking, out, spec=spec_dict, test=args.test,
+                           log=not args.no_log)
+    _print(outcome)
+    return 0
+
+
+def _print(outcome: Outcome) -> None:
+    print(table_markdown(outcome.report))
+    for note in outcome.report.notes:
+        print(f"note: {note}")
+    print(f"report: {outcome.html}")
+    if outcome.parent_run_id:
+        print(f"logged to MLflow run {outcome.parent_run_id} (artifacts under report/, metrics report/...)")
+
+
+INDEX_HEADER = ("study", "design", "varied", "trials (ok/pruned/failed)", "best", "reference", "verdicts",
+                "paper", "ranking vs paper")
+
+
+def _index_row(name: str, outcome: Outcome) -> list[str]:
+    report = outcome.report
+    counts = report.counts
+    verdicts: dict[str, int] = {}
+    for row in report.rows:
+        verdicts[row.verdict] = verdicts.get(row.verdict, 0) + 1
+    comparison = report.comparison
+    reference = next((r.point.key for r in report.rows if r.verdict == "reference"), "—")
+    return [name, report.info.design, ", ".join(varied(report.info.parameters)) or "—",
+            f"{counts['complete']}/{counts['pruned']}/{counts['failed']}", report.best or "—", reference,
+            ", ".join(f"{n} {v}" for v, n in verdicts.items()) or "—",
+            comparison.table.table if comparison else "—", comparison.ranking if comparison else "—"]
+
+
+def _all(args: argparse.Namespace) -> int:
+    from dashboards.html import render_index
+    from platform.tracking import redact
+
+    stores = _stores(args, None)
+    storage = open_optuna(stores.storage_url)
+    open_mlflow(stores.tracking_uri)
+    out: Path = args.out or stores.root / "reports"
+    rows, links, comparisons, archived = [], [], [], []
+    summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, False)}
+    for name in study_names(storage):
+        if ARCHIVE_MARK in name:
+            started = summaries[name].datetime_start
+            archived.append([name, str(summaries[name].n_trials), started.strftime("%Y-%m-%d %H:%M") if started
+                             else "—"])
+            continue
+        try:
+            outcome = report_study(name, stores.storage_url, stores.tracking_uri, out / name, test=args.test,
+                                   log=not args.no_log)
+        except ReportError as exc:
+            rows.append([name, *(["—"] * (len(INDEX_HEADER) - 2)), str(exc)])
+            links.append(None)
+            continue
+        rows.append(_index_row(name, outcome))
+        links.append(f"{name}/report.html")
+        if outcome.report.comparison is not None:
+            comparisons.append((name, outcome.report.comparison))
+    out.mkdir(parents=True, exist_ok=True)
+    title = f"sasa-lab studies in {redact(stores.storage_url)}"
+    (out / "index.html").write_text(render_index(title, INDEX_HEADER, rows, links, archived, comparisons),
+                                    encoding="utf-8")
+    (out / "index.md").write_text(_index_markdown(title, rows, links, archived, comparisons), encoding="utf-8")
+    print(f"index: {out / 'index.html'} ({len(rows)} studies, {len(archived)} archived)")
+    return 0
+
+
+def _index_markdown(title: str, rows: list[list[str]], links: list[str | None], archived: list[list[str]],
+                    comparisons: list[tuple[str, Any]]) -> str:
+    lines = [f"# {title}", "", "| " + " | ".join(INDEX_HEADER) + " |", "|" + "|".join("---" for _ in INDEX_HEADER)
+             + "|"]
+    for row, link in zip(rows, links, strict=True):
+        first = f"[{row[0]}]({link})" if link else row[0]
+        lines.append("| " + " | ".join([first, *row[1:]]) + " |")
+    for name, comparison in comparisons:
+        lines += ["", f"## {name} ↔ paper {comparison.table.table}", "", comparison_markdown(comparison)]
+    if archived:
+        lines += ["", "## Archived studies", "", "| study | trials | created |", "|---|---|---|"]
+        lines += ["| " + " | ".join(row) + " |" for row in archived]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.all == (args.study is not None):
+        print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
+        return EXIT_USAGE
+    from platform.tracking import redact
+
+    try:
+        return _all(args) if args.all else _one(args)
+    except ReportError as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {redact(message)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

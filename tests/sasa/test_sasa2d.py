@@ -1,0 +1,191 @@
+"""SASA2d against the paper's equations (tests/sasa/reference.py), its gradients, window and memory."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.autograd.graph import saved_tensors_hooks
+from torch.nn import functional as F
+from torch.profiler import profile
+
+from sasa.layers import SASA2d
+from sasa.layers._window import window_attention
+from tests.sasa.reference import sasa_reference
+
+# (kernel_size, heads, pos_enc, stride, H, W): every kernel size 1..11 and head count 1..16 appears, with
+# non-square, odd, 1×1 and smaller-than-window inputs, all three encodings and both strides.
+CASES = [
+    (1, 1, "relative", 1, 4, 5),
+    (3, 2, "relative", 1, 5, 7),
+    (3, 16, "none", 2, 5, 7),
+    (5, 4, "absolute", 1, 5, 7),
+    (5, 8, "relative", 2, 3, 2),
+    (7, 8, "relative", 1, 6, 6),
+    (7, 1, "none", 1, 1, 1),
+    (7, 2, "absolute", 2, 1, 1),
+    (9, 4, "relative", 1, 3, 2),
+    (9, 16, "absolute", 2, 5, 4),
+    (11, 2, "none", 1, 6, 5),
+    (11, 8, "relative", 2, 7, 3),
+    (3, 4, "absolute", 1, 2, 9),
+    (1, 16, "none", 2, 3, 3),
+]
+
+
+@pytest.mark.parametrize(("kernel_size", "heads", "pos_enc", "stride", "H", "W"), CASES)
+def test_matches_reference(kernel_size: int, heads: int, pos_enc: str, stride: int, H: int, W: int) -> None:
+    torch.manual_seed(kernel_size * 100 + heads * 10 + H)
+    layer = SASA2d(5, 16, kernel_size, heads, pos_enc, stride)
+    x = torch.randn(2, 5, H, W)
+    y = layer(x)
+    with torch.no_grad():
+        expected = sasa_reference(layer, x)
+    assert y.shape == (2, 16, -(-H // stride), -(-W // stride))
+    scale = expected.abs().max().item()
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("pos_enc", ["none", "relative", "absolute"])
+def test_constant_image_padding_is_masked(pos_enc: str) -> None:
+    """On a constant image every attended value equals W_V c, so the output is W_V c at every pixel, borders
+    included. Attending to zero padding would shrink the border pixels towards 0."""
+    layer = SASA2d(3, 8, 5, 2, pos_enc)
+    x = torch.ones(1, 3, 6, 4) * torch.tensor([0.5, -1.0, 2.0]).view(1, 3, 1, 1)
+    expected = layer.value(x)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pos_enc", ["none", "relative", "absolute"])
+def test_gradcheck_module(pos_enc: str) -> None:
+    torch.manual_seed(1)
+    layer = SASA2d(3, 8, 3, 2, pos_enc, stride=2 if pos_enc == "absolute" else 1).double()
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    tables = [layer.rel_rows, layer.rel_cols] if pos_enc == "relative" else []
+
+    def fn(inp: torch.Tensor, *_tables: torch.Tensor) -> torch.Tensor:
+        return layer(inp)
+
+    assert torch.autograd.gradcheck(fn, (x, *tables))
+
+
+def test_gradcheck_kernel_with_bias() -> None:
+    """The hand-written backward of the windowed kernel, on independent q, k, v and bias inputs."""
+    torch.manual_seed(2)
+    B, heads, d, H, W, ks = 1, 2, 2, 3, 4, 3
+    q, k, v = (torch.randn(B, heads, d, H, W, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    row, col = (torch.randn(B, heads, ks, H, W, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(lambda *t: window_attention(t[0], t[1], t[2], ks, t[3], t[4]),
+                                    (q, k, v, row, col))
+    assert torch.autograd.gradcheck(lambda *t: window_attention(*t, ks), (q, k, v))
+
+
+@pytest.mark.parametrize(("kernel_size", "pos_enc"), [(3, "relative"), (5, "none"), (5, "absolute")])
+def test_receptive_field_is_the_clipped_window(kernel_size: int, pos_enc: str) -> None:
+    torch.manual_seed(3)
+    layer = SASA2d(2, 4, kernel_size, 2, pos_enc).double()
+    H, W, p = 6, 5, kernel_size // 2
+    x = torch.randn(1, 2, H, W, dtype=torch.float64, requires_grad=True)
+    y = layer(x)
+    for i in range(H):
+        for j in range(W):
+            (grad,) = torch.autograd.grad(y[0, :, i, j].sum(), x, retain_graph=True)
+            touched = grad.abs().sum(dim=(0, 1)) > 0
+            expected = torch.zeros(H, W, dtype=torch.bool)
+            expected[max(0, i - p) : i + p + 1, max(0, j - p) : j + p + 1] = True
+            assert torch.equal(touched, expected), (i, j)
+
+
+def _unfold_sasa(layer: SASA2d, x: torch.Tensor) -> torch.Tensor:
+    """The k²-materialising formulation public reimplementations use (here only to validate the measurement)."""
+    B, _, H, W = x.shape
+    ks, heads, d = layer.kernel_size, layer.heads, layer.head_dim
+    q = layer.query(x).view(B, heads, d, 1, H * W)
+    k = F.unfold(layer.key(x), ks, padding=ks // 2).view(B, heads, d, ks * ks, H * W)
+    v = F.unfold(layer.value(x), ks, padding=ks // 2).view(B, heads, d, ks * ks, H * W)
+    attn = torch.softmax((q * k).sum(2, keepdim=True), dim=3)
+    return (attn * v).sum(3).view(B, heads * d, H, W)
+
+
+def _peak_bytes(fn) -> int:
+    """Peak of live CPU allocator bytes while ``fn`` runs, from the profiler's allocation/free events."""
+    with profile(profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak
+
+
+# B·C·H·W = 16 384, k² = 81: one unfolded k or v tensor has 1.3 M elements, the attention weights 83 k.
+B, C, HW, KS, HEADS = 2, 32, 16, 9, 2
+ACTIVATION = B * C * HW * HW
+ATTENTION = B * HEADS * HW * HW * KS * KS
+BUDGET = 12 * ACTIVATION + 3 * ATTENTION  # elements: O(C·H·W + heads·H·W·k²), well below B·C·H·W·k²
+
+
+def test_forward_saves_nothing_of_size_k2_activations() -> None:
+    torch.manual_seed(4)
+    layer = SASA2d(C, C, KS, HEADS, "relative")
+    x = torch.randn(B, C, HW, HW, requires_grad=True)
+    sizes: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        sizes.append(t.numel())
+        return t
+
+    with saved_tensors_hooks(pack, lambda t: t):
+        y = layer(x)
+    assert max(sizes) < ACTIVATION * KS * KS
+    assert max(sizes) <= max(ATTENTION, ACTIVATION)
+    assert sum(sizes) <= BUDGET
+    y.sum().backward()  # the saved tensors still suffice for backward
+
+
+def test_peak_memory_stays_within_activation_plus_attention_budget() -> None:
+    torch.manual_seed(5)
+    layer = SASA2d(C, C, KS, HEADS, "relative")
+    x = torch.randn(B, C, HW, HW, requires_grad=True)
+
+    def step(forward) -> None:
+        forward(layer, x).sum().backward()
+
+    step(lambda m, t: m(t))  # warm-up
+    peak = _peak_bytes(lambda: step(lambda m, t: m(t)))
+    assert peak <= BUDGET * 4
+    # The same measurement sees the k² materialisation of the unfold formulation: the bound is meaningful.
+    assert _peak_bytes(lambda: step(_unfold_sasa)) > 2 * ACTIVATION * KS * KS * 4 > BUDGET * 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kernel_size": 4}, "kernel_size must be an odd integer >= 1, got 4"),
+        ({"kernel_size": 0}, "kernel_size must be an odd integer >= 1, got 0"),
+        ({"heads": 3}, "heads must divide out_channels=16, got heads=3"),
+        ({"heads": 0}, "heads must be a positive integer"),
+        ({"pos_enc": "learned"}, "pos_enc must be one of ['none', 'absolute', 'relative'], got 'learned'"),
+        ({"stride": 3}, "stride must be 1 or 2, got 3"),
+        ({"in_channels": 0}, "in_channels must be a positive integer (>= 1), got 0"),
+        ({"out_channels": -16}, "out_channels must be a positive integer (>= 1), got -16"),
+    ],
+)
+def test_bad_arguments(kwargs: dict, message: str) -> None:
+    args = {"in_channels": 8, "out_channels": 16} | kwargs
+    with pytest.raises(ValueError) as info:
+        SASA2d(**args)
+    assert message in str(info.value)
+    assert str(info.value).startswith("SASA2d:")
+
+
+def test_parameters_flops_and_repr() -> None:
+    layer = SASA2d(8, 16, 7, 4, "relative", 2)
+    assert layer.rel_rows.shape == (7, 4, 2) and layer.rel_cols.shape == (7, 4, 2)
+    assert sum(p.numel() for p in layer.parameters()) == 3 * 8 * 16 + 7 * 16
+    assert sum(p.numel() for p in SASA2d(8, 16, 7, 4, "none").parameters()) == 3 * 8 * 16
+    # q·k, q·r and the weighted sum: B·H·W·k²·C MACs each, 2 FLOPs per MAC, at the input resolution.
+    assert layer.core_flops((2, 8, 10, 6)) == 2 * 3 * 2 * 10 * 6 * 49 * 16
+    assert SASA2d(8, 16, 3, 4, "absolute").core_flops((1, 8, 4, 4)) == 2 * 2 * 16 * 9 * 16
+    assert layer.extra_repr() == "8, 16, kernel_size=7, heads=4, pos_enc='relative', stride=2"
+    assert [name for name, _ in layer.named_children()] == ["query", "key", "value", "pool"]
