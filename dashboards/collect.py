@@ -49,7 +49,9 @@ def _sqlite_must_exist(uri: str, option: str) -> None:
 def open_optuna(storage_url: str) -> optuna.storages.BaseStorage:
     _sqlite_must_exist(storage_url, "--storage")
     try:
-        return open_storage(storage_url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+            return open_storage(storage_url)
     except StoreError as exc:
         raise ReportError(str(exc)) from None
 
@@ -201,8 +203,11 @@ def _get_point_info(study: optuna.Study, info: StudyInfo) -> list[PointData]:
 
 
 def _ordered(points: list[PointData], info: StudyInfo) -> list[PointData]:
+    """Grid: the spec's level order (last parameter fastest). Search designs: best mean first."""
     if info.design != "grid":
-        return points
+        sign = -1.0 if info.direction == "maximize" else 1.0
+        return sorted(points, key=lambda p: (not p.values, sign * statistics.fmean(p.values.values()) if p.values
+                                             else 0.0))
     orders = {name: param_levels(p) or [] for name, p in info.parameters.items()}
 
     def position(item: tuple[int, PointData]) -> tuple:

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; figures are drawn by matplotlib.figure.Figure without pyplot state
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 DPI = 110
 REFERENCE_COLOR = "#d62728"
@@ -82,7 +83,7 @@ def objective_plot(levels: Sequence[LevelPoint], *, metric: str, direction: str,
 
 
 def curves_plot(curves: Sequence[tuple[str, list[int], list[float], list[float], list[float]]], *,
-                metric: str) -> bytes:
+                metric: str, factor: str = "") -> bytes:
     """``metric`` per epoch: mean over seeds, with the min–max band over seeds; one line per level."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
@@ -90,11 +91,12 @@ def curves_plot(curves: Sequence[tuple[str, list[int], list[float], list[float],
         (line,) = ax.plot(epochs, mean, marker="o", markersize=3, label=label)
         ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(metric)
     ax.set_title("validation curves: mean over seeds, band = min–max", fontsize=9)
     ax.grid(alpha=0.3)
     if curves:
-        ax.legend(fontsize=8, ncols=2 if len(curves) > 6 else 1)
+        ax.legend(fontsize=8, ncols=2 if len(curves) > 6 else 1, title=factor or None, title_fontsize=8)
     return _png(fig)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -158,7 +159,7 @@ def _figures(report: Report, client: Any) -> None:
         if curves:
             label = {r.point.key: lv.label for r, lv in zip(report.rows, levels, strict=True)}
             figures["curves.png"] = (f"validation curves ({info.metric} per epoch, from MLflow)", plots.curves_plot(
-                [(label[c.key], c.epochs, c.mean, c.low, c.high) for c in curves], metric=info.metric))
+                [(label[c.key], c.epochs, c.mean, c.low, c.high) for c in curves], metric=info.metric, factor=factor))
         else:
             report.notes.append(f"no per-epoch {info.metric} history found in MLflow: validation curves skipped")
     use_test = any(r.point.test_acc is not None for r in report.rows)
@@ -181,14 +182,17 @@ def _search_figures(report: Report, search: SearchInfo) -> None:
         axes = []
         for name, dist in search.distributions.items():
             raw = [p.get(name) for p in search.params]
+            if any(v is None for v in raw):  # a conditional parameter: no single axis for it
+                continue
             if isinstance(dist, optuna.distributions.CategoricalDistribution):
                 choices = list(dist.choices)
                 denominator = max(1, len(choices) - 1)
                 positions = [choices.index(v) / denominator if v in choices else 0.5 for v in raw]
                 axes.append((name, positions, [str(c) for c in choices]))
             else:
-                axes.append((name, plots.normalise([float(v) for v in raw], log=getattr(dist, "log", False)),
-                             None))
+                numbers = [float(v) for v in raw]
+                ends = [f"{min(numbers):.3g}", f"{max(numbers):.3g}"] if min(numbers) < max(numbers) else None
+                axes.append((name, plots.normalise(numbers, log=getattr(dist, "log", False)), ends))
         if axes:
             figures["parallel.png"] = ("parallel coordinates", plots.parallel_plot(
                 axes, search.values, metric=info.metric))
@@ -219,6 +223,11 @@ def build_report(study: optuna.Study, spec: dict[str, Any], client: Any = None, 
         report.comparison = compare(table, means, verdicts, reference, info.direction)
     if not points:
         report.notes.append("no trial has a design point yet: nothing to tabulate")
+    by_key = {r.point.key: r for r in rows}
+    empty = sorted({r.reference for r in rows if r.reference and not by_key[r.reference].point.values})
+    if empty:
+        report.notes.append(f"the reference {', '.join(empty)} has no complete trial yet: nothing is compared "
+                            "with it")
     _figures(report, client)
     return report
 
@@ -256,9 +265,18 @@ def table_header(report: Report) -> list[str]:
             "FLOPs (G)", "img/s", "test acc", "Δ vs ref", "p (Holm)", "verdict"]
 
 
+def _decimals(values: list[float | None]) -> int:
+    """Decimals that give the column's smallest non-zero value 3 significant digits (one format per column)."""
+    nonzero = [abs(v) for v in values if v]
+    return max(1, 2 - math.floor(math.log10(min(nonzero)))) if nonzero else 1
+
+
 def table_cells(report: Report) -> list[list[str]]:
     """The formatted table (shared by Markdown and HTML)."""
     out = []
+    millions = [None if r.point.params is None else r.point.params / 1e6 for r in report.rows]
+    billions = [None if r.point.flops is None else r.point.flops / 1e9 for r in report.rows]
+    m_fmt, g_fmt = f".{_decimals(millions)}f", f".{_decimals(billions)}f"
     for r in report.rows:
         s, p, pr = r.summary, r.point, r.paired
         value = _num(s.mean, ".4f") + ("" if s.std is None else f" ± {s.std:.4f}")
@@ -266,8 +284,8 @@ def table_cells(report: Report) -> list[list[str]]:
         diff = "—" if pr is None or pr.mean_diff is None else f"{pr.mean_diff:+.4f}"
         p_holm = "—" if r.p_holm is None else f"{r.p_holm:.3g}"
         out.append([p.key, value, ci, f"{p.n_complete}/{p.n_pruned}/{p.n_failed}",
-                    _num(None if p.params is None else p.params / 1e6, ".3f"),
-                    _num(None if p.flops is None else p.flops / 1e9, ".4g"), _num(p.throughput, ".0f"),
+                    _num(None if p.params is None else p.params / 1e6, m_fmt),
+                    _num(None if p.flops is None else p.flops / 1e9, g_fmt), _num(p.throughput, ".0f"),
                     _num(p.test_acc, ".4f"), diff, p_holm, r.verdict])
     return out
 
@@ -275,7 +293,7 @@ def table_cells(report: Report) -> list[list[str]]:
 def caption(report: Report) -> str:
     info = report.info
     tests = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
-    compared = sum(r.paired is not None for r in report.rows)
+    compared = sum(r.paired is not None and r.paired.p_value is not None for r in report.rows)
     return (f"{info.metric} ({'higher' if info.direction == 'maximize' else 'lower'} is better): mean ± sample std "
             f"over seeds {info.seeds}; 95 % CI from the t-distribution. Δ = level − reference, paired by seed. "
             f"Reference: {report.reference_note}. p: {tests[report.test]}, Holm-corrected over {compared} "

@@ -14,6 +14,7 @@ import socket
 import statistics
 import time
 import traceback
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 import lightning.pytorch as pl
 import optuna
 import torch
+from optuna.trial import TrialState
 
 import sasa
+from platform.ddp import ddp_trial
 from platform.pruning import OptunaPruning
 from platform.search_space import DesignPoint, resolve, suggest
 from platform.tracking import POINT_TAG, SEED_TAG, STUDY_TAG, TRIAL_TAG, MlflowEpochLogger, Tracker
@@ -55,9 +58,10 @@ class TrialContext:
     data_info: dict[str, Any]
     work_root: Path
     accelerator: str = "auto"
-    devices: int | list[int] = 1
+    devices: int = 1
     strategy: str = "auto"
     commit: str = ""
+    progress_bar: bool = True
 
 
 def worker_id() -> str:
@@ -84,6 +88,7 @@ class Objective:
         self.ctx = context
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        started = time.perf_counter()
         spec, ctx = self.ctx.spec, self.ctx
         if spec.search.design == "grid" and ATTR_SEED not in trial.user_attrs:
             # Another worker took the last enqueued grid point between our check and Optuna's ask().
@@ -92,6 +97,12 @@ class Objective:
             raise optuna.TrialPruned("no grid point left for this worker")
         point = suggest(trial, spec)
         seed = self._seed_for(trial, point)
+        if _taken_by_another(trial, point.key, seed):
+            # Two enqueues of one (design point, seed) raced (e.g. two machines recovering the same dead trial):
+            # the lower-numbered trial runs it, this one steps aside without training.
+            trial.set_user_attr(ATTR_POINT, point.key)
+            trial.set_user_attr(ATTR_SPURIOUS, True)
+            raise optuna.TrialPruned(f"{point.key} seed={seed} is already taken by another trial")
         trial.set_user_attr(ATTR_POINT, point.key)
         trial.set_user_attr(ATTR_WORKER, worker_id())
         run_id = ctx.tracker.start_child_run(
@@ -126,6 +137,7 @@ class Objective:
             ctx.tracker.close_run(run_id, "FAILED")
             raise TrialFailedError(reason) from exc
         ctx.tracker.close_run(run_id, "FINISHED")
+        trial.set_user_attr("trial_seconds", time.perf_counter() - started)
         return values
 
     def _seed_for(self, trial: optuna.Trial, point: DesignPoint) -> int:
@@ -162,30 +174,34 @@ class Objective:
         if pruning is not None:
             callbacks.append(pruning)
         work_dir = ctx.work_root / f"{_safe(point.key)}-seed{seed}"
-        outcome, module = train_trial(
-            net,
-            datamodule,
-            train=train_spec,
-            num_classes=info["num_classes"],
-            monitor=monitor,
-            mode="max" if direction == "maximize" else "min",
-            seed=seed,
-            work_dir=work_dir,
-            callbacks=callbacks,
-            accelerator=ctx.accelerator,
-            devices=ctx.devices,
-            strategy=ctx.strategy,
-        )
+        ddp_payload = {
+            "optuna_params": point.optuna_params, "seed": seed, "work_dir": str(work_dir), "data_info": info,
+            "pruning": pruning is not None, "threads": torch.get_num_threads(), "accelerator": ctx.accelerator,
+            "devices": ctx.devices,
+        }
+        with ddp_trial(ddp_payload) if ctx.devices > 1 else nullcontext():
+            outcome, module = train_trial(
+                net, datamodule, train=train_spec, num_classes=info["num_classes"], monitor=monitor,
+                mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
+                callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
+                progress_bar=ctx.progress_bar,
+            )
         summary = {
+            "resumed_from": outcome.resumed_from,
             "best_value": outcome.best_value,
             "best_epoch": outcome.best_epoch,
             "epochs_run": outcome.epochs_run,
             "throughput": outcome.throughput,
             "test": outcome.test_metrics,
+            "fit_seconds": outcome.fit_seconds,
+            "test_seconds": outcome.test_seconds,
+            "world_size": outcome.world_size,
         }
         for key, value in summary.items():
             trial.set_user_attr(key, value)
-        ctx.tracker.log_metrics(run_id, {"throughput": outcome.throughput, **outcome.test_metrics})
+        ctx.tracker.log_metrics(
+            run_id, {"throughput": outcome.throughput, "time/fit_s": outcome.fit_seconds, **outcome.test_metrics}
+        )
         if outcome.best_value is not None:
             ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})
         if pruning is not None and pruning.pruned_at is not None:
@@ -205,6 +221,22 @@ class Objective:
             second = measure_latency(module.net.cpu(), example[:1].cpu())
             trial.set_user_attr("latency_ms", second)
         return outcome.best_value, second
+
+
+def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:
+    """Is this (design point, seed) done, or running under a lower trial number? (exactly-once under races)"""
+    for other in trial.study.get_trials(deepcopy=False):
+        attrs = other.user_attrs
+        if other.number == trial.number or attrs.get(ATTR_SPURIOUS) or attrs.get(ATTR_POINT) != key:
+            continue
+        if attrs.get(ATTR_SEED) != seed:
+            continue
+        state = other.state
+        if state in (TrialState.COMPLETE, TrialState.PRUNED) or (state == TrialState.FAIL and ATTR_FAIL in attrs):
+            return True
+        if state == TrialState.RUNNING and other.number < trial.number:
+            return True
+    return False
 
 
 def _safe(key: str) -> str:

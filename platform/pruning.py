@@ -13,7 +13,8 @@ import optuna
 
 
 class OptunaPruning(pl.Callback):
-    def __init__(self, trial: optuna.Trial, monitor: str) -> None:
+    def __init__(self, trial: optuna.Trial | None, monitor: str) -> None:
+        """``trial`` is None on DDP follower ranks, which only receive rank 0's decision."""
         self.trial = trial
         self.monitor = monitor
         self.pruned_at: int | None = None
@@ -25,9 +26,10 @@ class OptunaPruning(pl.Callback):
         if value is None:
             return
         epoch = trainer.current_epoch
-        if trainer.is_global_zero:
+        decides = trainer.is_global_zero and self.trial is not None
+        if decides:
             self.trial.report(float(value), step=epoch)
-        should_prune = trainer.strategy.broadcast(self.trial.should_prune() if trainer.is_global_zero else False)
+        should_prune = trainer.strategy.broadcast(self.trial.should_prune() if decides else False)
         if should_prune:
             self.pruned_at = epoch
             trainer.should_stop = True

@@ -21,7 +21,7 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from platform.objective import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_WORKER
+from platform.objective import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS, ATTR_WORKER
 from platform.search_space import grid_points, make_pruner, make_sampler
 from platform.stores import study_exists
 from platform.tracking import Tracker
@@ -92,11 +92,16 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
+    """The trial's (design point, seed), or None for trials that stand for no design point (spurious)."""
+    if trial.user_attrs.get(ATTR_SPURIOUS):
+        return None
     point, seed = trial.user_attrs.get(ATTR_POINT), trial.user_attrs.get(ATTR_SEED)
     return None if point is None or seed is None else (str(point), int(seed))
 
 
 def is_done(trial: FrozenTrial) -> bool:
+    if trial.user_attrs.get(ATTR_SPURIOUS):
+        return False
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         trial.state == TrialState.FAIL and ATTR_FAIL in trial.user_attrs
     )

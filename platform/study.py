@@ -9,7 +9,9 @@ store, 130 interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -17,26 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 from rich.console import Console
 from tqdm.auto import tqdm
 
-from platform.data import DataError, build_datamodule, prepare_data_once
+from platform.data import DataError
+from platform.ddp import ddp_follower_requested, run_ddp_follower
 from platform.design import print_design
+from platform.devices import DevicePlanError, WorkerPlan, plan_workers
 from platform.errors import SpecError
-from platform.objective import Objective, TrialContext, TrialFailedError
-from platform.runner import (
-    ATTR_PARENT_RUN,
-    StudyConflictError,
-    enqueue_missing,
-    nothing_left,
-    open_study,
-    progress,
-    recover,
-)
+from platform.objective import Objective
+from platform.runner import StudyConflictError, nothing_left, progress
+from platform.session import Session, open_session, optimize
 from platform.spec import load_spec
-from platform.stores import StoreError, check_tracking, ensure_local_dirs, open_storage, resolve_stores
+from platform.stores import StoreError, resolve_stores
 from platform.summary import get_summary_info, render_summary
-from platform.tracking import Tracker, git_commit, redact
+from platform.tracking import redact
+from platform.workers import PLAN_ENV, run_workers
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -67,22 +66,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="worker processes sharing the study (overrides execution.workers)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="folder for the default stores, data cache and checkpoints (default: ./runs)")
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the main process only
     return parser
 
 
 def _quiet_libraries() -> None:
     """Keep the terminal for progress and results: library chatter goes below WARNING."""
-    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    # Set on the rank_zero loggers themselves: importing pytorch_lightning later (mlflow.pytorch does) resets
+    # its package logger to INFO, but a child's own level wins.
+    for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        for name in (package, f"{package}.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if ddp_follower_requested():
+        return run_ddp_follower()
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    console = Console(stderr=False)
+    console = Console()
     try:
         spec = load_spec(args.study, args.overrides)
     except SpecError as exc:
@@ -96,91 +103,91 @@ def main(argv: list[str] | None = None) -> int:
         print_design(spec, console=console)
         return 0
     try:
-        return _run(spec, stores, fresh=args.fresh, console=console)
-    except (StoreError, StudyConflictError, DataError) as exc:
+        if args.worker_index is not None:
+            return _run_worker(spec, stores)
+        plans = plan_workers(
+            accelerator=spec.execution.accelerator, devices=spec.execution.devices, workers=args.workers,
+            spec_workers=spec.execution.workers, devices_per_trial=spec.execution.devices_per_trial,
+            cuda_count=torch.cuda.device_count(), cpu_count=os.cpu_count() or 1,
+        )
+        session = open_session(spec, stores, fresh=args.fresh, console=console)
+    except (StoreError, StudyConflictError, DataError, DevicePlanError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    return _run(session, plans, _worker_argv(argv), console=console)
 
 
-def _run(spec: Any, stores: Any, *, fresh: bool, console: Console) -> int:
-    ensure_local_dirs(stores)
-    check_tracking(stores.tracking_uri)
-    storage = open_storage(stores.storage_url)
-    # Data first: a missing dataset must not leave a half-made study behind.
-    prepare_data_once(spec.data, stores.data_cache)
-    study, archived = open_study(spec, storage, fresh=fresh)
-    if archived:
-        console.print(f"archived the previous study as [bold]{archived}[/] (its trials and MLflow runs are kept)")
-    tracker = Tracker(stores.tracking_uri, artifact_root=stores.artifact_root)
-    experiment_id = tracker.experiment_id(spec.name)
-    parent_id = study.user_attrs.get(ATTR_PARENT_RUN)
-    parent_run = tracker.open_parent_run(
-        experiment_id, spec.name, parent_id,
-        tags={"sasa.optuna_storage": redact(stores.storage_url) or "", "sasa.git_commit": git_commit()},
-    )
-    if parent_id is None:
-        study.set_user_attr(ATTR_PARENT_RUN, parent_run)
-        tracker.client.log_text(parent_run, spec.to_yaml(), "spec.yaml")
-        tracker.log_params(parent_run, {"description": spec.description or "", "design": spec.search.design})
-    recovered = recover(study, tracker, experiment_id, parent_run)
-    if recovered:
-        console.print(f"closed trials left RUNNING by a dead process as FAILED: {recovered} (they run again)")
-    enqueue_missing(study, spec)
+def _worker_argv(argv: list[str]) -> list[str]:
+    """The command line each worker gets: the user's, minus what only the main process acts on."""
+    return [a for a in argv if a not in ("--fresh",)]
 
-    def datamodule_factory(batch_size: int, seed: int) -> Any:
-        dm = build_datamodule(spec.data, batch_size=batch_size, seed=seed, cache_dir=stores.data_cache)
-        dm.setup("fit")
-        return dm
 
-    probe = datamodule_factory(spec.train.batch_size, 0)
-    context = TrialContext(
-        spec=spec, tracker=tracker, experiment_id=experiment_id, parent_run_id=parent_run,
-        datamodule_factory=datamodule_factory, data_info=probe.dataset_info(),
-        work_root=stores.trial_dir(spec.name), accelerator=spec.execution.accelerator, commit=git_commit(),
-    )
-    status = "FAILED"
+def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, console: Console) -> int:
+    spec = session.spec
+    state = progress(session.study, spec)
+    if nothing_left(session.study, spec):
+        console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
+    status, code, start = "FAILED", 0, time.monotonic()
     try:
-        _optimize(study, spec, Objective(context), console=console)
+        if len(plans) > 1:
+            finished = run_workers(session, plans, worker_argv)
+        else:
+            plan = plans[0]
+            context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=True)
+            finished = _run_in_process(session, Objective(context))
         status = "FINISHED"
+        if not finished and spec.search.timeout is None:
+            console.print("[bold red]study incomplete[/]: workers kept failing; see the [w…] lines above")
+            code = 1
     except KeyboardInterrupt:
-        status = "KILLED"
+        status, code = "KILLED", EXIT_INTERRUPTED
         console.print("\n[bold yellow]interrupted[/]: the running trial is recorded as failed and will run again; "
                       "rerun the same command to resume")
-        return EXIT_INTERRUPTED
     finally:
-        tracker.close_run(parent_run, status)
-        _report(study, spec, stores, console=console)
-    return 0
+        session.tracker.close_run(session.parent_run, status)
+        console.print(f"ran for {time.monotonic() - start:.0f} s")
+        _report(session.study, spec, session.stores, console=console)
+    return code
 
 
-def _optimize(study: optuna.Study, spec: Any, objective: Objective, *, console: Console) -> None:
+def _run_in_process(session: Session, objective: Objective) -> bool:
+    spec, study = session.spec, session.study
     state = progress(study, spec)
-    if nothing_left(study, spec):
-        console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
-        return
-    start = time.monotonic()
     bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name}", unit="trial", position=0,
                dynamic_ncols=True, leave=True)
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         now = progress(study, spec)
-        bar.total = now.total
-        bar.n = now.done
+        bar.total, bar.n = now.total, now.done
         bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
-        if nothing_left(study, spec):
-            study.stop()
 
     try:
-        study.optimize(
-            objective,
-            catch=(TrialFailedError,),
-            callbacks=[on_trial_end],
-            timeout=spec.search.timeout,
-            gc_after_trial=True,
-        )
+        optimize(session, objective, on_trial_end=on_trial_end)
     finally:
         bar.close()
-    console.print(f"ran for {time.monotonic() - start:.0f} s")
+    return nothing_left(study, spec)
+
+
+def _run_worker(spec: Any, stores: Any) -> int:
+    """Worker mode (started by the main process): join the study and run trials until none is left."""
+    plan = json.loads(os.environ.get(PLAN_ENV, "{}"))
+    torch.set_num_threads(int(plan.get("threads", 1)))
+    session = open_session(spec, stores, create=False)
+    context = session.context(accelerator=plan.get("accelerator", "auto"), devices=int(plan.get("devices", 1)),
+                              progress_bar=False)
+
+    def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        attrs = trial.user_attrs
+        value = f" {spec.objective.metric}={trial.values[0]:.4f}" if trial.values else ""
+        reason = f" ({attrs['fail_reason']})" if "fail_reason" in attrs else ""
+        print(f"trial #{trial.number} {attrs.get('design_point', '?')} seed={attrs.get('seed', '?')}: "
+              f"{trial.state.name.lower()}{value}{reason}", flush=True)
+
+    try:
+        optimize(session, Objective(context), on_trial_end=on_trial_end)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return 0
 
 
 def _report(study: optuna.Study, spec: Any, stores: Any, *, console: Console) -> None:

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
-from platform.objective import ATTR_POINT
+from platform.objective import ATTR_POINT, ATTR_SPURIOUS
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def get_summary_info(study: optuna.Study) -> list[PointSummary]:
     """One row per design point (in order of first appearance), over all its trials."""
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in study.get_trials(deepcopy=False):
-        if ATTR_POINT in trial.user_attrs:
+        if ATTR_POINT in trial.user_attrs and not trial.user_attrs.get(ATTR_SPURIOUS):
             groups.setdefault(str(trial.user_attrs[ATTR_POINT]), []).append(trial)
     rows = []
     for key, trials in groups.items():

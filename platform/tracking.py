@@ -158,6 +158,8 @@ class Tracker:
             output = model(input_example.cpu()).numpy()
         signature = infer_signature(example, output)
         # The model's classes live in ``sasa``; shipping its source with the model makes it loadable anywhere.
+        # Pickle, not MLflow 3's default "pt2" export: an exported graph is specialised to the example's batch
+        # size (a model logged with a batch of 2 refuses a batch of 3).
         sasa_dir = str(Path(sasa.__file__).resolve().parent)
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pytorch.log_model(
@@ -166,6 +168,7 @@ class Tracker:
                 signature=signature,
                 input_example=example,
                 code_paths=[sasa_dir],
+                serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
         return info.model_uri

@@ -28,6 +28,9 @@ class TrainOutcome:
     epochs_run: int
     test_metrics: dict[str, float]
     throughput: float
+    fit_seconds: float = 0.0
+    test_seconds: float = 0.0
+    world_size: int = 1
     resumed_from: str | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
 
@@ -90,7 +93,7 @@ def train_trial(
     accelerator: str = "auto",
     devices: int | list[int] = 1,
     strategy: str = "auto",
-    progress_position: int = 0,
+    progress_bar: bool = True,
 ) -> tuple[TrainOutcome, SasaClassifier]:
     """Fit ``net`` on ``datamodule``, test the best checkpoint; returns the outcome and the trained module."""
     pl.seed_everything(seed, workers=True, verbose=False)
@@ -108,23 +111,30 @@ def train_trial(
         dirpath=work_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=True
     )
     meter = ThroughputMeter()
+    bars: list[pl.Callback] = [TQDMProgressBar(process_position=1)] if progress_bar else []
     trainer = pl.Trainer(
         **_trainer_kwargs(train, accelerator, devices, strategy),
-        callbacks=[*callbacks, checkpoint, meter, TQDMProgressBar(process_position=progress_position)],
+        callbacks=[*callbacks, checkpoint, meter, *bars],
+        enable_progress_bar=progress_bar,
         default_root_dir=work_dir,
     )
     last = work_dir / "last.ckpt"
     resume = str(last) if last.exists() else None
+    fit_start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    fit_seconds = time.perf_counter() - fit_start
 
     best_path = checkpoint.best_model_path
     test_metrics: dict[str, float] = {}
     best_epoch = None
+    test_seconds = 0.0
     if best_path:
         saved = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(saved["state_dict"])
         best_epoch = int(saved["epoch"])
+        test_start = time.perf_counter()
         results = trainer.test(module, datamodule=datamodule, verbose=False)
+        test_seconds = time.perf_counter() - test_start
         test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
     best = checkpoint.best_model_score
     outcome = TrainOutcome(
@@ -133,6 +143,9 @@ def train_trial(
         epochs_run=trainer.current_epoch,
         test_metrics=test_metrics,
         throughput=meter.images_per_second,
+        fit_seconds=fit_seconds,
+        test_seconds=test_seconds,
+        world_size=trainer.world_size,
         resumed_from=resume,
     )
     return outcome, module

@@ -1,13 +1,22 @@
-"""Memory-lean k×k windowed attention kernel (private).
+"""Memory-lean k×k windowed attention kernel (private), shared by SASA2d.
 
-For every query pixel (i, j) and every offset (dy, dx) of the k×k window, the logit is the per-head dot product
-q_ij · k_{i+dy-p, j+dx-p} (p = k // 2) plus an optional separable relative term row[dy] + col[dx]. Window
-positions that fall outside the image are masked out of the softmax (never attended as zeros).
+For every query pixel (i, j) and window offset (dy, dx) (p = k // 2), the logit is the per-head dot product
+q_ij · k_{i+dy-p, j+dx-p} plus an optional separable relative term row[dy] + col[dx]; window positions outside
+the image are masked out of the softmax (never attended as zeros).
 
-Nothing of size B·C·H·W·k² is ever built: the k² offsets are visited one at a time and each one reads a shifted
-*view* (a slice) of the unpadded k / v tensors restricted to the rectangle where the shifted window is inside
-the image. Only q, k, v and the attention weights (B·heads·k²·H·W) are saved for backward, and the backward is
-written by hand with the same offset loop.
+How the windows are visited without k² copies. Heads are merged into the batch axis (N = B·heads) and N is
+processed in small chunks so that everything a chunk touches stays in the CPU cache. A chunk of k (or v) is
+copied into a zero-bordered scratch buffer of size (n, d, H+2p, W+2p). For one window row dy, an
+``as_strided`` *view* of that buffer with an extra axis dx of stride 1 gives every key of that window row for
+every pixel, shape (n, d, k, H, W), without copying (the dx axis overlaps the column axis). One multiply and one
+channel sum per window row then give k logits per pixel; likewise the weighted sum of values, and the backward
+pass (the adjoint "scatter" to keys and values is rewritten as the same kind of gather by reading the
+window-flipped gradient). Masking is separable: a window row dy is outside the image for query row i exactly
+when i+dy-p is, so two (k, H, W) tables of 0 / -inf added to the logits mask the padding.
+
+Memory: the saved tensors are q, k, v (N·d·H·W each) and the attention weights (N·k²·H·W); scratch buffers are
+per chunk (a few times n·d·k·(H+2p)·(W+2p) elements with n small), so nothing of size B·C·H·W·k² exists at
+any time.
 """
 
 from __future__ import annotations
@@ -15,48 +24,63 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-
-def _offsets(kernel_size: int, height: int, width: int) -> list[tuple[int, int, int, slice, slice, slice, slice]]:
-    """Offsets (o, dy, dx) with the query region and the matching key region where the window is in the image.
-
-    Returns tuples ``(o, dy, dx, q_rows, q_cols, k_rows, k_cols)``; offsets whose region is empty are skipped.
-    """
-    pad = kernel_size // 2
-    out = []
-    for dy in range(kernel_size):
-        sy = dy - pad
-        r0, r1 = max(0, -sy), min(height, height - sy)
-        if r0 >= r1:
-            continue
-        for dx in range(kernel_size):
-            sx = dx - pad
-            c0, c1 = max(0, -sx), min(width, width - sx)
-            if c0 >= c1:
-                continue
-            out.append(
-                (
-                    dy * kernel_size + dx,
-                    dy,
-                    dx,
-                    slice(r0, r1),
-                    slice(c0, c1),
-                    slice(r0 + sy, r1 + sy),
-                    slice(c0 + sx, c1 + sx),
-                )
-            )
-    return out
-
-
-# Batch chunk size is chosen so that one chunk of q (and of k, v, out) holds about this many bytes: the k² offset
-# loops then revisit data that is still in the CPU's L2 cache instead of streaming it from memory k² times.
+# Chunk size along the merged (batch·head) axis: the (n, d, k, H, W) product buffer of one chunk holds about this
+# many bytes (at least one batch·head entry per chunk), small enough to stay in a core's L2 cache.
 CHUNK_BYTES = 1 << 20
 
 
-def _batch_chunks(q: Tensor) -> list[slice]:
-    B = q.shape[0]
-    per_sample = q[0].numel() * q.element_size()
-    size = max(1, min(B, CHUNK_BYTES // max(per_sample, 1)))
-    return [slice(b, min(b + size, B)) for b in range(0, B, size)]
+def _chunk_size(n: int, d: int, kernel_size: int, height: int, width: int, element_size: int) -> int:
+    per_item = d * kernel_size * height * width * element_size
+    return max(1, min(n, CHUNK_BYTES // max(per_item, 1)))
+
+
+def _padding_masks(kernel_size: int, height: int, width: int, like: Tensor) -> tuple[Tensor, Tensor]:
+    """0 / -inf tables (k, H, W): row_mask[dy, i, :] = -inf iff image row i+dy-p does not exist, and
+    col_mask[dx, :, j] = -inf iff image column j+dx-p does not exist."""
+    pad = kernel_size // 2
+    offs = torch.arange(kernel_size, device=like.device) - pad
+
+    def table(length: int) -> Tensor:
+        pos = torch.arange(length, device=like.device)[None, :] + offs[:, None]  # (k, length)
+        outside = (pos < 0) | (pos >= length)
+        return torch.zeros(outside.shape, dtype=like.dtype, device=like.device).masked_fill_(outside, float("-inf"))
+
+    rows = table(height)[:, :, None].expand(kernel_size, height, width)
+    cols = table(width)[:, None, :].expand(kernel_size, height, width)
+    return rows, cols
+
+
+def _window_row(padded: Tensor, dy: int, kernel_size: int, height: int, width: int) -> Tensor:
+    """View (n, c, k, H, W) of a contiguous zero-bordered (n, c, H+2p, W+2p) buffer: element (., ., dx, i, j) is
+    padded[., ., i + dy, j + dx], i.e. the image pixel (i + dy - p, j + dx - p) or 0 outside the image."""
+    n, c, hp, wp = padded.shape
+    return padded.as_strided(
+        (n, c, kernel_size, height, width), (c * hp * wp, hp * wp, 1, wp, 1), padded.storage_offset() + dy * wp
+    )
+
+
+def _flipped_window_row(padded: Tensor, dy: int, kernel_size: int, height: int, width: int) -> Tensor:
+    """View (n, 1, k, H, W) of a zero-bordered (n, k², H+2p, W+2p) buffer holding the window-flipped weights
+    f[o'] = w[k²-1-o']: element (., 0, dx, a, b) is padded[., dy·k + dx, a + dy, b + dx].
+
+    With f flipped, f at window (dy, dx) and pixel (a+dy-p, b+dx-p) is w at window (k-1-dy, k-1-dx) of the query
+    whose window puts key (a, b) there: summing over (dy, dx) this view times the window rows of a padded query
+    (or output-gradient) tensor gives the gradient at key / value pixel (a, b) without any scatter.
+    """
+    n, kk, hp, wp = padded.shape
+    return padded.as_strided(
+        (n, 1, kernel_size, height, width),
+        (kk * hp * wp, 0, hp * wp + 1, wp, 1),
+        padded.storage_offset() + dy * kernel_size * hp * wp + dy * wp,
+    )
+
+
+def _gather_sum(weights_row, values_row, kernel_size: int, acc: Tensor, out: Tensor) -> None:
+    """out = Σ_dy Σ_dx weights_row(dy) * values_row(dy) over the k window rows, accumulating in ``acc``."""
+    torch.mul(weights_row(0), values_row(0), out=acc)
+    for dy in range(1, kernel_size):
+        acc.addcmul_(weights_row(dy), values_row(dy))
+    torch.sum(acc, 2, out=out)
 
 
 class _WindowAttention(torch.autograd.Function):
@@ -70,69 +94,113 @@ class _WindowAttention(torch.autograd.Function):
         col_bias: Tensor | None,
         kernel_size: int,
     ) -> Tensor:
-        # q, k, v: (B, heads, d, H, W); row_bias / col_bias: (B, heads, kernel_size, H, W) or None.
-        B, heads, d, H, W = q.shape
-        ks, kk = kernel_size, kernel_size * kernel_size
-        offsets = _offsets(kernel_size, H, W)
-        chunks = _batch_chunks(q)
-        attn = q.new_empty(B, heads, kk, H, W)
-        out = torch.zeros_like(v)
-        # Scratch buffers reused by every chunk and offset: allocating inside the loop is slow on CPU.
-        size = chunks[0].stop - chunks[0].start
-        logits_buf = q.new_empty(size, heads, kk, H, W)
-        prod_buf = q.new_empty(size, heads, d, H, W)
-        for sl in chunks:
-            qc_, kc_, vc_, oc_ = q[sl], k[sl], v[sl], out[sl]
-            n = qc_.shape[0]
-            logits = logits_buf[:n].fill_(float("-inf"))  # (n, heads, k², H, W); -inf = outside the image
-            for o, _dy, _dx, qr, qc, kr, kc in offsets:
-                prod = torch.mul(qc_[..., qr, qc], kc_[..., kr, kc], out=prod_buf[:n, ..., qr, qc])
-                torch.sum(prod, 2, out=logits[:, :, o, qr, qc])
-            if row_bias is not None:
-                logits6 = logits.view(n, heads, ks, ks, H, W)
-                logits6.add_(row_bias[sl].unsqueeze(3)).add_(col_bias[sl].unsqueeze(2))
-            a = torch.ops.aten._softmax.out(logits, 2, False, out=attn[sl])
-            for o, _dy, _dx, qr, qc, kr, kc in offsets:
-                oc_[..., qr, qc].addcmul_(a[:, :, o, qr, qc].unsqueeze(2), vc_[..., kr, kc])
-        ctx.save_for_backward(q, k, v, attn, out)
-        ctx.kernel_size = kernel_size
+        # q, k, v: (N, d, H, W) with N = batch·heads; row_bias / col_bias: (N, kernel_size, H, W) or None.
+        N, d, H, W = q.shape
+        ks, p = kernel_size, kernel_size // 2
+        row_mask, col_mask = _padding_masks(ks, H, W, q)
+        if row_bias is not None:  # (N, k, H, W) logit terms for window row dy / column dx, masks included
+            row_term, col_term = row_bias + row_mask, col_bias + col_mask
+        else:
+            row_term, col_term = row_mask.expand(N, ks, H, W), col_mask.expand(N, ks, H, W)
+        size = _chunk_size(N, d, ks, H, W, q.element_size())
+        attn = q.new_empty(N, ks * ks, H, W)
+        out = q.new_empty(N, d, H, W)
+        acc_buf = q.new_empty(size, d, ks, H, W)
+        pad_buf = q.new_zeros(size, d, H + 2 * p, W + 2 * p)  # borders stay 0; interiors hold k, then v
+        for start in range(0, N, size):
+            sl = slice(start, min(start + size, N))
+            n = sl.stop - sl.start
+            a, acc, padded = attn[sl], acc_buf[:n], pad_buf[:n]
+            interior = padded[:, :, p : p + H, p : p + W]
+            # Logits, window row by window row: a[:, dy·k + dx] = Σ_c q[:, c] k_pad[:, c, i + dy, j + dx].
+            interior.copy_(k[sl])
+            q_ = q[sl].unsqueeze(2)
+            for dy in range(ks):
+                prod = torch.mul(q_, _window_row(padded, dy, ks, H, W), out=acc)
+                torch.sum(prod, 1, out=a[:, dy * ks : (dy + 1) * ks])
+            a5 = a.view(n, ks, ks, H, W)  # offset o = dy·k + dx
+            a5.add_(row_term[sl].unsqueeze(2)).add_(col_term[sl].unsqueeze(1))
+            _softmax_(a)
+            # Weighted sum of values: out[:, c] = Σ_o a[:, o] v_pad[:, c, i + dy, j + dx].
+            interior.copy_(v[sl])
+            _gather_sum(
+                lambda dy, a=a: a[:, dy * ks : (dy + 1) * ks].unsqueeze(1),
+                lambda dy, padded=padded: _window_row(padded, dy, ks, H, W),
+                ks,
+                acc,
+                out[sl],
+            )
+        ctx.save_for_backward(q, k, v, attn)
+        ctx.kernel_size = ks
         ctx.has_bias = row_bias is not None
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        q, k, v, attn, out = ctx.saved_tensors
-        kernel_size = ctx.kernel_size
-        B, heads, d, H, W = q.shape
-        offsets = _offsets(kernel_size, H, W)
+        q, k, v, attn = ctx.saved_tensors
+        ks = ctx.kernel_size
+        p, kk = ks // 2, ks * ks
+        N, d, H, W = q.shape
+        Hp, Wp = H + 2 * p, W + 2 * p
         grad_out = grad_out.contiguous()
-        grad_q, grad_k, grad_v = torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         grad_row = grad_col = None
         if ctx.has_bias:
-            grad_row = q.new_zeros(B, heads, kernel_size, H, W)
-            grad_col = q.new_zeros(B, heads, kernel_size, H, W)
-        chunks = _batch_chunks(q)
-        size = chunks[0].stop - chunks[0].start
-        prod_buf = q.new_empty(size, heads, d, H, W)
-        dot_buf = q.new_empty(size, heads, H, W)
-        for sl in chunks:
-            go, qc_, kc_, vc_, a = grad_out[sl], q[sl], k[sl], v[sl], attn[sl]
-            gq, gk, gv = grad_q[sl], grad_k[sl], grad_v[sl]
-            # Softmax backward dL/dlogit_o = a_o (g_o - Σ_o' a_o' g_o') with g_o = go · v_o, and
-            # Σ_o a_o g_o = go · Σ_o a_o v_o = go · out: one offset loop suffices. Masked offsets have a_o = 0.
-            n = go.shape[0]
-            s = torch.sum(torch.mul(go, out[sl], out=prod_buf[:n]), 2)  # (n, heads, H, W)
-            for o, dy, dx, qr, qc, kr, kc in offsets:
-                a_o = a[:, :, o, qr, qc]
-                prod = torch.mul(go[..., qr, qc], vc_[..., kr, kc], out=prod_buf[:n, ..., qr, qc])
-                gl = torch.sum(prod, 2, out=dot_buf[:n, ..., qr, qc]).sub_(s[..., qr, qc]).mul_(a_o)
-                gv[..., kr, kc].addcmul_(a_o.unsqueeze(2), go[..., qr, qc])
-                gq[..., qr, qc].addcmul_(gl.unsqueeze(2), kc_[..., kr, kc])
-                gk[..., kr, kc].addcmul_(gl.unsqueeze(2), qc_[..., qr, qc])
-                if grad_row is not None:
-                    grad_row[sl, :, dy, qr, qc] += gl
-                    grad_col[sl, :, dx, qr, qc] += gl
+            grad_row = q.new_empty(N, ks, H, W)
+            grad_col = q.new_empty(N, ks, H, W)
+        size = _chunk_size(N, d, ks, H, W, q.element_size())
+        acc_buf = q.new_empty(size, d, ks, H, W)
+        grad_buf = q.new_empty(size, kk, H, W)  # dL/dattn, then dL/dlogits, of one chunk
+        pad_a = q.new_zeros(size, d, Hp, Wp)  # zero-bordered scratch; only interiors are written
+        pad_b = q.new_zeros(size, d, Hp, Wp)
+        pad_w = q.new_zeros(size, kk, Hp, Wp)
+
+        def window_rows(padded: Tensor):
+            return lambda dy: _window_row(padded, dy, ks, H, W)
+
+        def flipped_rows(padded: Tensor):
+            return lambda dy: _flipped_window_row(padded, dy, ks, H, W)
+
+        def block(t: Tensor):
+            return lambda dy: t[:, dy * ks : (dy + 1) * ks].unsqueeze(1)
+
+        for start in range(0, N, size):
+            sl = slice(start, min(start + size, N))
+            n = sl.stop - sl.start
+            a, g, acc = attn[sl], grad_buf[:n], acc_buf[:n]
+            pa, pb, pw = pad_a[:n], pad_b[:n], pad_w[:n]
+            ia, ib, iw = (t[:, :, p : p + H, p : p + W] for t in (pa, pb, pw))
+            go = grad_out[sl]
+            # dL/da[:, o] = go · v shifted by o, window row by window row.
+            ia.copy_(v[sl])
+            go_ = go.unsqueeze(2)
+            for dy in range(ks):
+                prod = torch.mul(go_, _window_row(pa, dy, ks, H, W), out=acc)
+                torch.sum(prod, 1, out=g[:, dy * ks : (dy + 1) * ks])
+            # Softmax backward: dL/dlogit = a (g - Σ_o a_o g_o); masked offsets have a = 0.
+            g.sub_((a * g).sum(1, keepdim=True)).mul_(a)
+            if grad_row is not None:
+                g5 = g.view(n, ks, ks, H, W)
+                torch.sum(g5, 2, out=grad_row[sl])
+                torch.sum(g5, 1, out=grad_col[sl])
+            # dL/dq = Σ_o dL/dlogit_o · k shifted by o.
+            ib.copy_(k[sl])
+            _gather_sum(block(g), window_rows(pb), ks, acc, grad_q[sl])
+            # dL/dk at key pixel (a, b) = Σ over the queries whose window holds it: flipped gather of q.
+            ib.copy_(q[sl])
+            iw.copy_(g.flip(1))
+            _gather_sum(flipped_rows(pw), window_rows(pb), ks, acc, grad_k[sl])
+            # dL/dv likewise from the attention weights and the output gradient.
+            ib.copy_(go)
+            iw.copy_(a.flip(1))
+            _gather_sum(flipped_rows(pw), window_rows(pb), ks, acc, grad_v[sl])
         return grad_q, grad_k, grad_v, grad_row, grad_col, None
+
+
+def _softmax_(logits: Tensor) -> Tensor:
+    """In-place softmax over dim 1 (no second attention-sized buffer); -inf entries become exactly 0."""
+    logits.sub_(logits.amax(1, keepdim=True)).exp_()
+    return logits.div_(logits.sum(1, keepdim=True))
 
 
 def window_attention(
@@ -143,16 +211,16 @@ def window_attention(
     row_bias: Tensor | None = None,
     col_bias: Tensor | None = None,
 ) -> Tensor:
-    """k×k windowed multi-head attention with padding masked out of the softmax.
+    """k×k windowed attention with padding masked out of the softmax, heads merged into the batch axis.
 
     Args:
-        q, k, v: ``(B, heads, d, H, W)``.
+        q, k, v: ``(N, d, H, W)``, N = batch · heads (each entry one head of one image).
         kernel_size: odd window size k.
-        row_bias, col_bias: optional ``(B, heads, k, H, W)`` logit terms added for window row dy / column dx
-            (the separable relative-position term q·r_row[dy] + q·r_col[dx]); both or neither.
+        row_bias, col_bias: optional ``(N, k, H, W)`` logit terms added for window row dy / column dx (the
+            separable relative-position term q·r_row[dy] + q·r_col[dx]); both or neither.
 
     Returns:
-        ``(B, heads, d, H, W)``.
+        ``(N, d, H, W)``.
     """
     if (row_bias is None) != (col_bias is None):
         raise ValueError("window_attention: give both row_bias and col_bias or neither")

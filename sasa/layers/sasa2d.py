@@ -121,19 +121,20 @@ class SASA2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, _, H, W = x.shape
         heads, d = self.heads, self.head_dim
-        q = self.query(x).view(B, heads, d, H, W)  # (B, heads, d, H, W)
-        k = self.key(x).view(B, heads, d, H, W)
-        v = self.value(x).view(B, heads, d, H, W)
+        q = self.query(x).view(B * heads, d, H, W)  # heads merged into the batch axis: (B·heads, d, H, W)
+        k = self.key(x).view(B * heads, d, H, W)
+        v = self.value(x).view(B * heads, d, H, W)
         row_bias = col_bias = None
         if self.pos_enc == "relative":
             d_row = d // 2
-            # q·r_{dy,dx} = q[:d_row]·rows[dy] + q[d_row:]·cols[dx]: (B, heads, k, H, W) each.
-            row_bias = torch.einsum("bhcyx,khc->bhkyx", q[:, :, :d_row], self.rel_rows)
-            col_bias = torch.einsum("bhcyx,khc->bhkyx", q[:, :, d_row:], self.rel_cols)
+            # q·r_{dy,dx} = q[:d_row]·rows[dy] + q[d_row:]·cols[dx]: (B·heads, k, H, W) each.
+            q5 = q.view(B, heads, d, H, W)
+            row_bias = torch.einsum("bhcyx,khc->bhkyx", q5[:, :, :d_row], self.rel_rows).flatten(0, 1)
+            col_bias = torch.einsum("bhcyx,khc->bhkyx", q5[:, :, d_row:], self.rel_cols).flatten(0, 1)
         elif self.pos_enc == "absolute":
             k = k + absolute_encoding(d, H, W, device=x.device, dtype=k.dtype)
         y = window_attention(q, k, v, self.kernel_size, row_bias, col_bias)
-        return self.pool(y.reshape(B, self.out_channels, H, W))
+        return self.pool(y.view(B, self.out_channels, H, W))
 
     def core_flops(self, input_shape: tuple[int, int, int, int]) -> int:
         """FLOPs (2 per multiply-add) of the attention core, which torch's flop counter cannot see.

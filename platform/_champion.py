@@ -1,0 +1,158 @@
+"""Which trial of a study is the champion: the winner rule of ``python -m platform.promote``.
+
+Stand-Alone Self-Attention (Ramachandran et al., NeurIPS 2019) compares design points (window size k, positional
+encoding, heads, stem, attention groups) by their accuracy; a sasa-lab study measures each point on one or more
+seeds. Promotion turns such a study into one model, with a rule that depends on the study's design:
+
+- **seeded ablation** (``grid`` design with ≥ 2 seeds): the best design point by the *mean* objective over its
+  COMPLETE seeds (ties: more complete seeds, then the earlier point), then that point's best seed (ties: the
+  earlier trial). Picking the single best trial of a grid would reward seed noise, not the design.
+- **search** (``tpe``/``random``/``cmaes``, or any design with one seed): the best COMPLETE trial on the
+  objective (ties: the earlier trial).
+- **two objectives** (``nsga2``: metric + params/flops/latency, always minimised): among the Pareto front of the
+  COMPLETE trials, the best on the primary objective; ties on the primary go to the smaller second objective
+  (the others are dominated), then the earlier trial.
+
+Only COMPLETE trials count: a PRUNED or FAILED trial has no test metrics and no logged model. Trials the runner
+marked ``spurious`` (an empty grid queue) are ignored. ``select(..., trial_number=N)`` bypasses the rule.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from optuna.trial import FrozenTrial, TrialState
+
+ATTR_POINT = "design_point"
+ATTR_SEED = "seed"
+ATTR_SPURIOUS = "spurious"
+
+
+class NoChampionError(Exception):
+    """No trial qualifies (no COMPLETE trial, or ``--trial N`` names an unusable one)."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The chosen trial and why it was chosen."""
+
+    trial: FrozenTrial
+    rule: str  # the rule that applied, as printed and stored in the model version's tags
+    point_mean: float | None = None  # ablation: mean objective of the winning point over its complete seeds
+    point_seeds: int | None = None  # ablation: how many complete seeds that mean covers
+
+    @property
+    def value(self) -> float:
+        return float(self.trial.values[0])
+
+
+def is_better(a: float, b: float, direction: str) -> bool:
+    """Whether objective value ``a`` is strictly better than ``b`` for ``direction`` (maximize/minimize)."""
+    if direction not in ("maximize", "minimize"):
+        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+    return a > b if direction == "maximize" else a < b
+
+
+def candidates(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """COMPLETE, non-spurious trials with an objective value, in trial order."""
+    usable = [
+        t for t in trials
+        if t.state == TrialState.COMPLETE and t.values and not t.user_attrs.get(ATTR_SPURIOUS)
+    ]
+    return sorted(usable, key=lambda t: t.number)
+
+
+def select(
+    trials: Sequence[FrozenTrial],
+    *,
+    design: str,
+    seeds: Sequence[int],
+    direction: str,
+    two_objectives: bool = False,
+    trial_number: int | None = None,
+) -> Champion:
+    """The champion among ``trials`` by the module's rule (or trial ``trial_number`` when given)."""
+    pool = candidates(trials)
+    if trial_number is not None:
+        return _explicit(trials, pool, trial_number)
+    if not pool:
+        states = sorted({t.state.name for t in trials}) or ["none"]
+        raise NoChampionError(f"no COMPLETE trial to promote (trial states: {', '.join(states)})")
+    if two_objectives:
+        return _pareto_best(pool, direction)
+    if design == "grid" and len(seeds) >= 2:
+        return _ablation_best(pool, direction)
+    best = _best_trial(pool, direction)
+    return Champion(best, rule=f"best COMPLETE trial by the objective ({direction}); ties: earlier trial")
+
+
+def _key(direction: str):  # sort key: better values first
+    sign = -1.0 if direction == "maximize" else 1.0
+    return lambda t: (sign * float(t.values[0]), t.number)
+
+
+def _best_trial(pool: Sequence[FrozenTrial], direction: str) -> FrozenTrial:
+    return min(pool, key=_key(direction))
+
+
+def _ablation_best(pool: Sequence[FrozenTrial], direction: str) -> Champion:
+    groups: dict[str, list[FrozenTrial]] = {}
+    for trial in pool:
+        groups.setdefault(str(trial.user_attrs.get(ATTR_POINT, f"trial {trial.number}")), []).append(trial)
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def point_key(item: tuple[str, list[FrozenTrial]]) -> tuple[float, int, int]:
+        _, members = item
+        mean = statistics.fmean(float(t.values[0]) for t in members)
+        return sign * mean, -len(members), min(t.number for t in members)
+
+    point, members = min(groups.items(), key=point_key)
+    mean = statistics.fmean(float(t.values[0]) for t in members)
+    rule = (f"seeded ablation: best design point by mean objective ({direction}) over its COMPLETE seeds "
+            f"(ties: more seeds, earlier point), then its best seed — point {point}, mean {mean:.6g} over "
+            f"{len(members)} seed(s)")
+    return Champion(_best_trial(members, direction), rule=rule, point_mean=mean, point_seeds=len(members))
+
+
+def pareto_front(pool: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
+    """Trials not dominated on (primary objective in ``direction``, second objective minimised)."""
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def costs(t: FrozenTrial) -> tuple[float, float]:
+        return sign * float(t.values[0]), float(t.values[1])
+
+    front = []
+    for trial in pool:
+        a = costs(trial)
+        dominated = any(
+            b[0] <= a[0] and b[1] <= a[1] and b != a for b in (costs(other) for other in pool if other is not trial)
+        )
+        if not dominated:
+            front.append(trial)
+    return front
+
+
+def _pareto_best(pool: Sequence[FrozenTrial], direction: str) -> Champion:
+    usable = [t for t in pool if len(t.values) >= 2]
+    if not usable:
+        raise NoChampionError("the study has two objectives but no COMPLETE trial carries both values")
+    front = pareto_front(usable, direction)
+    sign = -1.0 if direction == "maximize" else 1.0
+    best = min(front, key=lambda t: (sign * float(t.values[0]), float(t.values[1]), t.number))
+    rule = (f"two objectives: best primary objective ({direction}) among the Pareto front of {len(front)} "
+            "COMPLETE trial(s); ties: smaller second objective, then earlier trial")
+    return Champion(best, rule=rule)
+
+
+def _explicit(trials: Sequence[FrozenTrial], pool: Sequence[FrozenTrial], number: int) -> Champion:
+    chosen = next((t for t in pool if t.number == number), None)
+    if chosen is None:
+        known = next((t for t in trials if t.number == number), None)
+        if known is None:
+            raise NoChampionError(f"--trial {number}: no such trial; the study has trials 0–{len(trials) - 1}"
+                                  if trials else f"--trial {number}: the study has no trials")
+        raise NoChampionError(f"--trial {number}: the trial is {known.state.name}, not COMPLETE; only complete "
+                              f"trials can be promoted (complete: {', '.join(str(t.number) for t in pool) or 'none'})")
+    return Champion(chosen, rule=f"trial {number} chosen explicitly with --trial (the winner rule was not applied)")

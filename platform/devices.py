@@ -1,0 +1,63 @@
+"""Which worker gets which devices: one worker process per device (or per group of ``devices_per_trial``).
+
+A pure function of the spec, the command line and what the machine has, so it is tested with fake device lists.
+On a GPU machine each worker sees only its own GPUs (``CUDA_VISIBLE_DEVICES``), so Lightning inside it never
+picks DDP over every GPU by itself; on a CPU machine the workers share the cores (``torch.set_num_threads``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class DevicePlanError(ValueError):
+    """The requested workers/devices do not fit the machine (reported as one line, exit code 2)."""
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    index: int
+    accelerator: str  # "gpu" | "cpu" — what each worker's Trainer uses
+    devices: int  # Trainer devices per trial (> 1: DDP)
+    threads: int  # torch intra-op threads for this worker
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def plan_workers(
+    *,
+    accelerator: str,
+    devices: str | list[int],
+    workers: int | None,
+    spec_workers: int,
+    devices_per_trial: int,
+    cuda_count: int,
+    cpu_count: int,
+) -> list[WorkerPlan]:
+    """Plan the worker processes. ``workers`` is ``--workers`` (None: use the spec / the device count)."""
+    per_trial = devices_per_trial
+    use_gpu = accelerator == "gpu" or (accelerator == "auto" and cuda_count > 0)
+    if not use_gpu:
+        count = workers or spec_workers
+        threads = max(1, cpu_count // (count * per_trial))
+        return [WorkerPlan(i, "cpu", per_trial, threads) for i in range(count)]
+    if cuda_count == 0:
+        raise DevicePlanError("execution.accelerator: 'gpu' but no CUDA device is visible; use cpu or auto")
+    gpu_ids = list(range(cuda_count)) if devices == "auto" else list(devices)
+    unknown = [d for d in gpu_ids if d >= cuda_count]
+    if unknown:
+        raise DevicePlanError(
+            f"execution.devices: {unknown} not present; this machine has GPUs 0..{cuda_count - 1}"
+        )
+    fits = len(gpu_ids) // per_trial
+    count = workers or (spec_workers if spec_workers > 1 else fits)
+    if count < 1 or count > fits:
+        raise DevicePlanError(
+            f"--workers/execution.workers: {count} workers × {per_trial} devices per trial need "
+            f"{count * per_trial} GPUs; execution.devices has {len(gpu_ids)} ({gpu_ids})"
+        )
+    threads = max(1, cpu_count // count)
+    plans = []
+    for i in range(count):
+        mine = gpu_ids[i * per_trial : (i + 1) * per_trial]
+        plans.append(WorkerPlan(i, "gpu", per_trial, threads, {"CUDA_VISIBLE_DEVICES": ",".join(map(str, mine))}))
+    return plans

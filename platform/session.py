@@ -1,0 +1,112 @@
+"""One command's view of a study: stores, Optuna study, MLflow parent run, and the trial loop.
+
+:func:`open_session` is called by the main process (``create=True``: prepares data once, creates or resumes the
+study, opens the parent run) and by each worker process (``create=False``: joins what the main process made).
+:func:`optimize` is the trial loop both run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from rich.console import Console
+
+from platform.data import build_datamodule, prepare_data_once
+from platform.objective import Objective, TrialContext, TrialFailedError
+from platform.runner import ATTR_PARENT_RUN, enqueue_missing, nothing_left, open_study, recover
+from platform.search_space import make_pruner, make_sampler
+from platform.stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage
+from platform.tracking import Tracker, git_commit, redact
+
+
+@dataclass
+class Session:
+    spec: Any
+    stores: Stores
+    study: optuna.Study
+    tracker: Tracker
+    experiment_id: str
+    parent_run: str
+
+    def housekeeping(self) -> list[int]:
+        """Fail trials of dead workers, close their MLflow runs, enqueue what is missing; returns failed trials."""
+        failed = recover(self.study, self.tracker, self.experiment_id, self.parent_run)
+        enqueue_missing(self.study, self.spec)
+        return failed
+
+    def context(self, *, accelerator: str, devices: int, progress_bar: bool) -> TrialContext:
+        spec, stores = self.spec, self.stores
+
+        def datamodule_factory(batch_size: int, seed: int) -> Any:
+            dm = build_datamodule(spec.data, batch_size=batch_size, seed=seed, cache_dir=stores.data_cache)
+            dm.setup("fit")
+            return dm
+
+        info = datamodule_factory(spec.train.batch_size, 0).dataset_info()
+        return TrialContext(
+            spec=spec, tracker=self.tracker, experiment_id=self.experiment_id, parent_run_id=self.parent_run,
+            datamodule_factory=datamodule_factory, data_info=info, work_root=stores.trial_dir(spec.name),
+            accelerator=accelerator, devices=devices, strategy="ddp" if devices > 1 else "auto",
+            commit=git_commit(), progress_bar=progress_bar,
+        )
+
+
+def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool = True,
+                 console: Console | None = None) -> Session:
+    ensure_local_dirs(stores)
+    check_tracking(stores.tracking_uri)
+    storage = open_storage(stores.storage_url)
+    tracker = Tracker(stores.tracking_uri, artifact_root=stores.artifact_root)
+    if not create:
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
+                                  pruner=make_pruner(spec))
+        parent = study.user_attrs.get(ATTR_PARENT_RUN)
+        if parent is None:
+            raise StoreError(f"study '{spec.name}' has no MLflow parent run; start it without --worker-index")
+        return Session(spec, stores, study, tracker, tracker.experiment_id(spec.name), parent)
+
+    # Data first: a missing dataset must not leave a half-made study behind.
+    prepare_data_once(spec.data, stores.data_cache)
+    study, archived = open_study(spec, storage, fresh=fresh)
+    if archived:
+        old_dir = stores.trial_dir(spec.name)
+        if old_dir.exists():  # checkpoints of the archived study must not be resumed by the new one
+            shutil.move(str(old_dir), str(stores.trial_dir(archived)))
+        if console:
+            console.print(f"archived the previous study as [bold]{archived}[/] (its trials and runs are kept)")
+    experiment_id = tracker.experiment_id(spec.name)
+    parent_id = study.user_attrs.get(ATTR_PARENT_RUN)
+    parent = tracker.open_parent_run(
+        experiment_id, spec.name, parent_id,
+        tags={"sasa.optuna_storage": redact(stores.storage_url) or "", "sasa.git_commit": git_commit()},
+    )
+    if parent_id is None:
+        study.set_user_attr(ATTR_PARENT_RUN, parent)
+        tracker.client.log_text(parent, spec.to_yaml(), "spec.yaml")
+        tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
+    session = Session(spec, stores, study, tracker, experiment_id, parent)
+    failed = session.housekeeping()
+    if failed and console:
+        console.print(f"closed trials left RUNNING by a dead process as FAILED: {failed} (they run again)")
+    return session
+
+
+def optimize(session: Session, objective: Objective, *, on_trial_end: Any = None) -> None:
+    """Run trials until the design is done (or ``search.timeout``); Ctrl-C propagates as KeyboardInterrupt."""
+    spec = session.spec
+
+    def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if on_trial_end is not None:
+            on_trial_end(study, trial)
+        if nothing_left(study, spec):
+            study.stop()
+
+    if nothing_left(session.study, spec):
+        return
+    session.study.optimize(
+        objective, catch=(TrialFailedError,), callbacks=[callback], timeout=spec.search.timeout,
+        gc_after_trial=True,
+    )

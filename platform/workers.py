@@ -1,0 +1,110 @@
+"""Supervising parallel worker processes (``--workers N`` / ``execution.devices``).
+
+The main process has already prepared the data, created the study, enqueued the design and opened the MLflow
+parent run. It then starts one worker per :class:`~platform.devices.WorkerPlan`: the same command with
+``--worker-index i`` and the plan in ``SASA_WORKER_PLAN``; workers share the Optuna storage and the parent run.
+While they run, the main process shows one combined progress bar, prefixes each worker's output with ``[wI]``, and
+every few seconds does the study's housekeeping: a worker killed mid-trial has its trial failed, its MLflow run
+closed as FAILED and its (design point, seed) enqueued again for the surviving workers. If every worker has
+exited and the design is still incomplete (e.g. all were killed), a new round of workers starts (at most 3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from tqdm.auto import tqdm
+
+from platform.devices import WorkerPlan
+from platform.runner import nothing_left, progress
+from platform.session import Session
+
+PLAN_ENV = "SASA_WORKER_PLAN"
+HOUSEKEEPING_EVERY_S = 5.0
+MAX_ROUNDS = 3
+
+
+def _pump(proc: subprocess.Popen, prefix: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tqdm.write(f"{prefix} {line.rstrip()}")
+
+
+def _start(plan: WorkerPlan, argv: Sequence[str]) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        **plan.env,
+        PLAN_ENV: json.dumps({"accelerator": plan.accelerator, "devices": plan.devices, "threads": plan.threads}),
+        "PYTHONUNBUFFERED": "1",
+        "TQDM_DISABLE": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "platform.study", *argv, "--worker-index", str(plan.index)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    threading.Thread(target=_pump, args=(proc, f"[w{plan.index}]"), daemon=True).start()
+    return proc
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """After Ctrl-C: let workers finish their own interrupt handling, then insist."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.2)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.2)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_workers(session: Session, plans: list[WorkerPlan], argv: Sequence[str]) -> bool:
+    """Run the study on ``plans`` worker processes; True when the design is done.
+
+    KeyboardInterrupt stops every worker (each fails its running trial as interrupted) and propagates.
+    """
+    spec, study = session.spec, session.study
+    state = progress(study, spec)
+    bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name} ({len(plans)} workers)",
+               unit="trial", dynamic_ncols=True)
+    try:
+        for round_number in range(1, MAX_ROUNDS + 1):
+            if nothing_left(study, spec):
+                break
+            procs = [_start(plan, argv) for plan in plans]
+            try:
+                last = 0.0
+                while any(p.poll() is None for p in procs):
+                    time.sleep(0.5)
+                    if time.monotonic() - last >= HOUSEKEEPING_EVERY_S:
+                        last = time.monotonic()
+                        session.housekeeping()
+                        now = progress(study, spec)
+                        bar.total, bar.n = now.total, now.done
+                        bar.refresh()
+            except KeyboardInterrupt:
+                _stop(procs)
+                raise
+            for plan, proc in zip(plans, procs, strict=True):
+                if proc.returncode not in (0, None):
+                    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
+                    tqdm.write(f"[w{plan.index}] exited with {how} (round {round_number})")
+            session.housekeeping()
+            now = progress(study, spec)
+            bar.total, bar.n = now.total, now.done
+            bar.refresh()
+    finally:
+        bar.close()
+    return nothing_left(study, spec)

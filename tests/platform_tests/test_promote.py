@@ -1,0 +1,274 @@
+"""``python -m platform.promote``: the winner rule, then a real tiny study promoted into the MLflow Model Registry.
+
+The rule is checked on in-memory Optuna studies (fast); the registry behaviour on a real 2 points × 2 seeds study
+run by the CLI (module fixture): round trip, idempotency, the ``--force`` rule, verification, failure paths.
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from platform._champion import NoChampionError, pareto_front, select
+from platform.promote import default_model_name, main
+from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
+
+STUDY = "ptiny"
+
+
+# --- the winner rule (no training) --------------------------------------------------------------------------
+
+
+def _study(rows: list[tuple[str, int, TrialState, list[float] | None]], directions=("maximize",)) -> optuna.Study:
+    study = optuna.create_study(directions=list(directions))
+    dist = {"p": CategoricalDistribution(["a", "b", "c"])}
+    for point, seed, state, values in rows:
+        attrs = {"design_point": point, "seed": seed}
+        study.add_trial(create_trial(state=state, values=values, params={"p": point}, distributions=dist,
+                                     user_attrs=attrs))
+    return study
+
+
+C, P, F = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+
+
+def test_ablation_picks_best_mean_point_then_its_best_seed() -> None:
+    # Point b holds the single best trial (0.95) but a worse mean (0.60) than point a (0.80).
+    study = _study([("a", 0, C, [0.78]), ("a", 1, C, [0.82]), ("b", 0, C, [0.95]), ("b", 1, C, [0.25]),
+                    ("c", 0, P, None)])
+    champion = select(study.trials, design="grid", seeds=[0, 1], direction="maximize")
+    assert (champion.trial.number, champion.point_mean, champion.point_seeds) == (1, pytest.approx(0.80), 2)
+    assert "mean" in champion.rule
+    # The same trials read as a search (or one seed): the single best trial wins.
+    assert select(study.trials, design="tpe", seeds=[0, 1], direction="maximize").trial.number == 2
+    assert select(study.trials, design="grid", seeds=[0], direction="maximize").trial.number == 2
+
+
+def test_ablation_uses_complete_seeds_only_and_minimize() -> None:
+    # a: one complete seed (0.50) and one failed; b: mean 0.55. Minimising the loss, a wins on its complete seed.
+    study = _study([("a", 0, C, [0.50]), ("a", 1, F, None), ("b", 0, C, [0.40]), ("b", 1, C, [0.70])])
+    champion = select(study.trials, design="grid", seeds=[0, 1], direction="minimize")
+    assert (champion.trial.number, champion.point_seeds) == (0, 1)
+
+
+def test_ties_go_to_the_earlier_trial_and_more_seeds() -> None:
+    study = _study([("a", 0, C, [0.5]), ("b", 0, C, [0.5]), ("b", 1, C, [0.5])])
+    assert select(study.trials, design="tpe", seeds=[0], direction="maximize").trial.number == 0
+    assert select(study.trials, design="grid", seeds=[0, 1], direction="maximize").trial.number == 1
+
+
+def test_two_objectives_best_primary_on_the_pareto_front() -> None:
+    # (acc, params): #0 dominated by #1; #2 has the best accuracy; #3 ties #2 on accuracy with more params.
+    study = _study([("a", 0, C, [0.6, 9.0]), ("b", 0, C, [0.7, 5.0]), ("c", 0, C, [0.9, 8.0]),
+                    ("a", 1, C, [0.9, 9.5])], directions=("maximize", "minimize"))
+    front = pareto_front(study.trials, "maximize")
+    assert sorted(t.number for t in front) == [1, 2]
+    champion = select(study.trials, design="nsga2", seeds=[0], direction="maximize", two_objectives=True)
+    assert champion.trial.number == 2 and "Pareto" in champion.rule
+
+
+def test_no_complete_trial_and_bad_explicit_trial_are_errors() -> None:
+    study = _study([("a", 0, F, None), ("b", 0, P, None), ("c", 0, C, [0.3])])
+    with pytest.raises(NoChampionError, match="no COMPLETE trial"):
+        select(study.trials[:2], design="grid", seeds=[0], direction="maximize")
+    with pytest.raises(NoChampionError, match="PRUNED, not COMPLETE"):
+        select(study.trials, design="grid", seeds=[0], direction="maximize", trial_number=1)
+    with pytest.raises(NoChampionError, match="no such trial"):
+        select(study.trials, design="grid", seeds=[0], direction="maximize", trial_number=7)
+    assert select(study.trials, design="grid", seeds=[0], direction="maximize", trial_number=2).trial.number == 2
+
+
+def test_default_model_name_is_sanitised() -> None:
+    assert default_model_name("window_size") == "sasa-window_size"
+    assert default_model_name("a b/c") == "sasa-a-b-c"
+
+
+# --- a real study, promoted ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("promote")
+    spec = write_spec(tmp / f"{STUDY}.yaml", tiny_spec(STUDY))
+    result = run_study(spec, tmp)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp
+
+
+def _promote(capsys: pytest.CaptureFixture, tmp: Path, *args: str) -> tuple[int, str, str]:
+    """``python -m platform.promote`` in this process (its ``main``); returns (exit code, stdout, stderr)."""
+    code = main([*args, "--runs-dir", str(tmp / "runs")])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def _client(tmp: Path) -> MlflowClient:
+    tracking = stores(tmp)[1]
+    return MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+
+
+def _trials(tmp: Path) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=STUDY, storage=stores(tmp)[0]).trials
+
+
+def _expected_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial:
+    """The rule, recomputed here: best mean over seeds (ties: earlier point), then the best seed."""
+    points: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for trial in trials:
+        points.setdefault(trial.user_attrs["design_point"], []).append(trial)
+    best = max(points.values(), key=lambda ts: (statistics.fmean(t.value for t in ts), -ts[0].number))
+    return max(best, key=lambda t: (t.value, -t.number))
+
+
+def _versions(client: MlflowClient, name: str) -> list:
+    return client.search_model_versions(f"name = '{name}'")
+
+
+def test_promotion_round_trip_registers_verifies_and_loads_anywhere(study_dir: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "platform.promote", str(study_dir / f"{STUDY}.yaml"), "--runs-dir",
+         str(study_dir / "runs")],
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    name = default_model_name(STUDY)
+    assert "rule: seeded ablation" in result.stdout and "verification passed" in result.stdout
+    assert f"models:/{name}@champion" in result.stdout
+
+    winner = _expected_winner(_trials(study_dir))
+    client = _client(study_dir)
+    version = client.get_model_version_by_alias(name, "champion")
+    tags = version.tags
+    assert version.run_id == winner.user_attrs["mlflow_run_id"] == tags["sasa.mlflow_run_id"]
+    assert version.source == winner.user_attrs["model_uri"]
+    assert tags["sasa.trial_number"] == str(winner.number) and tags["sasa.seed"] == str(winner.user_attrs["seed"])
+    assert tags["sasa.design_point"] == winner.user_attrs["design_point"] and tags["sasa.study"] == STUDY
+    assert tags["sasa.metric"] == "val/acc" and float(tags["sasa.metric_value"]) == winner.value
+    assert float(tags["sasa.test.acc"]) == winner.user_attrs["test"]["test/acc"]
+    assert int(tags["sasa.params"]) == winner.user_attrs["params"] and int(tags["sasa.flops"]) > 0
+    assert tags["sasa.data.source"] == "digits" and tags["sasa.git_commit"]
+    assert tags["sasa.verification"] == "passed" and tags["sasa.design.window_size"] in {"3", "5"}
+    assert abs(float(tags["sasa.verified.test.acc"]) - winner.user_attrs["test"]["test/acc"]) <= 1e-4
+    assert f"trial #{winner.number}" in version.description and "Rule:" in version.description
+
+    # Load the champion by alias in another program, outside the repo (only the model's own code is there).
+    code = (
+        "import mlflow, mlflow.pytorch, torch\n"
+        f"mlflow.set_tracking_uri({stores(study_dir)[1]!r})\n"
+        f"model = mlflow.pytorch.load_model('models:/{name}@champion', map_location='cpu')\n"
+        "with torch.no_grad():\n"
+        "    logits = model(torch.randn(3, 1, 8, 8))\n"
+        "print(tuple(logits.shape), bool(torch.isfinite(logits).all()))\n"
+    )
+    assert not (tmp_path / "sasa").exists() and not (tmp_path / "platform").exists()
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip().endswith("(3, 10) True")
+
+
+def test_promoting_the_same_trial_again_creates_no_new_version(study_dir: Path, capsys) -> None:
+    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "idem")
+    assert code == 0, err
+    client = _client(study_dir)
+    assert len(_versions(client, "idem")) == 1
+    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "idem")
+    assert code == 0, err
+    assert "no new version" in out and "already points to idem version 1" in out
+    assert len(_versions(client, "idem")) == 1
+    assert client.get_model_version_by_alias("idem", "champion").version == "1"
+
+
+def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> None:
+    trials = _trials(study_dir)
+    winner = _expected_winner(trials)
+    worse = min(trials, key=lambda t: (t.value, t.number))
+    assert worse.value < winner.value, "the fixture study needs two different validation values"
+    assert _promote(capsys, study_dir, STUDY, "--name", "forced")[0] == 0
+
+    code, _, err = _promote(capsys, study_dir, STUDY, "--name", "forced", "--trial", str(worse.number))
+    assert code == 2 and "--force" in _error_line(err) and "better" in err
+    client = _client(study_dir)
+    assert len(_versions(client, "forced")) == 1  # refused before registering anything
+    assert client.get_model_version_by_alias("forced", "champion").version == "1"
+
+    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "forced", "--trial", str(worse.number), "--force")
+    assert code == 0, err
+    holder = client.get_model_version_by_alias("forced", "champion")
+    assert (holder.version, holder.tags["sasa.trial_number"]) == ("2", str(worse.number))
+    assert "--trial" in holder.tags["sasa.rule"]
+
+
+def test_verification_failure_keeps_the_alias_and_tags_the_version(study_dir: Path, tmp_path: Path, capsys) -> None:
+    # An honest mismatch: the same stores, but a prepared-data cache whose test labels were shifted by one class,
+    # as if the test split had changed since training. Verification must notice and refuse to move the alias.
+    cache = tmp_path / "runs" / "data_cache"
+    cache.mkdir(parents=True)
+    for source in (study_dir / "runs" / "data_cache").glob("*.pt"):
+        payload = torch.load(source, weights_only=True)
+        payload["test_y"] = (payload["test_y"] + 1) % len(payload["class_names"])
+        torch.save(payload, cache / source.name)
+    storage, tracking = stores(study_dir)
+    code, _, err = _promote(capsys, tmp_path, STUDY, "--name", "tampered", "--storage", storage,
+                            "--tracking-uri", tracking)
+    line = _error_line(err)
+    assert code == 2 and "verification failed" in line and "test/acc" in line
+    client = _client(study_dir)
+    (version,) = _versions(client, "tampered")
+    assert version.tags["sasa.verification"] == "failed"
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("tampered", "champion")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:  # bound, then closed: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _bare_study(tmp: Path, name: str, trial: optuna.trial.FrozenTrial) -> None:
+    """A study made with Optuna directly in the same storage, carrying the real study's spec."""
+    storage = stores(tmp)[0]
+    spec = dict(optuna.load_study(study_name=STUDY, storage=storage).user_attrs["sasa.spec"], name=name)
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    study.set_user_attr("sasa.spec", spec)
+    study.add_trial(trial)
+
+
+def test_failures_are_one_line_and_exit_2(study_dir: Path, capsys) -> None:
+    dist = {"window_size": CategoricalDistribution([3, 5])}
+    _bare_study(study_dir, "allfailed", create_trial(state=TrialState.FAIL, params={"window_size": 3},
+                                                     distributions=dist, user_attrs={"design_point": "window_size=3",
+                                                                                     "seed": 0}))
+    _bare_study(study_dir, "nomodel", create_trial(value=0.5, params={"window_size": 3}, distributions=dist,
+                                                   user_attrs={"design_point": "window_size=3", "seed": 0}))
+    cases = {
+        ("nosuchstudy",): "no study named 'nosuchstudy'",
+        ("allfailed",): "no COMPLETE trial",
+        ("nomodel",): "has no logged model",
+        (STUDY, "--tracking-uri", f"http://127.0.0.1:{_closed_port()}"): "unreachable",
+        (STUDY, "--tolerance", "-1"): "--tolerance",
+        (STUDY, "--alias", "latest"): "--alias",
+        (str(study_dir / "missing.yaml"),): "file not found",
+    }
+    for args, message in cases.items():
+        code, _, err = _promote(capsys, study_dir, *args)
+        assert code == 2, (args, err)
+        assert message in _error_line(err), (args, err)
+    assert not _versions(_client(study_dir), "sasa-nomodel")
