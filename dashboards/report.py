@@ -166,7 +166,8 @@ def _figures(report: Report, client: Any) -> None:
     accuracy = "test/acc" if use_test else info.metric
     for cost in ("flops", "params"):
         if any(getattr(p, cost) is not None and p.accuracy is not None for p in levels):
-            figures[f"acc_vs_{cost}.png"] = (f"{accuracy} vs {cost}",
+            unit = "FLOPs (G)" if cost == "flops" else "params (M)"
+            figures[f"acc_vs_{cost}.png"] = (f"{accuracy} vs {unit}, labelled by level",
                                              plots.cost_plot(levels, cost=cost, accuracy_label=accuracy))
     if report.search is not None:
         _search_figures(report, report.search)

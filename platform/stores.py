@@ -8,6 +8,8 @@ Defaults (DESIGN.md): Optuna in ``runs/optuna.db`` and MLflow in ``runs/mlflow.d
 from __future__ import annotations
 
 import os
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,11 +58,19 @@ def resolve_stores(
 
 
 def ensure_local_dirs(stores: Stores) -> None:
-    """Create ``runs/`` (and the parent folder of SQLite files) — only after the spec has been validated."""
+    """Create ``runs/`` and prepare SQLite files — only after the spec has been validated.
+
+    SQLite files are switched to write-ahead logging (persistent in the file): readers never block the writer,
+    so parallel workers on one machine do not fail with "database is locked" (writers still take turns, and
+    Optuna's connections wait up to 60 s for their turn).
+    """
     stores.root.mkdir(parents=True, exist_ok=True)
     for uri in (stores.storage_url, stores.tracking_uri):
-        if uri.startswith("sqlite:///"):
-            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if uri.startswith("sqlite:///") and ":memory:" not in uri:
+            path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(path, timeout=60)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
 
 
 def open_storage(url: str) -> RDBStorage:

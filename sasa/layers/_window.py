@@ -24,14 +24,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Chunk size along the merged (batch·head) axis: the (n, d, k, H, W) product buffer of one chunk holds about this
-# many bytes (at least one batch·head entry per chunk), small enough to stay in a core's L2 cache.
+# Chunk size along the merged (batch·head) axis: the scratch buffers of one chunk (k-window products, padded
+# copies, padded window-flipped weights) hold about this many bytes in all (at least one batch·head entry per
+# chunk), small enough to stay in a core's L2 cache and to keep the scratch memory a constant.
 CHUNK_BYTES = 1 << 20
 
 
 def _chunk_size(n: int, d: int, kernel_size: int, height: int, width: int, element_size: int) -> int:
-    per_item = d * kernel_size * height * width * element_size
-    return max(1, min(n, CHUNK_BYTES // max(per_item, 1)))
+    """Entries per chunk so that the backward pass's scratch (the larger one) fits in CHUNK_BYTES."""
+    pad = kernel_size // 2
+    padded = (height + 2 * pad) * (width + 2 * pad)
+    kk = kernel_size * kernel_size
+    per_item = (d * kernel_size * height * width + kk * height * width + (2 * d + kk) * padded) * element_size
+    return max(1, min(n, CHUNK_BYTES // per_item))
 
 
 def _padding_masks(kernel_size: int, height: int, width: int, like: Tensor) -> tuple[Tensor, Tensor]:

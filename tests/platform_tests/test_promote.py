@@ -192,7 +192,7 @@ def test_promoting_the_same_trial_again_creates_no_new_version(study_dir: Path, 
     assert code == 0, err
     assert "no new version" in out and "already points to idem version 1" in out
     assert len(_versions(client, "idem")) == 1
-    assert client.get_model_version_by_alias("idem", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("idem", "champion").version) == "1"
 
 
 def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> None:
@@ -206,12 +206,12 @@ def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> Non
     assert code == 2 and "--force" in _error_line(err) and "better" in err
     client = _client(study_dir)
     assert len(_versions(client, "forced")) == 1  # refused before registering anything
-    assert client.get_model_version_by_alias("forced", "champion").version == "1"
+    assert str(client.get_model_version_by_alias("forced", "champion").version) == "1"
 
-    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "forced", "--trial", str(worse.number), "--force")
+    code, _, err = _promote(capsys, study_dir, STUDY, "--name", "forced", "--trial", str(worse.number), "--force")
     assert code == 0, err
     holder = client.get_model_version_by_alias("forced", "champion")
-    assert (holder.version, holder.tags["sasa.trial_number"]) == ("2", str(worse.number))
+    assert (str(holder.version), holder.tags["sasa.trial_number"]) == ("2", str(worse.number))
     assert "--trial" in holder.tags["sasa.rule"]
 
 

@@ -8,7 +8,7 @@ from torch.autograd.graph import saved_tensors_hooks
 from torch.nn import functional as F
 from torch.profiler import profile
 
-from sasa.layers import SASA2d
+from sasa.layers import SASA2d, _window
 from sasa.layers._window import window_attention
 from tests.sasa.reference import sasa_reference
 
@@ -59,24 +59,25 @@ def test_constant_image_padding_is_masked(pos_enc: str) -> None:
 def test_gradcheck_module(pos_enc: str) -> None:
     torch.manual_seed(1)
     layer = SASA2d(3, 8, 3, 2, pos_enc, stride=2 if pos_enc == "absolute" else 1).double()
-    x = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
     tables = [layer.rel_rows, layer.rel_cols] if pos_enc == "relative" else []
 
     def fn(inp: torch.Tensor, *_tables: torch.Tensor) -> torch.Tensor:
         return layer(inp)
 
-    assert torch.autograd.gradcheck(fn, (x, *tables))
+    assert torch.autograd.gradcheck(fn, (x, *tables), fast_mode=True)
 
 
 def test_gradcheck_kernel_with_bias() -> None:
     """The hand-written backward of the windowed kernel, on independent q, k, v and bias inputs."""
     torch.manual_seed(2)
-    B, heads, d, H, W, ks = 1, 2, 2, 3, 4, 3
-    q, k, v = (torch.randn(B, heads, d, H, W, dtype=torch.float64, requires_grad=True) for _ in range(3))
-    row, col = (torch.randn(B, heads, ks, H, W, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    assert torch.autograd.gradcheck(lambda *t: window_attention(t[0], t[1], t[2], ks, t[3], t[4]),
-                                    (q, k, v, row, col))
-    assert torch.autograd.gradcheck(lambda *t: window_attention(*t, ks), (q, k, v))
+    N, d, H, W, ks = 2, 2, 3, 4, 3
+    q, k, v = (torch.randn(N, d, H, W, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    row, col = (torch.randn(N, ks, H, W, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(
+        lambda *t: window_attention(t[0], t[1], t[2], ks, t[3], t[4]), (q, k, v, row, col)
+    )
+    assert torch.autograd.gradcheck(lambda *t: window_attention(*t, 5), (q, k, v))
 
 
 @pytest.mark.parametrize(("kernel_size", "pos_enc"), [(3, "relative"), (5, "none"), (5, "absolute")])
@@ -118,11 +119,14 @@ def _peak_bytes(fn) -> int:
     return peak
 
 
-# B·C·H·W = 16 384, k² = 81: one unfolded k or v tensor has 1.3 M elements, the attention weights 83 k.
-B, C, HW, KS, HEADS = 2, 32, 16, 9, 2
+# B·C·H·W = 32 768 and k² = 81: one unfolded k or v tensor has 2.7 M elements, the attention weights 332 k.
+B, C, HW, KS, HEADS = 4, 32, 16, 9, 4
 ACTIVATION = B * C * HW * HW
 ATTENTION = B * HEADS * HW * HW * KS * KS
-BUDGET = 12 * ACTIVATION + 3 * ATTENTION  # elements: O(C·H·W + heads·H·W·k²), well below B·C·H·W·k²
+# Elements: O(C·H·W + heads·H·W·k²), and for the peak also the kernel's per-chunk scratch (a constant); both
+# well below B·C·H·W·k².
+SAVED_BUDGET = 10 * ACTIVATION + 2 * ATTENTION
+PEAK_BUDGET = 12 * ACTIVATION + 3 * ATTENTION + _window.CHUNK_BYTES // 4
 
 
 def test_forward_saves_nothing_of_size_k2_activations() -> None:
@@ -139,7 +143,7 @@ def test_forward_saves_nothing_of_size_k2_activations() -> None:
         y = layer(x)
     assert max(sizes) < ACTIVATION * KS * KS
     assert max(sizes) <= max(ATTENTION, ACTIVATION)
-    assert sum(sizes) <= BUDGET
+    assert sum(sizes) <= SAVED_BUDGET
     y.sum().backward()  # the saved tensors still suffice for backward
 
 
@@ -153,9 +157,9 @@ def test_peak_memory_stays_within_activation_plus_attention_budget() -> None:
 
     step(lambda m, t: m(t))  # warm-up
     peak = _peak_bytes(lambda: step(lambda m, t: m(t)))
-    assert peak <= BUDGET * 4
+    assert peak <= PEAK_BUDGET * 4
     # The same measurement sees the k² materialisation of the unfold formulation: the bound is meaningful.
-    assert _peak_bytes(lambda: step(_unfold_sasa)) > 2 * ACTIVATION * KS * KS * 4 > BUDGET * 4
+    assert _peak_bytes(lambda: step(_unfold_sasa)) > 2 * ACTIVATION * KS * KS * 4 > PEAK_BUDGET * 4
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,85 @@
+"""Scale-out tests: parallel workers, crash safety, DDP trials, PostgreSQL + MLflow server (a cluster's stores).
+
+Every test runs the real ``python -m platform.study`` command and then reads what it left in the stores. The
+checks shared by the test files live here: exactly-once accounting per (design point, seed), nothing left
+RUNNING anywhere, MLflow nesting, and "this secret appears nowhere".
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from optuna.trial import FrozenTrial, TrialState
+
+
+def load_trials(storage: str, name: str) -> list[FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
+
+
+def real(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """Trials that stand for a design point (not the 'spurious' no-op trials a worker may open at the end)."""
+    return [t for t in trials if not t.user_attrs.get("spurious")]
+
+
+def pairs(trials: list[FrozenTrial], state: TrialState) -> Counter:
+    return Counter((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in real(trials) if t.state == state)
+
+
+def assert_complete_exactly_once(trials: list[FrozenTrial], expected: set[tuple[str, int]]) -> None:
+    done = pairs(trials, TrialState.COMPLETE)
+    assert set(done) == expected, f"COMPLETE pairs {sorted(done)} != expected {sorted(expected)}"
+    assert set(done.values()) == {1}, f"some pair completed more than once: {done}"
+
+
+def assert_nothing_left_running(trials: list[FrozenTrial], runs: list[Run]) -> None:
+    stuck = [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert not stuck, f"trials left RUNNING/WAITING: {stuck}"
+    running = [(r.info.run_name, r.data.tags.get("sasa.role")) for r in runs if r.info.status == "RUNNING"]
+    assert not running, f"MLflow runs left RUNNING: {running}"
+
+
+def mlflow_runs(client: MlflowClient, name: str) -> list[Run]:
+    experiment = client.get_experiment_by_name(name)
+    assert experiment is not None, f"no MLflow experiment named {name}"
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def split_runs(runs: list[Run]) -> tuple[Run, list[Run]]:
+    """(the one parent run, the child runs); fails unless there is exactly one parent."""
+    parents = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
+    assert len(parents) == 1, f"expected one parent run, got {[r.info.run_id for r in parents]}"
+    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    assert len(children) + 1 == len(runs), "runs that are neither the study's parent nor trials"
+    return parents[0], children
+
+
+def assert_trials_match_runs(trials: list[FrozenTrial], parent: Run, children: list[Run]) -> None:
+    """One child run per real trial that started one, nested under the parent, statuses mirrored."""
+    mirror = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
+    by_id = {r.info.run_id: r for r in children}
+    with_runs = [t for t in real(trials) if "mlflow_run_id" in t.user_attrs]
+    assert sorted(t.user_attrs["mlflow_run_id"] for t in with_runs) == sorted(by_id), "trials ↔ child runs"
+    for trial in with_runs:
+        run = by_id[trial.user_attrs["mlflow_run_id"]]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["sasa.trial_number"] == str(trial.number)
+        assert run.info.status == mirror[trial.state], (trial.number, trial.state, run.info.status)
+
+
+def assert_secret_absent(secret: str, client: MlflowClient, runs: list[Run], *texts: str) -> None:
+    """``secret`` is in no run's params or tags, in no parent ``spec.yaml``, and in none of ``texts``."""
+    for run in runs:
+        for kind, mapping in (("param", run.data.params), ("tag", run.data.tags)):
+            leaked = [k for k, v in mapping.items() if secret in v or secret in k]
+            assert not leaked, f"password in {kind}s {leaked} of run {run.info.run_name}"
+        if run.data.tags.get("sasa.role") == "study":
+            with tempfile.TemporaryDirectory() as tmp:
+                spec_yaml = Path(client.download_artifacts(run.info.run_id, "spec.yaml", tmp)).read_text()
+            assert secret not in spec_yaml, "password in the parent run's spec.yaml artifact"
+    for i, text in enumerate(texts):
+        assert secret not in text, f"password printed (output #{i}): ...{text[max(0, text.find(secret) - 80):][:200]}"

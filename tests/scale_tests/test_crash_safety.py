@@ -1,0 +1,131 @@
+"""Crash safety with parallel workers: ``kill -9`` of one worker in the middle of a trial.
+
+Two workers, two trials of three epochs. Once one worker's trial has saved its first epoch, that worker is
+killed with SIGKILL (a node dying does the same). The command must go on by itself: the killed trial is failed,
+its MLflow run closed FAILED (never left RUNNING), its (design point, seed) runs again — resuming from the saved
+epoch — and the other worker's result is kept, not rerun. The same command exits 0 with every pair done once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests.platform_tests.studyrun import start_study, stores, tiny_spec, write_spec
+from tests.scale_tests import (
+    assert_complete_exactly_once,
+    assert_nothing_left_running,
+    assert_trials_match_runs,
+    load_trials,
+    mlflow_runs,
+    real,
+    split_runs,
+)
+
+NAME = "crash"
+EPOCHS = 3
+SPEC = tiny_spec(
+    NAME,
+    train={"epochs": EPOCHS, "limit_train_batches": 6},
+    search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0, 1]},
+)
+WAIT_S = 600
+
+
+def _saved_epoch(checkpoint: Path) -> int | None:
+    """The epoch a complete ``last.ckpt`` holds, or None while it does not exist / is being written."""
+    try:
+        return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"])
+    except (OSError, RuntimeError, EOFError, KeyError, ValueError):
+        return None
+
+
+def _running_trial_with_checkpoint(tmp: Path, proc) -> optuna.trial.FrozenTrial:
+    """Wait until a RUNNING trial has saved an epoch before its last; returns that trial."""
+    storage, _ = stores(tmp)
+    trial_root = tmp / "runs" / "trials" / NAME
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the study ended before a worker could be killed"
+        try:
+            trials = load_trials(storage, NAME)
+        except KeyError:  # the study is not created yet
+            time.sleep(1)
+            continue
+        for trial in trials:
+            attrs = trial.user_attrs
+            if trial.state != TrialState.RUNNING or "worker" not in attrs or "mlflow_run_id" not in attrs:
+                continue
+            epoch = _saved_epoch(trial_root / f"{attrs['design_point']}-seed{attrs['seed']}" / "last.ckpt")
+            if epoch is not None and epoch < EPOCHS - 1:
+                return trial
+        time.sleep(0.3)
+    raise AssertionError("no running trial saved a checkpoint in time")
+
+
+@pytest.fixture(scope="module")
+def killed_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, optuna.trial.FrozenTrial, int, str]:
+    """Run the study with 2 workers, SIGKILL one mid-trial; returns (tmp, killed trial, exit code, log)."""
+    tmp = tmp_path_factory.mktemp(NAME)
+    spec = write_spec(tmp / f"{NAME}.yaml", SPEC)
+    log = tmp / "study.log"
+    proc = start_study(spec, tmp, "--workers", "2", log=log)
+    try:
+        victim = _running_trial_with_checkpoint(tmp, proc)
+        pid = int(victim.user_attrs["worker"].rpartition(":")[2])
+        assert pid != proc.pid, "the trial should run in a worker process, not in the main process"
+        os.kill(pid, signal.SIGKILL)
+        code = proc.wait(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return tmp, victim, code, log.read_text()
+
+
+def test_the_same_command_finishes_the_study_after_a_worker_dies(killed_worker) -> None:
+    tmp, victim, code, output = killed_worker
+    assert code == 0, output[-5000:]
+    storage, tracking = stores(tmp)
+    trials = load_trials(storage, NAME)
+    assert_complete_exactly_once(trials, {("window_size=3", 0), ("window_size=3", 1)})
+    client = MlflowClient(tracking_uri=tracking)
+    runs = mlflow_runs(client, NAME)
+    assert_nothing_left_running(trials, runs)
+    parent, children = split_runs(runs)
+    assert_trials_match_runs(trials, parent, children)
+
+
+def test_the_killed_trial_is_failed_and_its_run_closed(killed_worker) -> None:
+    tmp, victim, _, _ = killed_worker
+    storage, tracking = stores(tmp)
+    by_number = {t.number: t for t in load_trials(storage, NAME)}
+    assert by_number[victim.number].state == TrialState.FAIL
+    assert "fail_reason" not in by_number[victim.number].user_attrs  # a crash, not a genuine failure: retried
+    run = MlflowClient(tracking_uri=tracking).get_run(victim.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED"
+    assert run.info.end_time is not None
+
+
+def test_the_retry_resumes_from_the_saved_epoch_and_the_other_result_is_kept(killed_worker) -> None:
+    tmp, victim, _, _ = killed_worker
+    storage, _ = stores(tmp)
+    trials = real(load_trials(storage, NAME))
+    pair = (victim.user_attrs["design_point"], victim.user_attrs["seed"])
+    retries = [t for t in trials if (t.user_attrs["design_point"], t.user_attrs["seed"]) == pair
+               and t.number != victim.number]
+    assert [t.state for t in retries] == [TrialState.COMPLETE], [(t.number, t.state) for t in retries]
+    resumed = retries[0].user_attrs.get("resumed_from")
+    assert resumed and resumed.endswith("last.ckpt"), retries[0].user_attrs
+    assert retries[0].user_attrs["epochs_run"] == EPOCHS
+    others = [t for t in trials if (t.user_attrs["design_point"], t.user_attrs["seed"]) != pair]
+    assert [t.state for t in others] == [TrialState.COMPLETE]  # the survivor's trial ran once, never again
+    assert others[0].user_attrs.get("resumed_from") is None
