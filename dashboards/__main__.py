@@ -111,7 +111,7 @@ def _index_row(name: str, outcome: Outcome) -> list[str]:
 
 def _all(args: argparse.Namespace) -> int:
     from dashboards.html import render_index
-    from platform.tracking import redact
+    from platform.redaction import redact
 
     stores = _stores(args, None)
     storage = open_optuna(stores.storage_url)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.all == (args.study is not None):
         print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
         return EXIT_USAGE
-    from platform.tracking import redact
+    from platform.redaction import redact
 
     try:
         return _all(args) if args.all else _one(args)

@@ -20,9 +20,9 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from platform.redaction import redact
 from platform.search_space import label
 from platform.stores import StoreError, check_tracking, open_storage
-from platform.tracking import redact
 
 ATTR_SPEC = "sasa.spec"
 ATTR_PARENT_RUN = "sasa.mlflow_parent_run_id"

@@ -141,7 +141,7 @@ def compare(table: PaperTable, means: Mapping[str, float | None], verdicts: Mapp
     """Our level means (label → mean) and verdicts next to the paper's table, direction by direction."""
     goodness = 1.0 if direction == "maximize" else -1.0
     matched = [r for r in table.rows if r.level is not None and means.get(r.level) is not None]
-    levels = [r.level for r in matched]
+    levels = [r.level for r in matched if r.level is not None]
     anchor = reference if reference in levels else (levels[0] if levels else "")
     paper_at = {r.level: r.top1 for r in matched}
     rows = []
@@ -160,7 +160,7 @@ def compare(table: PaperTable, means: Mapping[str, float | None], verdicts: Mapp
         rows.append(ComparisonRow(row.name, row.level, row.top1, paper_delta, ours, ours_delta, verdict, agrees))
     tau, ranking = None, "too few levels"
     if len(matched) >= 2:
-        ours_scores = [goodness * float(means[r.level] or 0.0) for r in matched]  # type: ignore[index]
+        ours_scores = [goodness * float(means[level] or 0.0) for level in levels]
         result = stats.kendalltau([r.top1 for r in matched], ours_scores)
         tau = None if result.statistic != result.statistic else float(result.statistic)
         ranking = ("agrees" if tau is not None and tau > 0.999 else
@@ -169,8 +169,8 @@ def compare(table: PaperTable, means: Mapping[str, float | None], verdicts: Mapp
     def pick(scores: dict[str, float], best: bool) -> str | None:
         return (max if best else min)(scores, key=scores.__getitem__) if scores else None
 
-    paper_scores = {r.level: r.top1 for r in matched}
-    our_scores = {r.level: goodness * float(means[r.level] or 0.0) for r in matched}  # type: ignore[index]
+    paper_scores = {level: r.top1 for level, r in zip(levels, matched, strict=True)}
+    our_scores = {level: goodness * float(means[level] or 0.0) for level in levels}
     return Comparison(table, anchor, tuple(rows), pick(paper_scores, True), pick(paper_scores, False),
                       pick(our_scores, True), pick(our_scores, False), tau, ranking,
                       tuple(r.name for r in table.rows if r not in matched))

@@ -49,8 +49,9 @@ def _png(fig: Figure) -> bytes:
 
 
 def _positions(levels: Sequence[LevelPoint]) -> tuple[list[float], bool]:
-    if levels and all(p.x is not None for p in levels):
-        return [float(p.x) for p in levels], True  # type: ignore[arg-type]
+    xs = [p.x for p in levels]
+    if levels and all(x is not None for x in xs):
+        return [float(x) for x in xs if x is not None], True
     return [float(i) for i in range(len(levels))], False
 
 

@@ -106,7 +106,7 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
         elif result is None:
             verdict = "—"  # no reference point in this slice
         else:
-            verdict = stats.verdict(result, adjusted[point.key], info.direction)  # type: ignore[arg-type]
+            verdict = stats.verdict(result, adjusted[point.key], info.direction)
         rows.append(TableRow(point, stats.describe(list(point.values.values())), ref, result,
                              adjusted.get(point.key), verdict))
     return rows, note

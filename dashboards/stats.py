@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -31,7 +30,6 @@ from scipy import stats
 ALPHA = 0.05
 CONFIDENCE = 0.95
 TESTS = ("ttest", "wilcoxon")
-Direction = Literal["maximize", "minimize"]
 
 BETTER = "better"
 WORSE = "worse"
@@ -142,7 +140,7 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     return adjusted
 
 
-def verdict(result: PairedResult, p_adjusted: float | None, direction: Direction, alpha: float = ALPHA) -> str:
+def verdict(result: PairedResult, p_adjusted: float | None, direction: str, alpha: float = ALPHA) -> str:
     """``better`` / ``worse`` than the reference, ``no detectable difference`` or ``needs more seeds``.
 
     Direction-aware: for a minimised metric a negative difference is better.

@@ -317,7 +317,8 @@ def _version_for(client: Any, name: str, study: str, champion: Champion, spec: S
             raise
         new_model = True
     tags = _version_tags(study, champion, spec, run, model_uri)
-    version = mlflow.register_model(model_uri, name, tags=tags)  # creates the registered model if needed
+    with contextlib.redirect_stderr(sys.stdout):  # MLflow's progress lines; stderr is kept for errors
+        version = mlflow.register_model(model_uri, name, tags=tags)  # creates the registered model if needed
     if new_model:
         client.update_registered_model(
             name, description=f"SASA backbones promoted from sasa-lab study `{study}` by `python -m platform.promote`; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from platform.tracking import redact
+from platform.redaction import redact
 
 
 def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str, out_dir: Path) -> Path | None:

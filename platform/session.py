@@ -16,10 +16,11 @@ from rich.console import Console
 
 from platform.data import build_datamodule, prepare_data_once
 from platform.objective import Objective, TrialContext, TrialFailedError
+from platform.redaction import redact
 from platform.runner import ATTR_PARENT_RUN, enqueue_missing, nothing_left, open_study, recover
 from platform.search_space import make_pruner, make_sampler
 from platform.stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage
-from platform.tracking import Tracker, git_commit, redact
+from platform.tracking import Tracker, git_commit
 
 
 @dataclass

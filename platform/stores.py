@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 from optuna.storages import RDBStorage
 
-from platform.tracking import redact
+from platform.redaction import redact
 
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40

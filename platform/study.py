@@ -29,12 +29,13 @@ from platform.design import print_design
 from platform.devices import DevicePlanError, WorkerPlan, plan_workers
 from platform.errors import SpecError
 from platform.objective import Objective
+from platform.redaction import redact
+from platform.report_hook import build_report_after_study
 from platform.runner import StudyConflictError, nothing_left, progress
 from platform.session import Session, open_session, optimize
 from platform.spec import load_spec
 from platform.stores import StoreError, resolve_stores
 from platform.summary import get_summary_info, render_summary
-from platform.tracking import redact
 from platform.workers import PLAN_ENV, run_workers
 
 EXIT_USAGE = 2
@@ -146,7 +147,7 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, c
     finally:
         session.tracker.close_run(session.parent_run, status)
         console.print(f"ran for {time.monotonic() - start:.0f} s")
-        _report(session.study, spec, session.stores, console=console)
+        _report(session.study, spec, session.stores, console=console, full=code != EXIT_INTERRUPTED)
     return code
 
 
@@ -190,12 +191,17 @@ def _run_worker(spec: Any, stores: Any) -> int:
     return 0
 
 
-def _report(study: optuna.Study, spec: Any, stores: Any, *, console: Console) -> None:
+def _report(study: optuna.Study, spec: Any, stores: Any, *, console: Console, full: bool) -> None:
     rows = get_summary_info(study)
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console)
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
+    if full and rows:  # not after Ctrl-C: the user wants the prompt back
+        html = build_report_after_study(spec.name, stores.storage_url, stores.tracking_uri,
+                                        stores.root / "reports" / spec.name)
+        if html is not None:
+            console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
     console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open http://127.0.0.1:5000")

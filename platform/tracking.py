@@ -12,7 +12,6 @@ Tags written here are the contract the dashboards and promotion read:
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -26,6 +25,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 import sasa
+from platform.redaction import redact as redact  # re-exported for callers of the MLflow layer
 
 ROLE_TAG = "sasa.role"
 STUDY_TAG = "sasa.study"
@@ -33,17 +33,6 @@ TRIAL_TAG = "sasa.trial_number"
 POINT_TAG = "sasa.design_point"
 SEED_TAG = "sasa.seed"
 _MAX_PARAM_LEN = 6000
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]+(@)")
-
-
-def redact(text: str | None) -> str | None:
-    """``text`` (a URI or a message quoting one) with every ``scheme://user:password@`` password replaced by ``***``.
-
-    Storage and tracking URIs are printed and logged; their passwords never are.
-    """
-    if not text:
-        return text
-    return _PASSWORD.sub(r"\1***\2", text)
 
 
 def git_commit() -> str:

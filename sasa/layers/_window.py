@@ -1,4 +1,6 @@
-"""Memory-lean k×k windowed attention kernel (private), shared by SASA2d.
+"""Memory-lean k×k windowed attention kernel (private) behind SASA2d.
+
+(The attention stem's windows are non-overlapping blocks, which a plain reshape handles; it does not need this.)
 
 For every query pixel (i, j) and window offset (dy, dx) (p = k // 2), the logit is the per-head dot product
 q_ij · k_{i+dy-p, j+dx-p} plus an optional separable relative term row[dy] + col[dx]; window positions outside
@@ -14,9 +16,9 @@ pass (the adjoint "scatter" to keys and values is rewritten as the same kind of 
 window-flipped gradient). Masking is separable: a window row dy is outside the image for query row i exactly
 when i+dy-p is, so two (k, H, W) tables of 0 / -inf added to the logits mask the padding.
 
-Memory: the saved tensors are q, k, v (N·d·H·W each) and the attention weights (N·k²·H·W); scratch buffers are
-per chunk (a few times n·d·k·(H+2p)·(W+2p) elements with n small), so nothing of size B·C·H·W·k² exists at
-any time.
+Memory: the saved tensors are q, k, v (N·d·H·W each) and the attention weights (N·k²·H·W); the scratch buffers
+belong to one chunk (about CHUNK_BYTES in all), so nothing of size B·C·H·W·k² exists at any time. On images
+smaller than the window, offsets that can never land in the image are dropped (a smaller window is run).
 """
 
 from __future__ import annotations
@@ -80,12 +82,49 @@ def _flipped_window_row(padded: Tensor, dy: int, kernel_size: int, height: int, 
     )
 
 
-def _gather_sum(weights_row, values_row, kernel_size: int, acc: Tensor, out: Tensor) -> None:
-    """out = Σ_dy Σ_dx weights_row(dy) * values_row(dy) over the k window rows, accumulating in ``acc``."""
-    torch.mul(weights_row(0), values_row(0), out=acc)
-    for dy in range(1, kernel_size):
-        acc.addcmul_(weights_row(dy), values_row(dy))
+def _gather_sum(weights: list[Tensor], values: list[Tensor], acc: Tensor, out: Tensor) -> None:
+    """out = Σ_dy Σ_dx weights[dy] * values[dy] over the k window rows, accumulating in ``acc`` (n, c, k, H, W)."""
+    torch.mul(weights[0], values[0], out=acc)
+    for w, x in zip(weights[1:], values[1:], strict=True):
+        acc.addcmul_(w, x)
     torch.sum(acc, 2, out=out)
+
+
+class _Chunks:
+    """Chunking of the merged (batch·head) axis and the views of per-chunk scratch buffers.
+
+    The views are built once per chunk length (all chunks but the last share one), which keeps the Python work
+    per chunk to the arithmetic itself.
+    """
+
+    def __init__(self, n_total: int, d: int, kernel_size: int, height: int, width: int, like: Tensor) -> None:
+        self.size = _chunk_size(n_total, d, kernel_size, height, width, like.element_size())
+        self.n_total, self.ks, self.pad = n_total, kernel_size, kernel_size // 2
+        self.height, self.width = height, width
+        self._cache: dict[int, dict] = {}
+
+    def __iter__(self):
+        for start in range(0, self.n_total, self.size):
+            yield slice(start, min(start + self.size, self.n_total))
+
+    def interior(self, padded: Tensor) -> Tensor:
+        p = self.pad
+        return padded[:, :, p : p + self.height, p : p + self.width]
+
+    def window_rows(self, padded: Tensor) -> list[Tensor]:
+        return [_window_row(padded, dy, self.ks, self.height, self.width) for dy in range(self.ks)]
+
+    def flipped_rows(self, padded: Tensor) -> list[Tensor]:
+        return [_flipped_window_row(padded, dy, self.ks, self.height, self.width) for dy in range(self.ks)]
+
+    def blocks(self, logits: Tensor) -> list[Tensor]:
+        """The k window rows of (n, k², H, W) logits: (n, k, H, W) each."""
+        return [logits[:, dy * self.ks : (dy + 1) * self.ks] for dy in range(self.ks)]
+
+    def views(self, n: int, build) -> dict:
+        if n not in self._cache:
+            self._cache[n] = build(n)
+        return self._cache[n]
 
 
 class _WindowAttention(torch.autograd.Function):
@@ -107,34 +146,39 @@ class _WindowAttention(torch.autograd.Function):
             row_term, col_term = row_bias + row_mask, col_bias + col_mask
         else:
             row_term, col_term = row_mask.expand(N, ks, H, W), col_mask.expand(N, ks, H, W)
-        size = _chunk_size(N, d, ks, H, W, q.element_size())
+        chunks = _Chunks(N, d, ks, H, W, q)
         attn = q.new_empty(N, ks * ks, H, W)
         out = q.new_empty(N, d, H, W)
-        acc_buf = q.new_empty(size, d, ks, H, W)
-        pad_buf = q.new_zeros(size, d, H + 2 * p, W + 2 * p)  # borders stay 0; interiors hold k, then v
-        for start in range(0, N, size):
-            sl = slice(start, min(start + size, N))
-            n = sl.stop - sl.start
-            a, acc, padded = attn[sl], acc_buf[:n], pad_buf[:n]
-            interior = padded[:, :, p : p + H, p : p + W]
-            # Logits, window row by window row: a[:, dy·k + dx] = Σ_c q[:, c] k_pad[:, c, i + dy, j + dx].
-            interior.copy_(k[sl])
+        logits_buf = q.new_empty(chunks.size, ks * ks, H, W)
+        acc_buf = q.new_empty(chunks.size, d, ks, H, W)
+        pad_buf = q.new_zeros(chunks.size, d, H + 2 * p, W + 2 * p)  # borders stay 0; interior: k, then v
+
+        def build(n: int) -> dict:
+            logits, padded = logits_buf[:n], pad_buf[:n]
+            blocks = chunks.blocks(logits)
+            return {
+                "logits": logits,
+                "logits5": logits.view(n, ks, ks, H, W),  # offset o = dy·k + dx
+                "blocks": blocks,
+                "weights": [b.unsqueeze(1) for b in blocks],
+                "acc": acc_buf[:n],
+                "interior": chunks.interior(padded),
+                "rows": chunks.window_rows(padded),
+            }
+
+        for sl in chunks:
+            c = chunks.views(sl.stop - sl.start, build)
+            # Logits, window row by window row: logits[:, dy·k + dx] = Σ_c q[:, c] k_pad[:, c, i + dy, j + dx].
+            c["interior"].copy_(k[sl])
             q_ = q[sl].unsqueeze(2)
-            for dy in range(ks):
-                prod = torch.mul(q_, _window_row(padded, dy, ks, H, W), out=acc)
-                torch.sum(prod, 1, out=a[:, dy * ks : (dy + 1) * ks])
-            a5 = a.view(n, ks, ks, H, W)  # offset o = dy·k + dx
-            a5.add_(row_term[sl].unsqueeze(2)).add_(col_term[sl].unsqueeze(1))
-            _softmax_(a)
+            for block, rows in zip(c["blocks"], c["rows"], strict=True):
+                torch.sum(torch.mul(q_, rows, out=c["acc"]), 1, out=block)
+            c["logits5"].add_(row_term[sl].unsqueeze(2)).add_(col_term[sl].unsqueeze(1))
+            _softmax_(c["logits"])
+            attn[sl] = c["logits"]
             # Weighted sum of values: out[:, c] = Σ_o a[:, o] v_pad[:, c, i + dy, j + dx].
-            interior.copy_(v[sl])
-            _gather_sum(
-                lambda dy, a=a: a[:, dy * ks : (dy + 1) * ks].unsqueeze(1),
-                lambda dy, padded=padded: _window_row(padded, dy, ks, H, W),
-                ks,
-                acc,
-                out[sl],
-            )
+            c["interior"].copy_(v[sl])
+            _gather_sum(c["weights"], c["rows"], c["acc"], out[sl])
         ctx.save_for_backward(q, k, v, attn)
         ctx.kernel_size = ks
         ctx.has_bias = row_bias is not None
@@ -146,59 +190,60 @@ class _WindowAttention(torch.autograd.Function):
         ks = ctx.kernel_size
         p, kk = ks // 2, ks * ks
         N, d, H, W = q.shape
-        Hp, Wp = H + 2 * p, W + 2 * p
         grad_out = grad_out.contiguous()
         grad_q, grad_k, grad_v = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         grad_row = grad_col = None
         if ctx.has_bias:
             grad_row = q.new_empty(N, ks, H, W)
             grad_col = q.new_empty(N, ks, H, W)
-        size = _chunk_size(N, d, ks, H, W, q.element_size())
-        acc_buf = q.new_empty(size, d, ks, H, W)
-        grad_buf = q.new_empty(size, kk, H, W)  # dL/dattn, then dL/dlogits, of one chunk
-        pad_a = q.new_zeros(size, d, Hp, Wp)  # zero-bordered scratch; only interiors are written
-        pad_b = q.new_zeros(size, d, Hp, Wp)
-        pad_w = q.new_zeros(size, kk, Hp, Wp)
+        chunks = _Chunks(N, d, ks, H, W, q)
+        acc_buf = q.new_empty(chunks.size, d, ks, H, W)
+        grad_buf = q.new_empty(chunks.size, kk, H, W)  # dL/dattn, then dL/dlogits, of one chunk
+        # Zero-bordered scratch, only interiors are written: values (a), q / k / grad_out (b), flipped weights (w).
+        pad_a, pad_b = (q.new_zeros(chunks.size, d, H + 2 * p, W + 2 * p) for _ in range(2))
+        pad_w = q.new_zeros(chunks.size, kk, H + 2 * p, W + 2 * p)
 
-        def window_rows(padded: Tensor):
-            return lambda dy: _window_row(padded, dy, ks, H, W)
+        def build(n: int) -> dict:
+            g = grad_buf[:n]
+            blocks = chunks.blocks(g)
+            return {
+                "g": g,
+                "g5": g.view(n, ks, ks, H, W),
+                "blocks": blocks,
+                "weights": [b.unsqueeze(1) for b in blocks],
+                "acc": acc_buf[:n],
+                "interior_a": chunks.interior(pad_a[:n]),
+                "interior_b": chunks.interior(pad_b[:n]),
+                "interior_w": chunks.interior(pad_w[:n]),
+                "rows_a": chunks.window_rows(pad_a[:n]),
+                "rows_b": chunks.window_rows(pad_b[:n]),
+                "flipped": chunks.flipped_rows(pad_w[:n]),
+            }
 
-        def flipped_rows(padded: Tensor):
-            return lambda dy: _flipped_window_row(padded, dy, ks, H, W)
-
-        def block(t: Tensor):
-            return lambda dy: t[:, dy * ks : (dy + 1) * ks].unsqueeze(1)
-
-        for start in range(0, N, size):
-            sl = slice(start, min(start + size, N))
-            n = sl.stop - sl.start
-            a, g, acc = attn[sl], grad_buf[:n], acc_buf[:n]
-            pa, pb, pw = pad_a[:n], pad_b[:n], pad_w[:n]
-            ia, ib, iw = (t[:, :, p : p + H, p : p + W] for t in (pa, pb, pw))
-            go = grad_out[sl]
+        for sl in chunks:
+            c = chunks.views(sl.stop - sl.start, build)
+            a, g, acc, go = attn[sl], c["g"], c["acc"], grad_out[sl]
             # dL/da[:, o] = go · v shifted by o, window row by window row.
-            ia.copy_(v[sl])
+            c["interior_a"].copy_(v[sl])
             go_ = go.unsqueeze(2)
-            for dy in range(ks):
-                prod = torch.mul(go_, _window_row(pa, dy, ks, H, W), out=acc)
-                torch.sum(prod, 1, out=g[:, dy * ks : (dy + 1) * ks])
+            for block, rows in zip(c["blocks"], c["rows_a"], strict=True):
+                torch.sum(torch.mul(go_, rows, out=acc), 1, out=block)
             # Softmax backward: dL/dlogit = a (g - Σ_o a_o g_o); masked offsets have a = 0.
             g.sub_((a * g).sum(1, keepdim=True)).mul_(a)
             if grad_row is not None:
-                g5 = g.view(n, ks, ks, H, W)
-                torch.sum(g5, 2, out=grad_row[sl])
-                torch.sum(g5, 1, out=grad_col[sl])
+                torch.sum(c["g5"], 2, out=grad_row[sl])
+                torch.sum(c["g5"], 1, out=grad_col[sl])
             # dL/dq = Σ_o dL/dlogit_o · k shifted by o.
-            ib.copy_(k[sl])
-            _gather_sum(block(g), window_rows(pb), ks, acc, grad_q[sl])
+            c["interior_b"].copy_(k[sl])
+            _gather_sum(c["weights"], c["rows_b"], acc, grad_q[sl])
             # dL/dk at key pixel (a, b) = Σ over the queries whose window holds it: flipped gather of q.
-            ib.copy_(q[sl])
-            iw.copy_(g.flip(1))
-            _gather_sum(flipped_rows(pw), window_rows(pb), ks, acc, grad_k[sl])
+            c["interior_b"].copy_(q[sl])
+            c["interior_w"].copy_(g.flip(1))
+            _gather_sum(c["flipped"], c["rows_b"], acc, grad_k[sl])
             # dL/dv likewise from the attention weights and the output gradient.
-            ib.copy_(go)
-            iw.copy_(a.flip(1))
-            _gather_sum(flipped_rows(pw), window_rows(pb), ks, acc, grad_v[sl])
+            c["interior_b"].copy_(go)
+            c["interior_w"].copy_(a.flip(1))
+            _gather_sum(c["flipped"], c["rows_b"], acc, grad_v[sl])
         return grad_q, grad_k, grad_v, grad_row, grad_col, None
 
 
@@ -229,4 +274,12 @@ def window_attention(
     """
     if (row_bias is None) != (col_bias is None):
         raise ValueError("window_attention: give both row_bias and col_bias or neither")
+    # Window offsets of |dy - p| >= max(H, W) are outside the image for every pixel (always masked): on images
+    # smaller than the window, run the smaller window that holds every reachable offset.
+    reach = 2 * max(q.shape[-2:]) - 1
+    if kernel_size > reach:
+        trim = (kernel_size - reach) // 2
+        if row_bias is not None:
+            row_bias, col_bias = row_bias[:, trim : trim + reach], col_bias[:, trim : trim + reach]
+        kernel_size = reach
     return _WindowAttention.apply(q, k, v, row_bias, col_bias, kernel_size)

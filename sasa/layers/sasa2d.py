@@ -121,9 +121,9 @@ class SASA2d(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, _, H, W = x.shape
         heads, d = self.heads, self.head_dim
-        q = self.query(x).view(B * heads, d, H, W)  # heads merged into the batch axis: (B·heads, d, H, W)
-        k = self.key(x).view(B * heads, d, H, W)
-        v = self.value(x).view(B * heads, d, H, W)
+        q = self.query(x).reshape(B * heads, d, H, W)  # heads merged into the batch axis: (B·heads, d, H, W)
+        k = self.key(x).reshape(B * heads, d, H, W)
+        v = self.value(x).reshape(B * heads, d, H, W)
         row_bias = col_bias = None
         if self.pos_enc == "relative":
             d_row = d // 2

@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from scipy import stats as sps
 
-from dashboards import stats
-from dashboards.report import Outcome, report_study
+from dashboards.paper import paper_table
+from dashboards.report import Outcome, TableRow, report_study
 from platform.report_hook import build_report_after_study
 from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
 
@@ -63,8 +63,8 @@ def ablation(stores: Stores, tmp_path_factory: pytest.TempPathFactory) -> Outcom
     return report_study("ablation", stores.storage, stores.tracking, tmp_path_factory.mktemp("out"))
 
 
-def _rows(outcome: Outcome) -> dict[str, stats.Summary]:
-    return {r.point.key: r for r in outcome.report.rows}  # type: ignore[misc]
+def _rows(outcome: Outcome) -> dict[str, TableRow]:
+    return {r.point.key: r for r in outcome.report.rows}
 
 
 def test_known_effect_is_better_and_same_distribution_is_not(ablation: Outcome) -> None:
@@ -193,3 +193,16 @@ def test_report_hook_returns_path_or_none(stores: Stores, tmp_path: Path, capsys
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: no report for study 'oneseed'")
     assert not (tmp_path / "nothing.db").exists()  # reading never creates a store
+
+
+def test_paper_table_is_chosen_by_the_varied_parameter() -> None:
+    def grid(*choices: object) -> dict:
+        return {"type": "categorical", "choices": list(choices)}
+
+    assert paper_table({"model.kernel_size": grid(3, 5)}, "resnet26").table == "Table 4"
+    assert paper_table({"heads": grid(8), "pos_enc": grid("none", "relative")}, "resnet26").table == "Table 5"
+    backbone = paper_table({"model.backbone": grid("conv", "attention", "full")}, "resnet26")
+    assert backbone is not None and backbone.table == "Table 1" and backbone.setting == "ImageNet, ResNet-26"
+    assert [(r.level, r.top1) for r in backbone.rows] == [("conv", 74.5), ("attention", 75.8), ("full", 74.8)]
+    assert paper_table({"heads": grid(1, 2)}, "resnet26") is None  # the paper has no heads ablation
+    assert paper_table({"window_size": grid(3, 5), "heads": grid(1, 2)}, "resnet26") is None  # two factors

@@ -22,6 +22,9 @@ def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: in
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the study ended before it could be interrupted"
+        if not (tmp_path / "runs" / "optuna.db").exists():
+            time.sleep(0.5)
+            continue
         try:
             trials = optuna.load_study(study_name=name, storage=storage).get_trials()
         except KeyError:  # the study is not created yet

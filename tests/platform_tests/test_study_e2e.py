@@ -57,6 +57,10 @@ def test_mlflow_parent_and_nested_children(finished_study) -> None:
     assert parent.info.status == "FINISHED"
     artifacts = [a.path for a in client.list_artifacts(parent.info.run_id)]
     assert "spec.yaml" in artifacts
+    # The ablation report is built when the study ends and logged to the parent run.
+    assert "report" in artifacts
+    assert "report/report.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
+    assert (tmp_path / "runs" / "reports" / "tiny" / "report.html").exists()
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id

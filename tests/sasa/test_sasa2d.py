@@ -17,7 +17,7 @@ from tests.sasa.reference import sasa_reference
 CASES = [
     (1, 1, "relative", 1, 4, 5),
     (3, 2, "relative", 1, 5, 7),
-    (3, 16, "none", 2, 5, 7),
+    (3, 16, "relative", 2, 5, 7),  # d = 1: no row slice, a 1-dim column slice
     (5, 4, "absolute", 1, 5, 7),
     (5, 8, "relative", 2, 3, 2),
     (7, 8, "relative", 1, 6, 6),
@@ -74,10 +74,13 @@ def test_gradcheck_kernel_with_bias() -> None:
     N, d, H, W, ks = 2, 2, 3, 4, 3
     q, k, v = (torch.randn(N, d, H, W, dtype=torch.float64, requires_grad=True) for _ in range(3))
     row, col = (torch.randn(N, ks, H, W, dtype=torch.float64, requires_grad=True) for _ in range(2))
-    assert torch.autograd.gradcheck(
-        lambda *t: window_attention(t[0], t[1], t[2], ks, t[3], t[4]), (q, k, v, row, col)
-    )
+    assert torch.autograd.gradcheck(lambda *t: window_attention(t[0], t[1], t[2], ks, t[3], t[4]), (q, k, v, row, col))
     assert torch.autograd.gradcheck(lambda *t: window_attention(*t, 5), (q, k, v))
+    # A window larger than the image is run as the smallest window holding every reachable offset (here 7).
+    row9, col9 = (torch.randn(N, 9, H, W, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert torch.autograd.gradcheck(
+        lambda *t: window_attention(t[0], t[1], t[2], 9, t[3], t[4]), (q, k, v, row9, col9), fast_mode=True
+    )
 
 
 @pytest.mark.parametrize(("kernel_size", "pos_enc"), [(3, "relative"), (5, "none"), (5, "absolute")])

@@ -65,4 +65,7 @@ def test_only_rank_zero_reports(ddp_study: tuple[Path, subprocess.CompletedProce
     for metric in ("val/acc", "train/loss"):
         steps = sorted(m.step for m in client.get_metric_history(run_id, metric))
         assert steps == list(range(EPOCHS)), (metric, steps)  # one point per epoch: rank 1 logged nothing
-    assert len(client.list_artifacts(run_id, "model")) > 0  # the model is logged once, by rank 0
+    experiment = client.get_experiment_by_name(NAME).experiment_id
+    models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
+    assert len(models) == 1  # the model is logged once, by rank 0
+    assert load_trials(storage, NAME)[0].user_attrs["model_uri"] == f"models:/{models[0].model_id}"
