@@ -15,19 +15,33 @@ seeds. Promotion turns such a study into one model, with a rule that depends on 
 
 Only COMPLETE trials count: a PRUNED or FAILED trial has no test metrics and no logged model. Trials the runner
 marked ``spurious`` (an empty grid queue) are ignored. ``select(..., trial_number=N)`` bypasses the rule.
+:func:`version_tags` and :func:`description` say in the registry which trial won and why.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
+
+from platform.search_space import point_from_optuna
+
+if TYPE_CHECKING:
+    from platform.spec import StudySpec
 
 ATTR_POINT = "design_point"
 ATTR_SEED = "seed"
 ATTR_SPURIOUS = "spurious"
+# Model-version tags that promotion reads back (the others are for people and the MLflow UI).
+TAG_RUN = "sasa.mlflow_run_id"
+TAG_TRIAL = "sasa.trial_number"
+TAG_METRIC = "sasa.metric"
+TAG_VALUE = "sasa.metric_value"
+TAG_VERIFY = "sasa.verification"
 
 
 class NoChampionError(Exception):
@@ -156,3 +170,54 @@ def _explicit(trials: Sequence[FrozenTrial], pool: Sequence[FrozenTrial], number
         raise NoChampionError(f"--trial {number}: the trial is {known.state.name}, not COMPLETE; only complete "
                               f"trials can be promoted (complete: {', '.join(str(t.number) for t in pool) or 'none'})")
     return Champion(chosen, rule=f"trial {number} chosen explicitly with --trial (the winner rule was not applied)")
+
+
+# --- how a promoted champion is described in the registry -------------------------------------------------
+
+
+def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, model_uri: str) -> dict[str, str]:
+    """``sasa.*`` tags of the champion's model version (``run``: its MLflow run, for the git commit)."""
+    trial, attrs = champion.trial, champion.trial.user_attrs
+    data = spec.data
+    tags: dict[str, Any] = {
+        "sasa.study": study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
+        "sasa.design_point": attrs.get("design_point"), "sasa.seed": attrs.get("seed"),
+        TAG_METRIC: spec.objective.metric, TAG_VALUE: repr(champion.value),
+        "sasa.direction": spec.objective.direction, "sasa.rule": champion.rule,
+        "sasa.params": attrs.get("params"), "sasa.flops": attrs.get("flops"),
+        "sasa.model_config": json.dumps(attrs.get("model_config"), sort_keys=True),
+        "sasa.data.source": data.source, "sasa.data.name": data.name or data.path or data.source,
+        "sasa.git_commit": run.data.tags.get("sasa.git_commit", "unknown"), TAG_VERIFY: "pending",
+    }
+    if champion.point_mean is not None:
+        tags["sasa.point_mean"] = repr(champion.point_mean)
+        tags["sasa.point_seeds"] = champion.point_seeds
+    if spec.objective.second is not None and len(trial.values) > 1:
+        tags[f"sasa.second.{spec.objective.second}"] = repr(float(trial.values[1]))
+    for key, value in (attrs.get("test") or {}).items():
+        tags[f"sasa.{key.replace('/', '.')}"] = repr(float(value))
+    for key, value in point_from_optuna(spec, trial.params).params.items():
+        tags[f"sasa.design.{key}"] = json.dumps(value)
+    return {key: str(value) for key, value in tags.items() if value is not None}
+
+
+def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> str:
+    """The model version's description: what was promoted, how good it is, what it expects as input."""
+    trial, attrs = champion.trial, champion.trial.user_attrs
+    test = ", ".join(f"{k} = {float(v):.4f}" for k, v in sorted((attrs.get("test") or {}).items())) or "none"
+    mean = (f"; design point mean {champion.point_mean:.4f} over {champion.point_seeds} seed(s)"
+            if champion.point_mean is not None else "")
+    params, flops = attrs.get("params"), attrs.get("flops")
+    size = (f"{params:,} parameters · {flops:,} FLOPs per image (1 multiply-add = 2 FLOPs)"
+            if params is not None and flops is not None else "size unknown")
+    shape = f"(B, {run.data.params.get('data.channels', 'C')}, {run.data.params.get('data.image_size', 'S')}, " \
+            f"{run.data.params.get('data.image_size', 'S')})"
+    return (
+        f"Champion of sasa-lab study `{study}`: trial #{trial.number}, design point "
+        f"{attrs.get('design_point')}, seed {attrs.get('seed')}, MLflow run {run.info.run_id}.\n"
+        f"{spec.objective.metric} = {champion.value:.4f} ({spec.objective.direction}){mean}.\n"
+        f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
+        f"Input: float32 {shape}, normalised with the training split's mean/std (tags sasa.input_mean/std); "
+        "output: logits.\n"
+        f"Rule: {champion.rule}."
+    )

@@ -44,7 +44,17 @@ import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial
 
-from platform._champion import Champion, NoChampionError, is_better, select
+from platform._champion import (
+    TAG_METRIC,
+    TAG_VALUE,
+    TAG_VERIFY,
+    Champion,
+    NoChampionError,
+    description,
+    is_better,
+    select,
+    version_tags,
+)
 from platform.data import DataError, build_datamodule
 from platform.errors import SpecError
 from platform.search_space import point_from_optuna, resolve
@@ -55,11 +65,6 @@ from platform.tracking import redact
 EXIT_USAGE = 2
 DEFAULT_ALIAS = "champion"
 DEFAULT_TOLERANCE = 1e-4
-TAG_RUN = "sasa.mlflow_run_id"
-TAG_TRIAL = "sasa.trial_number"
-TAG_METRIC = "sasa.metric"
-TAG_VALUE = "sasa.metric_value"
-TAG_VERIFY = "sasa.verification"
 TAG_VERIFY_TOL = "sasa.verification_tolerance"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")
@@ -78,11 +83,8 @@ class Verification:
     passed: bool
     acc: float
     loss: float
-    logged_acc: float
-    logged_loss: float
-    examples: int
-    summary: str
-    input_mean: list[float]
+    summary: str  # both comparisons in one line
+    input_mean: list[float]  # the normalisation the model expects (training split statistics)
     input_std: list[float]
 
 
@@ -316,7 +318,7 @@ def _version_for(client: Any, name: str, study: str, champion: Champion, spec: S
         if not _missing(exc):
             raise
         new_model = True
-    tags = _version_tags(study, champion, spec, run, model_uri)
+    tags = version_tags(study, champion, spec, run, model_uri)
     with contextlib.redirect_stderr(sys.stdout):  # MLflow's progress lines; stderr is kept for errors
         version = mlflow.register_model(model_uri, name, tags=tags)  # creates the registered model if needed
     if new_model:
@@ -325,55 +327,9 @@ def _version_for(client: Any, name: str, study: str, champion: Champion, spec: S
             f"load the champion with mlflow.pytorch.load_model('models:/{name}@champion').",
         )
         client.set_registered_model_tag(name, "sasa.study", study)
-    client.update_model_version(name, str(version.version), description=_description(study, champion, spec, run))
+    client.update_model_version(name, str(version.version), description=description(study, champion, spec, run))
     print(f"registered {name} version {version.version} from {model_uri} (MLflow run {run_id})")
     return client.get_model_version(name, str(version.version)), True
-
-
-def _version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, model_uri: str) -> dict[str, str]:
-    trial, attrs = champion.trial, champion.trial.user_attrs
-    data = spec.data
-    tags: dict[str, Any] = {
-        "sasa.study": study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
-        "sasa.design_point": attrs.get("design_point"), "sasa.seed": attrs.get("seed"),
-        TAG_METRIC: spec.objective.metric, TAG_VALUE: repr(champion.value),
-        "sasa.direction": spec.objective.direction, "sasa.rule": champion.rule,
-        "sasa.params": attrs.get("params"), "sasa.flops": attrs.get("flops"),
-        "sasa.model_config": json.dumps(attrs.get("model_config"), sort_keys=True),
-        "sasa.data.source": data.source, "sasa.data.name": data.name or data.path or data.source,
-        "sasa.git_commit": run.data.tags.get("sasa.git_commit", "unknown"), TAG_VERIFY: "pending",
-    }
-    if champion.point_mean is not None:
-        tags["sasa.point_mean"] = repr(champion.point_mean)
-        tags["sasa.point_seeds"] = champion.point_seeds
-    if spec.objective.second is not None and len(trial.values) > 1:
-        tags[f"sasa.second.{spec.objective.second}"] = repr(float(trial.values[1]))
-    for key, value in (attrs.get("test") or {}).items():
-        tags[f"sasa.{key.replace('/', '.')}"] = repr(float(value))
-    for key, value in point_from_optuna(spec, trial.params).params.items():
-        tags[f"sasa.design.{key}"] = json.dumps(value)
-    return {key: str(value) for key, value in tags.items() if value is not None}
-
-
-def _description(study: str, champion: Champion, spec: StudySpec, run: Any) -> str:
-    trial, attrs = champion.trial, champion.trial.user_attrs
-    test = ", ".join(f"{k} = {float(v):.4f}" for k, v in sorted((attrs.get("test") or {}).items())) or "none"
-    mean = (f"; design point mean {champion.point_mean:.4f} over {champion.point_seeds} seed(s)"
-            if champion.point_mean is not None else "")
-    params, flops = attrs.get("params"), attrs.get("flops")
-    size = (f"{params:,} parameters · {flops:,} FLOPs per image (1 multiply-add = 2 FLOPs)"
-            if params is not None and flops is not None else "size unknown")
-    shape = f"(B, {run.data.params.get('data.channels', 'C')}, {run.data.params.get('data.image_size', 'S')}, " \
-            f"{run.data.params.get('data.image_size', 'S')})"
-    return (
-        f"Champion of sasa-lab study `{study}`: trial #{trial.number}, design point "
-        f"{attrs.get('design_point')}, seed {attrs.get('seed')}, MLflow run {run.info.run_id}.\n"
-        f"{spec.objective.metric} = {champion.value:.4f} ({spec.objective.direction}){mean}.\n"
-        f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
-        f"Input: float32 {shape}, normalised with the training split's mean/std (tags sasa.input_mean/std); "
-        "output: logits.\n"
-        f"Rule: {champion.rule}."
-    )
 
 
 # --- verification ----------------------------------------------------------------------------------------
@@ -429,8 +385,7 @@ def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path,
     summary = (f"test/acc {acc:.6f} vs logged {logged_acc:.6f} (|Δ| {abs(acc - logged_acc):.2e}), test/loss "
                f"{loss:.6f} vs logged {logged_loss:.6f} (|Δ| {abs(loss - logged_loss):.2e}) on {count} test images, "
                f"tolerance {tolerance:g}")
-    return Verification(acc_ok and loss_ok, acc, loss, logged_acc, logged_loss, count, summary, datamodule.mean,
-                        datamodule.std)
+    return Verification(acc_ok and loss_ok, acc, loss, summary, datamodule.mean, datamodule.std)
 
 
 def _verify_version(client: Any, name: str, version: Any, spec: StudySpec, champion: Champion, stores: Stores,

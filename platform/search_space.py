@@ -149,16 +149,30 @@ def make_point(params: dict[str, Any]) -> DesignPoint:
     return DesignPoint(dict(params), key, {name: encode(value) for name, value in params.items()})
 
 
-def grid_points(spec: StudySpec) -> list[DesignPoint]:
-    """The cartesian product of every parameter's levels, in YAML order (the last parameter varies fastest)."""
-    names = list(spec.search.parameters)
+def _combos(search: SearchSpec, names: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Level combinations of ``names``: the explicit ``search.points`` if given, else the cartesian product."""
+    if search.points is not None:
+        seen = set()
+        for point in search.points:
+            combo = tuple(copy_value(point[name]) for name in names)
+            if label(list(combo)) not in seen:
+                seen.add(label(list(combo)))
+                yield combo
+        return
     grids = []
     for name in names:
-        values = levels(spec.search.parameters[name])
+        values = levels(search.parameters[name])
         if values is None:
             raise ValueError(f"search.parameters.{name}: a float range has no grid; use categorical or int")
         grids.append(values)
-    return [make_point(dict(zip(names, combo, strict=True))) for combo in itertools.product(*grids)]
+    yield from itertools.product(*grids)
+
+
+def grid_points(spec: StudySpec) -> list[DesignPoint]:
+    """Every design point of a grid: ``search.points`` if listed, else the cartesian product of every
+    parameter's levels, in YAML order (the last parameter varies fastest)."""
+    names = list(spec.search.parameters)
+    return [make_point(dict(zip(names, combo, strict=True))) for combo in _combos(spec.search, names)]
 
 
 def point_from_optuna(spec: StudySpec, optuna_params: dict[str, Choice]) -> DesignPoint:
@@ -338,7 +352,10 @@ def model_problems(data: DataSpec, model: ModelSpec, search: SearchSpec) -> Iter
         return
     blamed: dict[tuple[str, str], str] = {}
     failures: dict[str, str] = {}
-    for combo in itertools.product(*(levels(p) or [] for _, _, p in params)):
+    all_names = list(search.parameters)
+    model_index = [all_names.index(key) for key, _, _ in params]
+    combos = {tuple(combo[i] for i in model_index) for combo in map(_hashable, _combos(search, all_names))}
+    for combo in sorted(combos, key=repr):
         error = build({field: value for (_, field, _), value in zip(params, combo, strict=True)})
         if error is None:
             continue
@@ -353,6 +370,10 @@ def model_problems(data: DataSpec, model: ModelSpec, search: SearchSpec) -> Iter
         yield "model", base_error  # the fixed part of the model is wrong whatever the search sets
     else:
         yield from (("search.parameters", f"design point {point}: {error}") for point, error in failures.items())
+
+
+def _hashable(combo: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in combo)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -309,6 +309,7 @@ class SearchSpec(_Spec):
     n_trials: int | None = Field(None, ge=1)
     timeout: float | None = Field(None, gt=0.0)
     reference: dict[str, Any] | None = None
+    points: list[dict[str, Any]] | None = None  # grid only: these design points instead of the full product
 
     @field_validator("seeds")
     @classmethod
@@ -365,6 +366,29 @@ class SearchSpec(_Spec):
             elif param.type in ("float", "log_float") and not (_is_number(level) and param.low <= level <= param.high):
                 problems.append((key, f"{show(level)} is outside {key}'s range; use a number in "
                                       f"[{param.low}, {param.high}]"))
+        _raise(problems)
+        return value
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, value: list[dict[str, Any]] | None, info: ValidationInfo) -> list[dict[str, Any]] | None:
+        parameters: dict[str, ParameterSpec] | None = info.data.get("parameters")
+        if value is None or parameters is None:
+            return value
+        problems: list[Problem] = []
+        if info.data.get("design") != "grid":
+            problems.append(("", "explicit design points need design: grid"))
+        if not value:
+            problems.append(("", "is empty; list design points or remove points to use the full grid"))
+        names = list(parameters)
+        for index, point in enumerate(value):
+            if not isinstance(point, dict) or sorted(point) != sorted(names):
+                got = sorted(point) if isinstance(point, dict) else point
+                problems.append((f"[{index}]", f"must set exactly the search parameters {names}; got {got}"))
+                continue
+            for key, level in point.items():
+                if not any(_same(level, v) for v in search_space.levels(parameters[key]) or []):
+                    problems.append((f"[{index}].{key}", f"{show(level)} is not a level of {key}"))
         _raise(problems)
         return value
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,9 +69,13 @@ def tracking_server(postgres: PostgresServer) -> Iterator[TrackingServer]:
     with log.open("w") as handle:
         process = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=root,
                                    start_new_session=True)
+    server = TrackingServer(f"http://127.0.0.1:{port}", MLFLOW_ADMIN, MLFLOW_PASSWORD, log)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", process, log)
-        yield TrackingServer(f"http://127.0.0.1:{port}", MLFLOW_ADMIN, MLFLOW_PASSWORD, log)
+        wait_for_http(f"{server.uri}/health", process, log)
+        with pytest.MonkeyPatch.context() as patch:  # this process's MlflowClients log in too
+            for key, value in server.env().items():
+                patch.setenv(key, value)
+            yield server
     finally:
         if process.poll() is None:
             os.killpg(process.pid, 15)
@@ -79,3 +84,4 @@ def tracking_server(postgres: PostgresServer) -> Iterator[TrackingServer]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, 9)
                 process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
