@@ -59,16 +59,31 @@ def split_runs(runs: list[Run]) -> tuple[Run, list[Run]]:
 
 
 def assert_trials_match_runs(trials: list[FrozenTrial], parent: Run, children: list[Run]) -> None:
-    """One child run per real trial that started one, nested under the parent, statuses mirrored."""
+    """Each trial's child run exists, nests under the parent and mirrors its state.
+
+    A child run no trial points to can only come from a process killed between creating the run and recording
+    its id on the trial: it must be closed FAILED and belong (``sasa.trial_number``) to a failed trial.
+    """
     mirror = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
     by_id = {r.info.run_id: r for r in children}
+    by_number = {t.number: t for t in trials}
     with_runs = [t for t in real(trials) if "mlflow_run_id" in t.user_attrs]
-    assert sorted(t.user_attrs["mlflow_run_id"] for t in with_runs) == sorted(by_id), "trials ↔ child runs"
+    missing = [t.number for t in with_runs if t.user_attrs["mlflow_run_id"] not in by_id]
+    assert not missing, f"trials {missing} point to MLflow runs that are not children of the study"
     for trial in with_runs:
         run = by_id[trial.user_attrs["mlflow_run_id"]]
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["sasa.trial_number"] == str(trial.number)
         assert run.info.status == mirror[trial.state], (trial.number, trial.state, run.info.status)
+    referenced = {t.user_attrs["mlflow_run_id"] for t in with_runs}
+    for run in children:
+        if run.info.run_id in referenced:
+            continue
+        owner = by_number.get(int(run.data.tags["sasa.trial_number"]))
+        assert run.info.status == "FAILED" and owner is not None and owner.state == TrialState.FAIL, (
+            f"unreferenced child run {run.info.run_name} ({run.info.status}) of trial "
+            f"{run.data.tags['sasa.trial_number']} ({owner.state if owner else 'missing'})"
+        )
 
 
 def assert_secret_absent(secret: str, client: MlflowClient, runs: list[Run], *texts: str) -> None:
