@@ -93,15 +93,24 @@ def peak_mib(fn: Callable[[], None]) -> float:
     return peak / 2**20
 
 
-def measure(configs: list[tuple[int, int, int]], reps: int) -> list[dict]:
+def wait_for_load(max_load: float | None, patience_s: float = 1800.0) -> float:
+    """Wait (at most ``patience_s``) until the 1-minute load average drops below ``max_load``; return it."""
+    deadline = time.time() + patience_s
+    while max_load is not None and os.getloadavg()[0] >= max_load and time.time() < deadline:
+        time.sleep(10)
+    return os.getloadavg()[0]
+
+
+def measure(configs: list[tuple[int, int, int]], reps: int, max_load: float | None = None) -> list[dict]:
     rows = []
     for channels, hw, ks in configs:
+        load = wait_for_load(max_load)
         torch.manual_seed(0)
         x = torch.randn(BATCH, channels, hw, hw, requires_grad=True)
         sasa = SASA2d(channels, channels, ks, HEADS, "relative")
         conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         unfold_bytes = 6 * 4 * BATCH * channels * ks * ks * hw * hw
-        row: dict = {"C": channels, "HxW": f"{hw}x{hw}", "k": ks}
+        row: dict = {"C": channels, "HxW": f"{hw}x{hw}", "k": ks, "load": load}
         modules = {"sasa": sasa, "unfold": UnfoldSASA(sasa), "conv": conv}
         if unfold_bytes > UNFOLD_BUDGET_BYTES:
             del modules["unfold"]
@@ -127,8 +136,8 @@ def num(value: float | None, digits: int = 1) -> str:
 
 HEADER = (
     "| C | H×W | k | SASA2d ms | unfold ms | conv3×3 ms | unfold / SASA2d time | SASA2d / conv time "
-    "| SASA2d MiB | unfold MiB | conv MiB | SASA2d / unfold memory |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| SASA2d MiB | unfold MiB | conv MiB | SASA2d / unfold memory | load |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -138,7 +147,7 @@ def format_row(r: dict) -> str:
     return (
         f"| {r['C']} | {r['HxW']} | {r['k']} | {num(r['sasa_ms'])} | {unfold_ms} | {num(r['conv_ms'])} "
         f"| {ratio(r['unfold_ms'], r['sasa_ms'])} | {ratio(r['sasa_ms'], r['conv_ms'])} "
-        f"| {num(r['sasa_mib'])} | {num(r['unfold_mib'])} | {num(r['conv_mib'])} | {mem_ratio} |"
+        f"| {num(r['sasa_mib'])} | {num(r['unfold_mib'])} | {num(r['conv_mib'])} | {mem_ratio} | {r['load']:.1f} |"
     )
 
 
@@ -156,29 +165,37 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only C=128, 32×32, k ∈ {3, 7}")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per measurement (median)")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=None,
+        help="before each configuration wait (up to 30 min) until the 1-minute load average is below this",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for sasa.md/.csv")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     load_before = os.getloadavg()[0]
     print(HEADER)
     started = time.time()
-    rows = measure(QUICK if args.quick else FULL, args.reps)
+    rows = measure(QUICK if args.quick else FULL, args.reps, args.max_load)
     load_after = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     name = "sasa_quick" if args.quick else "sasa"
     keys = ["C", "HxW", "k", "sasa_ms", "unfold_ms", "conv_ms", "sasa_min_ms", "unfold_min_ms", "conv_min_ms"]
-    keys += ["sasa_mib", "unfold_mib", "conv_mib"]
+    keys += ["sasa_mib", "unfold_mib", "conv_mib", "load"]
     with (args.out / f"{name}.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=[*keys, "unfold_skipped"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    waited = "" if args.max_load is None else f" (each row waited for a load below {args.max_load})"
     note = (
         f"Batch {BATCH}, float32, {HEADS} heads, relative positions, forward + backward (input gradients "
         f"included), median of {args.reps} runs after a warm-up, the three taking turns; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {cpu_name()}. Peak memory: live CPU-allocator bytes during one "
         "forward + backward from torch.profiler allocation/free events (input and weights excluded). "
-        f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after the "
-        f"{(time.time() - started) / 60:.0f}-minute run (other processes shared the 2 cores)."
+        f"Other processes shared the 2 cores: the load column is the 1-minute load average when each row "
+        f"started{waited}; {load_before:.1f} before and {load_after:.1f} after the "
+        f"{(time.time() - started) / 60:.0f}-minute run. Timings are only comparable within a row."
     )
     table = "\n".join([HEADER, *(format_row(r) for r in rows)])
     (args.out / f"{name}.md").write_text(f"# SASA2d benchmark\n\n{note}\n\n{table}\n")

@@ -40,13 +40,13 @@ RESULTS = REPO / "benchmarks" / "results" / "scaling.md"
 NAME = "scaling"
 
 
-def _spec(seeds: int, epochs: int) -> dict:
+def _spec(seeds: int, epochs: int, batches: int) -> dict:
     return {
         "name": NAME,
         "data": {"source": "digits", "image_size": 8},
         "model": {"name": "resnet26", "backbone": "attention", "small_input": True, "width": 0.25, "heads": 2},
         "train": {"epochs": epochs, "batch_size": 32, "lr": 0.05, "warmup_epochs": 0,
-                  "limit_train_batches": 4, "limit_val_batches": 2},
+                  "limit_train_batches": batches, "limit_val_batches": 2},
         "search": {"design": "grid", "parameters": {"window_size": [3, 5]}, "seeds": list(range(seeds))},
         "objective": {"metric": "val/acc"},
     }
@@ -74,11 +74,11 @@ class Measurement:
         return self.trials / self.busy_s * 3600
 
 
-def measure(workers: int, seeds: int, epochs: int) -> Measurement:
+def measure(workers: int, seeds: int, epochs: int, batches: int) -> Measurement:
     """Run the study with ``workers`` workers in fresh stores and read its timings back."""
     with tempfile.TemporaryDirectory(prefix="sasa-scaling-") as tmp:
         spec_path = Path(tmp) / f"{NAME}.yaml"
-        spec_path.write_text(yaml.safe_dump(_spec(seeds, epochs)))
+        spec_path.write_text(yaml.safe_dump(_spec(seeds, epochs, batches)))
         cmd = [sys.executable, "-m", "platform.study", str(spec_path), "--runs-dir", f"{tmp}/runs",
                "--workers", str(workers)]
         began = datetime.now()  # Optuna's trial datetimes are naive local times too
@@ -115,16 +115,16 @@ def measure(workers: int, seeds: int, epochs: int) -> Measurement:
     )
 
 
-def render(rows: list[Measurement], seeds: int, epochs: int, load: tuple[float, float, float]) -> str:
+def render(rows: list[Measurement], args: argparse.Namespace, load: tuple[float, float, float]) -> str:
     base = rows[0]
     lines = [
         "# Scaling: trials per hour against worker processes",
         "",
         f"`python -m benchmarks.scaling` on {os.cpu_count()} CPU cores ({os.uname().machine}), no GPU, "
         f"{datetime.now():%Y-%m-%d %H:%M}; load average before the runs: {load[0]:.1f} / {load[1]:.1f} / "
-        f"{load[2]:.1f}. Study: 2 window sizes × {seeds} seeds = {2 * seeds} trials of {epochs} epoch(s) "
-        "(digits 8×8, quarter-width SASA ResNet-26, 4 train + 2 val batches per epoch), default SQLite stores, "
-        "fresh for each row.",
+        f"{load[2]:.1f}. Study: 2 window sizes × {args.seeds} seeds = {2 * args.seeds} trials of {args.epochs} "
+        f"epoch(s) (digits 8×8, quarter-width SASA ResNet-26, {args.batches} train + 2 val batches of 32 per "
+        "epoch), default SQLite stores, fresh for each row.",
         "",
         "| workers | trials | command (s) | trials/h | speed-up | efficiency | busy span (s) | trials/h (busy) "
         "| trial (s) | fit (s) | test (s) | rest of trial (s) | gap between trials (s) | start-up (s) "
@@ -155,18 +155,19 @@ def render(rows: list[Measurement], seeds: int, epochs: int, load: tuple[float, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per design point (2 design points)")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=4, help="seeds per design point (2 design points)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=16, help="training batches per epoch")
     args = parser.parse_args(argv)
-    if any(n < 1 for n in args.workers) or args.seeds < 1 or args.epochs < 1:
-        parser.error(f"--workers, --seeds and --epochs must be ≥ 1; got {args.workers}, {args.seeds}, "
-                     f"{args.epochs}")
+    if min(*args.workers, args.seeds, args.epochs, args.batches) < 1:
+        parser.error(f"--workers, --seeds, --epochs and --batches must be ≥ 1; got {args.workers}, {args.seeds}, "
+                     f"{args.epochs}, {args.batches}")
     load = os.getloadavg()
     rows = []
     for workers in args.workers:
         print(f"running the study with {workers} worker(s)...", flush=True)
-        rows.append(measure(workers, args.seeds, args.epochs))
-    text = render(rows, args.seeds, args.epochs, load)
+        rows.append(measure(workers, args.seeds, args.epochs, args.batches))
+    text = render(rows, args, load)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(text)

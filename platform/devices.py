@@ -35,6 +35,8 @@ def plan_workers(
 ) -> list[WorkerPlan]:
     """Plan the worker processes. ``workers`` is ``--workers`` (None: use the spec / the device count)."""
     per_trial = devices_per_trial
+    if workers is not None and workers < 1:
+        raise DevicePlanError(f"--workers: {workers} is not valid; give an integer >= 1")
     use_gpu = accelerator == "gpu" or (accelerator == "auto" and cuda_count > 0)
     if not use_gpu:
         count = workers or spec_workers

@@ -22,6 +22,7 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from platform.objective import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS, ATTR_WORKER
+from platform.redaction import redact
 from platform.search_space import grid_points, make_pruner, make_sampler
 from platform.stores import study_exists
 from platform.tracking import Tracker
@@ -74,7 +75,7 @@ def open_study(spec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study,
     )
     if ATTR_FINGERPRINT not in study.user_attrs:
         study.set_user_attr(ATTR_FINGERPRINT, digest)
-        study.set_user_attr(ATTR_SPEC, json.loads(json.dumps(spec_dict, default=str)))
+        study.set_user_attr(ATTR_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))
     return study, archived
 
 

@@ -8,19 +8,23 @@ study, opens the parent run) and by each worker process (``create=False``: joins
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from rich.console import Console
 
 from platform.data import build_datamodule, prepare_data_once
 from platform.objective import Objective, TrialContext, TrialFailedError
 from platform.redaction import redact
-from platform.runner import ATTR_PARENT_RUN, enqueue_missing, nothing_left, open_study, recover
+from platform.runner import ATTR_PARENT_RUN, enqueue_missing, nothing_left, open_study, progress, recover
 from platform.search_space import make_pruner, make_sampler
 from platform.stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage
 from platform.tracking import Tracker, git_commit
+
+STRAGGLER_POLL_S = 5.0
 
 
 @dataclass
@@ -86,7 +90,7 @@ def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool
     )
     if parent_id is None:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
-        tracker.client.log_text(parent, spec.to_yaml(), "spec.yaml")
+        tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
         tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
     session = Session(spec, stores, study, tracker, experiment_id, parent)
     failed = session.housekeeping()
@@ -95,19 +99,35 @@ def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool
     return session
 
 
-def optimize(session: Session, objective: Objective, *, on_trial_end: Any = None) -> None:
-    """Run trials until the design is done (or ``search.timeout``); Ctrl-C propagates as KeyboardInterrupt."""
-    spec = session.spec
+def optimize(session: Session, objective: Objective, *, on_trial_end: Any = None) -> bool:
+    """Run trials until the design is done (or ``search.timeout``); True when it is done.
+
+    After every trial the study's housekeeping runs, so a trial of a dead worker or node (same host: by pid;
+    elsewhere: by heartbeat) is failed and enqueued again for this process. When nothing is left to claim but
+    trials are still RUNNING elsewhere, this process waits for them and takes over any that die — a lone worker
+    of a cluster never reports a study as done while part of it was lost. Ctrl-C propagates as KeyboardInterrupt.
+    """
+    spec, study = session.spec, session.study
+    deadline = None if spec.search.timeout is None else time.monotonic() + spec.search.timeout
 
     def callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if on_trial_end is not None:
             on_trial_end(study, trial)
+        session.housekeeping()
         if nothing_left(study, spec):
             study.stop()
 
-    if nothing_left(session.study, spec):
-        return
-    session.study.optimize(
-        objective, catch=(TrialFailedError,), callbacks=[callback], timeout=spec.search.timeout,
-        gc_after_trial=True,
-    )
+    while True:
+        if not nothing_left(study, spec):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            study.optimize(objective, catch=(TrialFailedError,), callbacks=[callback], timeout=left,
+                           gc_after_trial=True)
+        session.housekeeping()
+        if progress(study, spec).finished or (deadline is not None and time.monotonic() >= deadline):
+            break
+        if not nothing_left(study, spec):
+            continue
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            break  # nothing running anywhere and nothing to claim: incomplete (e.g. search timeout, failures)
+        time.sleep(STRAGGLER_POLL_S)
+    return progress(study, spec).finished

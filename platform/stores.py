@@ -12,9 +12,11 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from sqlalchemy import event
 
 from platform.redaction import redact
 
@@ -73,15 +75,37 @@ def ensure_local_dirs(stores: Stores) -> None:
                 connection.execute("PRAGMA journal_mode=WAL")
 
 
+def _serialise_sqlite_writes(storage: RDBStorage) -> None:
+    """Make every SQLite transaction ``BEGIN IMMEDIATE``.
+
+    Optuna claims a WAITING trial with ``SELECT ... FOR UPDATE``, which SQLite ignores, so two workers could
+    pop the same enqueued trial and train it twice (optuna/optuna#4002). Taking the write lock when a
+    transaction begins serialises the claims (the others wait, up to the 60 s busy timeout).
+    """
+    engine = storage.engine
+
+    @event.listens_for(engine, "connect")
+    def _manual_transactions(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened before the listeners existed are dropped
+
+
 def open_storage(url: str) -> RDBStorage:
     """Optuna RDB storage with heartbeats (stale trials of dead workers are detected) and a patient SQLite."""
+    if url.startswith(("postgresql://", "postgres://")):  # SQLAlchemy 2.1 defaults to psycopg 3; we ship psycopg2
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
     engine_kwargs: dict = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
     else:
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     try:
-        return RDBStorage(
+        storage = RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
@@ -89,6 +113,9 @@ def open_storage(url: str) -> RDBStorage:
         )
     except Exception as exc:  # sqlalchemy / driver errors vary by backend
         raise StoreError(f"--storage {redact(url)}: cannot open the Optuna storage ({_first_line(exc)})") from exc
+    if url.startswith("sqlite"):
+        _serialise_sqlite_writes(storage)
+    return storage
 
 
 def check_tracking(uri: str) -> None:

@@ -42,6 +42,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (worker processes), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m platform.study",
@@ -63,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="MLflow tracking URI (overrides the spec's `tracking`); default sqlite:///runs/mlflow.db")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: archive the stored study as NAME.archived-<time> (nothing is deleted)")
-    parser.add_argument("--workers", type=int, metavar="N",
+    parser.add_argument("--workers", type=_positive_int, metavar="N",
                         help="worker processes sharing the study (overrides execution.workers)")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="folder for the default stores, data cache and checkpoints (default: ./runs)")
@@ -163,10 +173,9 @@ def _run_in_process(session: Session, objective: Objective) -> bool:
         bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
 
     try:
-        optimize(session, objective, on_trial_end=on_trial_end)
+        return optimize(session, objective, on_trial_end=on_trial_end)
     finally:
         bar.close()
-    return nothing_left(study, spec)
 
 
 def _run_worker(spec: Any, stores: Any) -> int:
@@ -188,7 +197,7 @@ def _run_worker(spec: Any, stores: Any) -> int:
         optimize(session, Objective(context), on_trial_end=on_trial_end)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    return 0
+    return 0  # the main process judges completeness (it may start another round)
 
 
 def _report(study: optuna.Study, spec: Any, stores: Any, *, console: Console, full: bool) -> None:

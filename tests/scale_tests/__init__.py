@@ -82,7 +82,8 @@ def assert_trials_match_runs(trials: list[FrozenTrial], parent: Run, children: l
         owner = by_number.get(int(run.data.tags["sasa.trial_number"]))
         assert run.info.status == "FAILED" and owner is not None and owner.state == TrialState.FAIL, (
             f"unreferenced child run {run.info.run_name} ({run.info.status}) of trial "
-            f"{run.data.tags['sasa.trial_number']} ({owner.state if owner else 'missing'})"
+            f"{run.data.tags['sasa.trial_number']} ({owner.state if owner else 'missing'}): was the trial claimed "
+            "by two workers?"
         )
 
 

@@ -2,7 +2,7 @@
 
 Both run on loopback for the whole session and are started only when a test asks for them. The tracking server
 stores runs in PostgreSQL (as on a cluster), serves artifacts from a temp dir, and requires a login: clients pass
-``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (see :func:`tracking_env`).
+``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (see :meth:`TrackingServer.env`).
 """
 
 from __future__ import annotations

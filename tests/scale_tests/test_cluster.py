@@ -3,7 +3,8 @@
 The node-death test runs a two-worker study against both servers, kills the whole command with SIGKILL while
 trials run, and makes their trials look like they belonged to another machine whose heartbeat stopped an hour
 ago (the process check cannot see other hosts; Optuna's heartbeat must). The rerun fails those trials, closes
-their MLflow runs FAILED, runs their (design point, seed) again and finishes with every pair done once. No
+their MLflow runs FAILED, runs their (design point, seed) again and finishes with every pair done once. A node
+that dies while another node's one-worker command is still running must be taken over by that command. No
 password — the database's or the tracking server's — may appear in a run's params, tags, the spec artifact, the
 study's attributes or the printed output. Unreachable or refusing stores are one line and exit code 2.
 """
@@ -73,17 +74,24 @@ def _wait_for_running(postgres: PostgresServer, database: str, proc: subprocess.
     raise AssertionError("no trial started in time")
 
 
+def _age_heartbeats(postgres: PostgresServer, database: str, trial_ids: list[int]) -> None:
+    """Move these trials' last heartbeat an hour back: their machine looks dead (grace period: 40 s)."""
+    conn = psycopg2.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, password=postgres.password,
+                            dbname=database)
+    with conn, conn.cursor() as cursor:
+        cursor.execute("UPDATE trial_heartbeats SET heartbeat = heartbeat - interval '1 hour' "
+                       "WHERE trial_id = ANY(%s)", (trial_ids,))
+        assert cursor.rowcount == len(trial_ids), "every running trial should have a heartbeat"
+    conn.close()
+
+
 def _as_dead_node(postgres: PostgresServer, database: str, storage: str) -> list[int]:
     """Make every RUNNING trial look like another machine's whose heartbeat stopped an hour ago."""
     study = optuna.load_study(study_name=NAME, storage=storage)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in running:
         study._storage.set_trial_user_attr(trial._trial_id, "worker", OTHER_HOST)
-    conn = psycopg2.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, password=postgres.password,
-                            dbname=database)
-    with conn, conn.cursor() as cursor:
-        cursor.execute("UPDATE trial_heartbeats SET heartbeat = heartbeat - interval '1 hour'")
-    conn.close()
+    _age_heartbeats(postgres, database, [t._trial_id for t in running])
     return [t.number for t in running]
 
 
@@ -93,7 +101,6 @@ def node_death(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServe
     storage = postgres.create_database("cluster_optuna")
     spec = tiny_spec(
         NAME,
-        train={"epochs": 2, "limit_train_batches": 6},
         search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0, 1]},
         storage=storage,  # in the YAML: it must not leak from there either
         tracking=tracking_server.uri,
@@ -114,7 +121,8 @@ def node_death(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServe
             proc.wait()
     before = {t.number: (t.state, t.value) for t in load_trials(storage, NAME)}
     dead = _as_dead_node(postgres, "cluster_optuna", storage)
-    rerun = _run(study_cmd(spec_path, tmp, "--workers", "2", "--storage", storage), tracking_server.env())
+    # The rerun is another machine's single-worker command; --storage on the command line, not in the YAML.
+    rerun = _run(study_cmd(spec_path, tmp, "--workers", "1", "--storage", storage), tracking_server.env())
     return storage, dead, before, first_log.read_text(), rerun
 
 
@@ -138,7 +146,9 @@ def test_trials_of_a_dead_node_are_failed_and_run_again(node_death, tracking_ser
     assert parent.info.status == "FINISHED"
     assert_trials_match_runs(trials, parent, children)
     statuses = {r.info.run_id: r.info.status for r in children}
-    assert {statuses[by_number[n].user_attrs["mlflow_run_id"]] for n in dead} == {"FAILED"}
+    # (a trial killed between creating its run and recording the run's id has no id: its run is checked above)
+    killed_runs = [by_number[n].user_attrs["mlflow_run_id"] for n in dead if "mlflow_run_id" in by_number[n].user_attrs]
+    assert killed_runs and {statuses[run_id] for run_id in killed_runs} == {"FAILED"}
 
 
 def test_no_password_anywhere(node_death, postgres: PostgresServer, tracking_server: TrackingServer) -> None:
@@ -150,6 +160,48 @@ def test_no_password_anywhere(node_death, postgres: PostgresServer, tracking_ser
     study_attrs = json.dumps(optuna.load_study(study_name=NAME, storage=storage).user_attrs, default=str)
     for secret in (postgres.password, tracking_server.password):
         assert_secret_absent(secret, client, runs, first_output, rerun.stdout, rerun.stderr, study_attrs)
+
+
+def test_a_running_single_worker_command_takes_over_a_dead_nodes_trial(
+    tmp_path: Path, postgres: PostgresServer, tracking_server: TrackingServer
+) -> None:
+    """Node A dies holding a trial while node B's one-worker command runs: B retries it before it finishes."""
+    name, database = "takeover", "takeover_optuna"
+    storage = postgres.create_database(database)
+    spec = tiny_spec(name, search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0, 1, 2]})
+    spec_path = write_spec(tmp_path / f"{name}.yaml", spec)
+    log = tmp_path / "b.log"
+    cmd = study_cmd(spec_path, tmp_path, "--workers", "1", "--storage", storage, "--tracking-uri", tracking_server.uri)
+    with log.open("w") as handle:
+        node_b = subprocess.Popen(cmd, cwd=REPO, env={**env(), **tracking_server.env()}, stdout=handle,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for_running(postgres, database, node_b)
+        # Node A takes the next waiting (design point, seed), opens its MLflow run, beats once, and dies.
+        study = optuna.load_study(study_name=name, storage=storage)
+        taken = study.ask()
+        assert "seed" in taken.user_attrs, "node A should have taken an enqueued design point"
+        client = MlflowClient(tracking_uri=tracking_server.uri)
+        parent = study.user_attrs["sasa.mlflow_parent_run_id"]
+        run = client.create_run(client.get_run(parent).info.experiment_id, run_name="node A", tags={
+            "sasa.role": "trial", "mlflow.parentRunId": parent, "sasa.trial_number": str(taken.number)})
+        taken.set_user_attr("worker", OTHER_HOST)
+        taken.set_user_attr("mlflow_run_id", run.info.run_id)
+        study._storage.record_heartbeat(taken._trial_id)
+        _age_heartbeats(postgres, database, [taken._trial_id])
+        code = node_b.wait(timeout=WAIT_S)
+    finally:
+        if node_b.poll() is None:
+            os.killpg(node_b.pid, signal.SIGKILL)
+            node_b.wait()
+    output = log.read_text()
+    assert code == 0, output[-5000:]
+    trials = load_trials(storage, name)
+    assert_complete_exactly_once(trials, {("window_size=3", 0), ("window_size=3", 1), ("window_size=3", 2)})
+    assert {t.number: t.state for t in trials}[taken.number] == TrialState.FAIL
+    runs = mlflow_runs(client, name)
+    assert client.get_run(run.info.run_id).info.status == "FAILED"
+    assert_nothing_left_running(trials, runs)
 
 
 def test_a_bare_postgresql_url_opens_the_storage(postgres: PostgresServer) -> None:

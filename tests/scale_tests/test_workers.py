@@ -10,6 +10,8 @@ worker, GPUs per worker) is a pure function, checked with fake machines.
 from __future__ import annotations
 
 import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -18,7 +20,8 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from platform.devices import DevicePlanError, plan_workers
-from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
+from platform.stores import open_storage
+from tests.platform_tests.studyrun import REPO, run_study, stores, tiny_spec, write_spec
 from tests.scale_tests import (
     assert_complete_exactly_once,
     assert_nothing_left_running,
@@ -109,6 +112,55 @@ def test_workers_share_one_parent_run(two_workers: tuple[Path, subprocess.Comple
     finished = [r for r in children if r.info.status == "FINISHED"]
     assert sorted(r.data.tags["sasa.design_point"] for r in finished) == [good, good]
     assert all("test/acc" in r.data.metrics and "val/acc" in r.data.metrics for r in finished)
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+import optuna
+from platform.stores import open_storage
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+study = optuna.load_study(study_name="claims", storage=open_storage(sys.argv[1]))
+print("ready", flush=True)
+while not Path(sys.argv[2]).exists():
+    time.sleep(0.01)
+while "k" in (trial := study.ask()).user_attrs:  # the enqueued trials carry k; a fresh trial means none is left
+    print("claimed", trial.user_attrs["k"], flush=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_parallel_workers_never_claim_the_same_trial(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Four processes pop enqueued trials at once through the runner's storage: each trial goes to exactly one.
+
+    (A plain SQLite storage hands one waiting trial to several processes: its ``SELECT ... FOR UPDATE`` is a
+    no-op there, so two workers would train the same design point side by side — optuna/optuna#4002.)
+    """
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'claims.db'}"
+    else:
+        url = request.getfixturevalue("postgres").create_database("claims")
+    study = optuna.create_study(study_name="claims", storage=open_storage(url))
+    for k in range(40):
+        study.enqueue_trial({}, user_attrs={"k": k})
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", CLAIMER, url, str(go)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True) for _ in range(4)]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        go.touch()  # all four start claiming at the same moment
+        outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    claims = Counter(int(line.split()[1]) for out in outputs for line in out.splitlines() if line.startswith("claimed"))
+    assert sorted(claims) == list(range(40))
+    twice = {k: n for k, n in claims.items() if n > 1}
+    assert not twice, f"enqueued trials claimed by more than one process: {twice}"
 
 
 def test_bad_worker_count_is_a_usage_error(tmp_path: Path) -> None:
