@@ -133,7 +133,7 @@ class Objective:
             reason = _reason(exc)
             trial.set_user_attr(ATTR_FAIL, reason)
             ctx.tracker.set_tags(run_id, {"sasa.fail_reason": reason})
-            ctx.tracker.log_params(run_id, {"traceback": traceback.format_exc()[-5000:]})
+            ctx.tracker.client.log_text(run_id, traceback.format_exc(), "traceback.txt")
             ctx.tracker.close_run(run_id, "FAILED")
             raise TrialFailedError(reason) from exc
         ctx.tracker.close_run(run_id, "FINISHED")
