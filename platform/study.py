@@ -89,6 +89,7 @@ def _quiet_libraries() -> None:
         for name in (package, f"{package}.utilities.rank_zero"):
             logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
