@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import optuna
@@ -209,13 +208,3 @@ def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_ru
     }
     tracker.close_stale_children(experiment_id, parent_run_id, live)
     return failed
-
-
-def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
-    states = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
-    for trial in trials:
-        states[{
-            TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-            TrialState.RUNNING: "running", TrialState.WAITING: "waiting",
-        }[trial.state]] += 1
-    return states
