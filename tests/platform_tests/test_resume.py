@@ -13,29 +13,36 @@ from optuna.trial import TrialState
 
 from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
 
-SLOW_TRAIN = {"epochs": 3, "limit_train_batches": 8}
+SLOW_TRAIN = {"epochs": 8, "limit_train_batches": 8}
 
 
 def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: int, timeout: float = 420) -> int:
-    """Poll the storage until ``min_complete`` trials are COMPLETE and another is RUNNING; returns its number."""
+    """Poll until ``min_complete`` trials are COMPLETE and another has finished its first epoch; its number.
+
+    "Finished its first epoch" = its ``last.ckpt`` exists: the process is then surely inside the trial (seven
+    epochs to go), whatever the machine's speed, and the retry has a checkpoint to resume from.
+    """
     storage, _ = stores(tmp_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the study ended before it could be interrupted"
         if not (tmp_path / "runs" / "optuna.db").exists():
-            time.sleep(0.5)
+            time.sleep(0.2)
             continue
         try:
             trials = optuna.load_study(study_name=name, storage=storage).get_trials()
         except KeyError:  # the study is not created yet
-            time.sleep(1)
+            time.sleep(0.2)
             continue
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        running = [t for t in trials if t.state == TrialState.RUNNING and "mlflow_run_id" in t.user_attrs]
-        if len(complete) >= min_complete and running:
-            time.sleep(2)  # well inside the trial: training has started
-            return running[0].number
-        time.sleep(0.5)
+        for trial in trials:
+            if trial.state != TrialState.RUNNING or len(complete) < min_complete:
+                continue
+            attrs = trial.user_attrs
+            work_dir = tmp_path / "runs" / "trials" / name / f"{attrs['design_point']}-seed{attrs['seed']}"
+            if (work_dir / "last.ckpt").exists():
+                return trial.number
+        time.sleep(0.2)
     raise AssertionError("no running trial appeared in time")
 
 
@@ -79,6 +86,12 @@ def test_kill9_mid_trial_then_rerun_completes_exactly_once(tmp_path: Path) -> No
     assert not [r for r in runs if r.info.status == "RUNNING"]
     killed_run = by_number[killed].user_attrs["mlflow_run_id"]
     assert {r.info.run_id: r.info.status for r in runs}[killed_run] == "FAILED"
+    # The retry of the killed (design point, seed) resumed from the checkpoint of its last finished epoch.
+    pair = (by_number[killed].user_attrs["design_point"], by_number[killed].user_attrs["seed"])
+    retry = [t for t in study.get_trials() if t.state == TrialState.COMPLETE
+             and (t.user_attrs["design_point"], t.user_attrs["seed"]) == pair]
+    assert retry[0].user_attrs["resumed_from"].endswith("last.ckpt")
+    assert retry[0].user_attrs["epochs_run"] == SLOW_TRAIN["epochs"]
 
 
 def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None:
