@@ -83,6 +83,27 @@ def test_gradcheck_kernel_with_bias() -> None:
     )
 
 
+def test_chunks_and_worker_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One chunk on one thread vs one batch·head entry per chunk shared by two worker threads."""
+    torch.manual_seed(6)
+    layer = SASA2d(4, 8, 5, 2, "relative")
+    x = torch.randn(3, 4, 6, 5, requires_grad=True)
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for chunk_bytes, n_threads in ((1 << 30, 1), (1, 2)):
+            monkeypatch.setattr(_window, "CHUNK_BYTES", chunk_bytes)
+            torch.set_num_threads(n_threads)
+            y = layer(x)
+            grads = torch.autograd.grad((y * torch.arange(y.numel()).view_as(y)).sum(), [x, layer.rel_rows])
+            results.append((y, *grads))
+            assert torch.get_num_threads() == n_threads  # the workers leave the caller's setting alone
+    finally:
+        torch.set_num_threads(threads)
+    for single, chunked in zip(*results, strict=True):
+        torch.testing.assert_close(single, chunked, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize(("kernel_size", "pos_enc"), [(3, "relative"), (5, "none"), (5, "absolute")])
 def test_receptive_field_is_the_clipped_window(kernel_size: int, pos_enc: str) -> None:
     torch.manual_seed(3)
@@ -126,10 +147,10 @@ def _peak_bytes(fn) -> int:
 B, C, HW, KS, HEADS = 4, 32, 16, 9, 4
 ACTIVATION = B * C * HW * HW
 ATTENTION = B * HEADS * HW * HW * KS * KS
-# Elements: O(C·H·W + heads·H·W·k²), and for the peak also the kernel's per-chunk scratch (a constant); both
-# well below B·C·H·W·k².
+# Elements: O(C·H·W + heads·H·W·k²), and for the peak also the kernel's scratch (a constant: one chunk per
+# worker thread, 2 threads here); both well below B·C·H·W·k².
 SAVED_BUDGET = 10 * ACTIVATION + 2 * ATTENTION
-PEAK_BUDGET = 12 * ACTIVATION + 3 * ATTENTION + _window.CHUNK_BYTES // 4
+PEAK_BUDGET = 12 * ACTIVATION + 3 * ATTENTION + 2 * _window.CHUNK_BYTES // 4
 
 
 def test_forward_saves_nothing_of_size_k2_activations() -> None:
@@ -158,8 +179,13 @@ def test_peak_memory_stays_within_activation_plus_attention_budget() -> None:
     def step(forward) -> None:
         forward(layer, x).sum().backward()
 
-    step(lambda m, t: m(t))  # warm-up
-    peak = _peak_bytes(lambda: step(lambda m, t: m(t)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        step(lambda m, t: m(t))  # warm-up
+        peak = _peak_bytes(lambda: step(lambda m, t: m(t)))
+    finally:
+        torch.set_num_threads(threads)
     assert peak <= PEAK_BUDGET * 4
     # The same measurement sees the k² materialisation of the unfold formulation: the bound is meaningful.
     assert _peak_bytes(lambda: step(_unfold_sasa)) > 2 * ACTIVATION * KS * KS * 4 > PEAK_BUDGET * 4
