@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,13 @@ def run_study(spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600
     )
 
 
+def _sigint_default() -> None:
+    # A shell runs background jobs (`cmd &`, as CI scripts may) with SIGINT ignored, and children inherit that;
+    # a user's terminal never does. Restore the default so that Python turns SIGINT into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_study(spec_path: Path, tmp_path: Path, *extra: str, log: Path) -> subprocess.Popen:
     handle = log.open("w")
     return subprocess.Popen(study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env=env(), stdout=handle,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=_sigint_default)
