@@ -219,9 +219,10 @@ def main(argv: list[str] | None = None) -> None:
         "forward + backward from torch.profiler allocation/free events (input and weights excluded). "
         "Other processes shared the 2 cores: *load* is the 1-minute load average when a row started"
         f"{waited}; *CPU share* is this process's CPU time / (wall time × threads) over the row's timed runs "
-        f"(near 1: the cores were ours; rows below {args.min_share} were re-measured, up to {MAX_ATTEMPTS} "
-        f"tries). Load {load_before:.1f} before and {load_after:.1f} after the "
-        f"{(time.time() - started) / 60:.0f}-minute run. Timings are only comparable within a row."
+        "(near 1 when both threads kept the cores busy; other processes, and threads waiting for each other, "
+        f"lower it; rows below {args.min_share} were re-measured, up to {MAX_ATTEMPTS} tries). "
+        f"Load {load_before:.1f} before and {load_after:.1f} after the {(time.time() - started) / 60:.0f}-minute "
+        "run. Timings are only comparable within a row."
     )
     table = "\n".join([HEADER, *(format_row(r) for r in rows)])
     (args.out / f"{name}.md").write_text(f"# SASA2d benchmark\n\n{note}\n\n{table}\n")
