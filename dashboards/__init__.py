@@ -7,7 +7,8 @@ paired, Holm-corrected comparison with a reference level — plus figures, CSV/M
 page, and the same numbers on the study's parent MLflow run.
 """
 
-from dashboards.collect import ReportError
-from dashboards.report import Outcome, Report, build_report, report_study, write_report
+from .collect import ReportError
+from .publish import Outcome, report_study, write_report
+from .report import Report, build_report
 
 __all__ = ["Outcome", "Report", "ReportError", "build_report", "report_study", "write_report"]

@@ -16,17 +16,20 @@ from typing import Any
 
 import optuna
 
-from dashboards.collect import ARCHIVE_MARK, ReportError, load_study, open_mlflow, open_optuna, stored_spec, study_names
-from dashboards.paper import comparison_markdown, varied
-from dashboards.report import Outcome, report_study, table_markdown
-from dashboards.stats import TESTS
+from .collect import ARCHIVE_MARK, ReportError, load_study, open_mlflow, open_optuna, stored_spec, study_names
+from .html import render_index
+from .lab import spec, stores
+from .paper import comparison_markdown, varied
+from .publish import Outcome, report_study
+from .report import table_markdown
+from .stats import TESTS
 
 EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dashboards",
+        prog=f"python -m {__package__}",
         description="Paper-style ablation report of a sasa-lab study: mean ± std and 95 %% CI per design point, "
         "paired tests against the reference level (Holm-corrected) with a plain verdict, curves, cost plots.",
         epilog="Exit codes: 0 success, 2 unknown study / bad spec / unreachable store.",
@@ -47,36 +50,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stores(args: argparse.Namespace, spec: Any | None) -> Any:
-    from platform.stores import resolve_stores
-
-    return resolve_stores(
+def _stores(args: argparse.Namespace, study_spec: spec.StudySpec | None) -> stores.Stores:
+    return stores.resolve_stores(
         cli_storage=args.storage, cli_tracking=args.tracking_uri,
-        spec_storage=getattr(spec, "storage", None), spec_tracking=getattr(spec, "tracking", None),
-        root=args.runs_dir,
+        spec_storage=study_spec.storage if study_spec else None,
+        spec_tracking=study_spec.tracking if study_spec else None, root=args.runs_dir,
     )
 
 
 def _one(args: argparse.Namespace) -> int:
-    from platform.errors import SpecError
-    from platform.spec import load_spec
-
     target = str(args.study)
     spec_dict = None
     if target.endswith((".yaml", ".yml")) or Path(target).is_file():
         try:
-            spec = load_spec(target)
-        except SpecError as exc:
+            study_spec = spec.load_spec(target)
+        except spec.SpecError as exc:
             raise ReportError(f"{exc.source or target}: " + "; ".join(exc.problems)) from None
-        name, spec_dict, stores = spec.name, spec.resolved_dict(), _stores(args, spec)
+        name, spec_dict, where = study_spec.name, study_spec.resolved_dict(), _stores(args, study_spec)
     else:
-        name, stores = target, _stores(args, None)
-    tracking = stores.tracking_uri
+        name, where = target, _stores(args, None)
+    tracking = where.tracking_uri
     if spec_dict is None and args.tracking_uri is None:  # a study name: the stored spec may name its tracking
-        study = load_study(open_optuna(stores.storage_url), name, stores.storage_url)
+        study = load_study(open_optuna(where.storage_url), name, where.storage_url)
         tracking = stored_spec(study).get("tracking") or tracking
-    out = args.out or stores.root / "reports" / name
-    outcome = report_study(name, stores.storage_url, tracking, out, spec=spec_dict, test=args.test,
+    out = args.out or where.root / "reports" / name
+    outcome = report_study(name, where.storage_url, tracking, out, spec=spec_dict, test=args.test,
                            log=not args.no_log)
     _print(outcome)
     return 0
@@ -110,13 +108,10 @@ def _index_row(name: str, outcome: Outcome) -> list[str]:
 
 
 def _all(args: argparse.Namespace) -> int:
-    from dashboards.html import render_index
-    from platform.redaction import redact
-
-    stores = _stores(args, None)
-    storage = open_optuna(stores.storage_url)
-    open_mlflow(stores.tracking_uri)
-    out: Path = args.out or stores.root / "reports"
+    where = _stores(args, None)
+    storage = open_optuna(where.storage_url)
+    open_mlflow(where.tracking_uri)
+    out: Path = args.out or where.root / "reports"
     rows, links, comparisons, archived = [], [], [], []
     summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, False)}
     for name in study_names(storage):
@@ -126,7 +121,7 @@ def _all(args: argparse.Namespace) -> int:
                              else "—"])
             continue
         try:
-            outcome = report_study(name, stores.storage_url, stores.tracking_uri, out / name, test=args.test,
+            outcome = report_study(name, where.storage_url, where.tracking_uri, out / name, test=args.test,
                                    log=not args.no_log)
         except ReportError as exc:
             rows.append([name, *(["—"] * (len(INDEX_HEADER) - 2)), str(exc)])
@@ -137,7 +132,7 @@ def _all(args: argparse.Namespace) -> int:
         if outcome.report.comparison is not None:
             comparisons.append((name, outcome.report.comparison))
     out.mkdir(parents=True, exist_ok=True)
-    title = f"sasa-lab studies in {redact(stores.storage_url)}"
+    title = f"sasa-lab studies in {stores.redact(where.storage_url)}"
     (out / "index.html").write_text(render_index(title, INDEX_HEADER, rows, links, archived, comparisons),
                                     encoding="utf-8")
     (out / "index.md").write_text(_index_markdown(title, rows, links, archived, comparisons), encoding="utf-8")
@@ -166,13 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.all == (args.study is not None):
         print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
         return EXIT_USAGE
-    from platform.redaction import redact
-
     try:
         return _all(args) if args.all else _one(args)
     except ReportError as exc:
         message = " ".join(str(exc).split())
-        print(f"error: {redact(message)}", file=sys.stderr)
+        print(f"error: {stores.redact(message)}", file=sys.stderr)
         return EXIT_USAGE
 
 

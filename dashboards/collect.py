@@ -1,10 +1,9 @@
 """Reading a study's stores into tidy rows (read-only): Optuna trials per design point, MLflow curves, search data.
 
 Nothing here draws or formats; :mod:`dashboards.report` turns these rows into the ablation table, plots and files.
-The names read are the study runner's contract (``platform/objective.py``, ``platform/runner.py``,
-``platform/tracking.py``): trial user attrs ``design_point``, ``seed``, ``params``, ``flops``, ``throughput``,
-``test``, ``mlflow_run_id``, ``fail_reason``, ``spurious``; study user attrs ``sasa.spec`` and
-``sasa.mlflow_parent_run_id``; per-epoch validation metrics on the child MLflow runs (step = epoch).
+The names read are the study runner's contract, defined once in the platform's ``records`` module (trial user
+attributes, study attributes, MLflow tags); per-epoch validation metrics are on the child MLflow runs
+(step = epoch).
 """
 
 from __future__ import annotations
@@ -18,15 +17,13 @@ from typing import Any
 
 import numpy as np
 import optuna
+from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from platform.redaction import redact
-from platform.search_space import label
-from platform.stores import StoreError, check_tracking, open_storage
+from .lab import records, stores
+from .lab import values as spec_values
 
-ATTR_SPEC = "sasa.spec"
-ATTR_PARENT_RUN = "sasa.mlflow_parent_run_id"
-ARCHIVE_MARK = ".archived-"
+ARCHIVE_MARK = records.ARCHIVE_MARK
 MIN_IMPORTANCE_TRIALS = 10  # PED-ANOVA contrasts the top 10 % of trials with all of them
 
 
@@ -42,7 +39,7 @@ def _sqlite_must_exist(uri: str, option: str) -> None:
     if uri.startswith("sqlite:///"):
         path = Path(uri.removeprefix("sqlite:///"))
         if not path.is_file():
-            raise ReportError(f"{option} {redact(uri)}: no such database file ({path}); run a study first or "
+            raise ReportError(f"{option} {stores.redact(uri)}: no such database file ({path}); run a study first or "
                               f"pass the right {option}")
 
 
@@ -51,19 +48,17 @@ def open_optuna(storage_url: str) -> optuna.storages.BaseStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return open_storage(storage_url)
-    except StoreError as exc:
+            return stores.open_storage(storage_url)
+    except stores.StoreError as exc:
         raise ReportError(str(exc)) from None
 
 
 def open_mlflow(tracking_uri: str) -> Any:
     """An ``MlflowClient`` for a reachable tracking store."""
-    from mlflow import MlflowClient
-
     _sqlite_must_exist(tracking_uri, "--tracking-uri")
     try:
-        check_tracking(tracking_uri)
-    except StoreError as exc:
+        stores.check_tracking(tracking_uri)
+    except stores.StoreError as exc:
         raise ReportError(str(exc)) from None
     return MlflowClient(tracking_uri=tracking_uri)
 
@@ -77,14 +72,14 @@ def load_study(storage: optuna.storages.BaseStorage, name: str, storage_url: str
     if name not in names:
         live = [n for n in names if ARCHIVE_MARK not in n]
         listed = ", ".join(live) if live else "none"
-        raise ReportError(f"no study named '{name}' in {redact(storage_url)}; studies there: {listed}")
+        raise ReportError(f"no study named '{name}' in {stores.redact(storage_url)}; studies there: {listed}")
     return optuna.load_study(study_name=name, storage=storage)
 
 
 def stored_spec(study: optuna.Study) -> dict[str, Any]:
-    spec = study.user_attrs.get(ATTR_SPEC)
+    spec = study.user_attrs.get(records.STUDY_SPEC)
     if not isinstance(spec, dict):
-        raise ReportError(f"study '{study.study_name}' has no '{ATTR_SPEC}' attribute: it was not made by "
+        raise ReportError(f"study '{study.study_name}' has no '{records.STUDY_SPEC}' attribute: it was not made by "
                           "python -m platform.study, so its design is unknown")
     return spec
 
@@ -120,7 +115,7 @@ def _get_study_info(study: optuna.Study, spec: dict[str, Any]) -> StudyInfo:
         seeds=list(search.get("seeds") or []),
         model_name=str(spec.get("model", {}).get("name", "")),
         description=str(spec.get("description") or ""),
-        parent_run_id=study.user_attrs.get(ATTR_PARENT_RUN),
+        parent_run_id=study.user_attrs.get(records.STUDY_PARENT_RUN),
         spec=spec,
     )
 
@@ -128,9 +123,10 @@ def _get_study_info(study: optuna.Study, spec: dict[str, Any]) -> StudyInfo:
 def param_levels(param: dict[str, Any]) -> list[str] | None:
     """Labels of a parameter's discrete levels in spec order (None for float ranges)."""
     if param.get("type", "categorical") == "categorical":
-        return [label(c) for c in param.get("choices") or []]
+        return [spec_values.label(c) for c in param.get("choices") or []]
     if param.get("type") == "int":
-        return [label(v) for v in range(int(param["low"]), int(param["high"]) + 1, int(param.get("step") or 1))]
+        step = int(param.get("step") or 1)
+        return [spec_values.label(v) for v in range(int(param["low"]), int(param["high"]) + 1, step)]
     return None
 
 
@@ -155,11 +151,8 @@ class PointData:
 
 def usable_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials that belong to a design point (skips spurious ones and queue entries not yet started)."""
-    return [
-        t for t in study.get_trials(deepcopy=False)
-        if "design_point" in t.user_attrs and not t.user_attrs.get("spurious")
-        and t.state not in (TrialState.WAITING,)
-    ]
+    groups = records.trials_by_point(study.get_trials(deepcopy=False), started_only=True)
+    return sorted((t for trials in groups.values() for t in trials), key=lambda t: t.number)
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -168,34 +161,32 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _get_point_info(study: optuna.Study, info: StudyInfo) -> list[PointData]:
     """One :class:`PointData` per design point, ordered by the spec's levels (grid) or first appearance."""
-    groups: dict[str, list[FrozenTrial]] = {}
-    for trial in usable_trials(study):
-        groups.setdefault(str(trial.user_attrs["design_point"]), []).append(trial)
+    groups = records.trials_by_point(study.get_trials(deepcopy=False), started_only=True)
     points = []
     for key, trials in groups.items():
         with_params = next((t for t in trials if t.params), trials[0])
-        point = PointData(key=key, level={n: label(v) for n, v in with_params.params.items()},
+        point = PointData(key=key, level={n: spec_values.label(v) for n, v in with_params.params.items()},
                           raw_level=dict(with_params.params))
         per_seed: dict[int, list[float]] = {}
         throughputs, tests, seconds = [], [], []
         for trial in trials:
+            record = records.TrialRecord.of(trial)
             if trial.state == TrialState.COMPLETE:
-                seed = int(trial.user_attrs.get("seed", 0))
-                per_seed.setdefault(seed, []).append(float(trial.values[0]))
-                if "mlflow_run_id" in trial.user_attrs:
-                    point.run_ids.setdefault(seed, []).append(str(trial.user_attrs["mlflow_run_id"]))
-                if trial.user_attrs.get("throughput") is not None:
-                    throughputs.append(float(trial.user_attrs["throughput"]))
-                test_acc = (trial.user_attrs.get("test") or {}).get("test/acc")
-                if test_acc is not None:
-                    tests.append(float(test_acc))
-                if len(trial.values) > 1:
-                    seconds.append(float(trial.values[1]))
+                seed = record.seed or 0
+                per_seed.setdefault(seed, []).append(record.values[0])
+                if record.mlflow_run_id is not None:
+                    point.run_ids.setdefault(seed, []).append(record.mlflow_run_id)
+                if record.throughput is not None:
+                    throughputs.append(record.throughput)
+                if record.test_acc is not None:
+                    tests.append(record.test_acc)
+                if len(record.values) > 1:
+                    seconds.append(record.values[1])
             point.n_complete += trial.state == TrialState.COMPLETE
             point.n_pruned += trial.state == TrialState.PRUNED
-            point.n_failed += trial.state == TrialState.FAIL and "fail_reason" in trial.user_attrs
-            if point.params is None and trial.user_attrs.get("params") is not None:
-                point.params, point.flops = int(trial.user_attrs["params"]), trial.user_attrs.get("flops")
+            point.n_failed += records.is_failure(trial)
+            if point.params is None and record.params is not None:
+                point.params, point.flops = record.params, record.flops
         point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
         point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
         points.append(point)

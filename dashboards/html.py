@@ -7,13 +7,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
 
-from dashboards import stats
-from dashboards.paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
-
-if TYPE_CHECKING:
-    from dashboards.report import Report
+from . import stats
+from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
+from .report import Report, caption, table_cells, table_header
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -78,8 +75,6 @@ def _verdict_class(verdict: str) -> str:
 
 
 def render_report(report: Report) -> str:
-    from dashboards.report import caption, table_cells, table_header
-
     info = report.info
     counts = ", ".join(f"{n} {state}" for state, n in report.counts.items() if n)
     second = f" + {info.second} (minimised)" if info.second else ""

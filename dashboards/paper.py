@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from platform.search_space import READY_NAMES
+from .lab import values as spec_values
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def paper_table(parameters: Mapping[str, Mapping], model_name: str) -> PaperTabl
     factors = varied(parameters)
     if len(factors) != 1:
         return None
-    target = READY_NAMES.get(factors[0], factors[0])
+    target = spec_values.READY_NAMES.get(factors[0], factors[0])
     if target == "model.backbone":
         return table_1(model_name)
     return next((t for t in TABLES if t.target == target), None)

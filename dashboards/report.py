@@ -1,9 +1,10 @@
-"""One study's report: build the ablation table and figures, write the files, log them to the parent MLflow run.
+"""One study's report: the ablation table, its figures and its text forms (CSV, Markdown); :mod:`.publish` writes
+the files and logs them to the parent MLflow run.
 
 The table answers the paper's ablation question (Ramachandran et al., 2019, Tables 3-7) for a study's own data:
 per design point, the objective over seeds (mean ± std, 95 % t interval), the cost (params, FLOPs, throughput),
 and whether it differs from the reference level — paired by seed, Holm-corrected, with a plain verdict
-(:mod:`dashboards.stats`). Files: ``report.html`` (self-contained), ``table.csv``, ``table.md`` and the PNGs.
+(:mod:`.stats`).
 """
 
 from __future__ import annotations
@@ -11,17 +12,15 @@ from __future__ import annotations
 import csv
 import io
 import math
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from dashboards import plots, stats
-from dashboards.collect import (
+from . import plots, stats
+from .collect import (
     PointData,
     SearchInfo,
     StudyInfo,
@@ -32,10 +31,9 @@ from dashboards.collect import (
     best_key,
     numeric_levels,
 )
-from dashboards.paper import Comparison, compare, paper_table, varied
-
-FILES = ("report.html", "table.csv", "table.md")
-_MLFLOW_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
+from .lab import records
+from .lab import values as spec_values
+from .paper import Comparison, compare, paper_table, varied
 
 
 @dataclass(frozen=True)
@@ -75,9 +73,7 @@ def _reference_keys(points: list[PointData], info: StudyInfo) -> tuple[dict[str,
     if not info.reference:
         best = best_key(points, info.direction)
         return {p.key: best for p in points}, "the best design point by mean (the spec sets no search.reference)"
-    from platform.search_space import label
-
-    wanted = {name: label(value) for name, value in info.reference.items()}
+    wanted = {name: spec_values.label(value) for name, value in info.reference.items()}
     by_level = {tuple(sorted(p.level.items())): p.key for p in points}
     refs = {p.key: by_level.get(tuple(sorted({**p.level, **wanted}.items()))) for p in points}
     shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
@@ -120,7 +116,7 @@ def _counts(study: optuna.Study) -> dict[str, int]:
              TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
     counts = dict.fromkeys(names.values(), 0)
     for trial in study.get_trials(deepcopy=False):
-        if not trial.user_attrs.get("spurious"):
+        if not records.is_spurious(trial):
             counts[names[trial.state]] += 1
     return counts
 
@@ -307,99 +303,3 @@ def table_markdown(report: Report) -> str:
                                                                 range(len(header))) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_cells(report)]
     return "\n".join([*lines, "", caption(report), ""])
-
-
-def write_report(report: Report, out_dir: Path) -> Path:
-    """Write report.html, table.csv, table.md and the PNGs into ``out_dir``; returns the HTML's path."""
-    from dashboards.html import render_report
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, (_, png) in report.figures.items():
-        (out_dir / name).write_bytes(png)
-    (out_dir / "table.csv").write_text(table_csv(report), encoding="utf-8")
-    (out_dir / "table.md").write_text(f"# {report.info.name}\n\n{table_markdown(report)}", encoding="utf-8")
-    path = out_dir / "report.html"
-    path.write_text(render_report(report), encoding="utf-8")
-    return path
-
-
-# --- MLflow ----------------------------------------------------------------------------------------------------
-
-
-def mlflow_name(text: str) -> str:
-    """``text`` with every character MLflow refuses in metric/tag names replaced by ``_``."""
-    return _MLFLOW_NAME.sub("_", text)
-
-
-def report_metrics(report: Report) -> tuple[dict[str, float], dict[str, str]]:
-    metrics: dict[str, float] = {}
-    tags: dict[str, str] = {"report/test": report.test, "report/reference": report.reference_note[:5000]}
-    for r in report.rows:
-        base = f"report/{mlflow_name(r.point.key)}"
-        values = {"mean": r.summary.mean, "std": r.summary.std, "ci_low": r.summary.ci_low,
-                  "ci_high": r.summary.ci_high, "p_holm": r.p_holm,
-                  "diff": r.paired.mean_diff if r.paired else None, "test_acc": r.point.test_acc}
-        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None and v == v})
-        tags[f"{base}/verdict"] = r.verdict
-    if report.best is not None:
-        tags["report/best"] = report.best
-    return metrics, tags
-
-
-def log_report(client: Any, run_id: str, out_dir: Path, report: Report) -> None:
-    """Attach the report files under ``report/`` and the table's numbers as metrics/tags of the parent run."""
-    from mlflow.entities import Metric, RunTag
-
-    for name in (*FILES, *report.figures):  # only the report's own files, whatever else ``out_dir`` holds
-        client.log_artifact(run_id, str(out_dir / name), artifact_path="report")
-    metrics, tags = report_metrics(report)
-    now = int(time.time() * 1000)
-    items = [Metric(k, v, now, 0) for k, v in metrics.items()]
-    for start in range(0, len(items), 500):
-        client.log_batch(run_id, metrics=items[start:start + 500])
-    tag_items = [RunTag(k, v) for k, v in tags.items()]
-    for start in range(0, len(tag_items), 100):
-        client.log_batch(run_id, tags=tag_items[start:start + 100])
-
-
-def parent_run(client: Any, info: StudyInfo) -> str | None:
-    """The study's parent MLflow run: the id stored on the study, else the experiment's ``sasa.role=study`` run."""
-    if info.parent_run_id:
-        try:
-            return client.get_run(info.parent_run_id).info.run_id
-        except Exception:  # deleted run or another tracking store: fall back to searching by tag
-            pass
-    experiment = client.get_experiment_by_name(info.name)
-    if experiment is None:
-        return None
-    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`sasa.role` = 'study'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.run_id if runs else None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    html: Path
-    report: Report
-    parent_run_id: str | None  # where the report was logged (None: not logged)
-
-
-def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, *, spec: dict[str, Any] | None = None,
-                 test: str = "ttest", log: bool = True) -> Outcome:
-    """Read the stores, write the report into ``out_dir`` and (``log``) attach it to the parent run.
-
-    ``spec``: the resolved spec dict (from the YAML); by default the one stored on the study. Raises
-    :class:`~dashboards.collect.ReportError` for a missing study or an unreachable store.
-    """
-    from dashboards.collect import load_study, open_mlflow, open_optuna, stored_spec
-
-    study = load_study(open_optuna(storage_url), name, storage_url)
-    client = open_mlflow(tracking_uri)
-    report = build_report(study, spec if spec is not None else stored_spec(study), client, test=test)
-    run_id = parent_run(client, report.info)
-    if run_id is None:
-        report.notes.append("no parent MLflow run found for this study: the report was not logged to MLflow")
-    path = write_report(report, out_dir)
-    if log and run_id is not None:
-        log_report(client, run_id, out_dir, report)
-    return Outcome(path, report, run_id if log else None)

@@ -1,10 +1,20 @@
-"""sasa-lab study runner, which also stands in for the standard-library ``platform`` module.
+"""sasa-lab's platform: study runner, promotion and Python API; from the repo root it also stands in for the
+standard-library ``platform`` module.
 
-``python -m platform.study`` puts the repo root first on ``sys.path``, so every ``import platform`` in the
-process (torch, Lightning, mlflow, ``uuid``, pytest) gets this package.  It therefore first executes the
-running interpreter's own stdlib ``platform`` source in this namespace, making the package a strict superset
-of the standard module.  Keep this file free of other imports: submodules are imported explicitly.
+The same folder is importable under two names:
+
+- ``platform`` — ``python -m platform.study`` from the repo root puts the root first on ``sys.path``, so every
+  ``import platform`` in the process (torch, Lightning, mlflow, ``uuid``, pytest) gets this package. It therefore
+  first executes the running interpreter's own stdlib ``platform`` source in this namespace, making the package a
+  strict superset of the standard module, and imports nothing else here (submodules are imported explicitly).
+- ``sasa_lab`` — the installed name (``pip install``), usable where the standard ``platform`` is already imported
+  (Jupyter, IPython, pytest plugins). Under this name the stdlib source is not executed (nothing needs it) and the
+  Python API is exported: :func:`run_study`, :func:`load_results`, :func:`build_report`, :func:`promote` and
+  :class:`SasaClassifier` (see :mod:`.api`).
+
+Inside the package every import is relative, so the code runs unchanged under either name.
 """
+
 
 def _load_stdlib_platform(namespace: dict) -> None:
     import importlib.machinery as _machinery
@@ -18,5 +28,10 @@ def _load_stdlib_platform(namespace: dict) -> None:
     exec(code, namespace)
 
 
-_load_stdlib_platform(globals())
+if __name__ == "platform":
+    _load_stdlib_platform(globals())
+else:  # the installed name: the Python API (assigned after its import, so ``promote`` is the function)
+    from .api import SasaClassifier, build_report, load_results, promote, run_study
+
+    __all__ = ["SasaClassifier", "build_report", "load_results", "promote", "run_study"]
 del _load_stdlib_platform

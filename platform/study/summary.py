@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
-from platform.objective import ATTR_POINT, ATTR_SPURIOUS
+from ..records import TrialRecord, is_failure, trials_by_point
 
 
 @dataclass(frozen=True)
@@ -37,23 +37,20 @@ class PointSummary:
 
 def get_summary_info(study: optuna.Study) -> list[PointSummary]:
     """One row per design point (in order of first appearance), over all its trials."""
-    groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
-    for trial in study.get_trials(deepcopy=False):
-        if ATTR_POINT in trial.user_attrs and not trial.user_attrs.get(ATTR_SPURIOUS):
-            groups.setdefault(str(trial.user_attrs[ATTR_POINT]), []).append(trial)
     rows = []
-    for key, trials in groups.items():
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        attrs = next((t.user_attrs for t in trials if "params" in t.user_attrs), {})
+    for key, trials in trials_by_point(study.get_trials(deepcopy=False)).items():
+        records = [TrialRecord.of(t) for t in trials]
+        complete = [r for r in records if r.state == TrialState.COMPLETE.name]
+        sized = next((r for r in records if r.params is not None), None)
         rows.append(
             PointSummary(
                 key=key,
-                values=tuple(float(t.values[0]) for t in complete),
+                values=tuple(r.values[0] for r in complete),
                 n_complete=len(complete),
                 n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
-                n_failed=sum(t.state == TrialState.FAIL and "fail_reason" in t.user_attrs for t in trials),
-                params=attrs.get("params"),
-                flops=attrs.get("flops"),
+                n_failed=sum(is_failure(t) for t in trials),
+                params=sized.params if sized else None,
+                flops=sized.flops if sized else None,
             )
         )
     return rows

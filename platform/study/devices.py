@@ -7,7 +7,12 @@ picks DDP over every GPU by itself; on a CPU machine the workers share the cores
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+PLAN_ENV = "SASA_WORKER_PLAN"
 
 
 class DevicePlanError(ValueError):
@@ -16,11 +21,25 @@ class DevicePlanError(ValueError):
 
 @dataclass(frozen=True)
 class WorkerPlan:
+    """One worker process: what its Trainer uses. Crosses the process boundary as ``SASA_WORKER_PLAN`` (JSON)."""
+
     index: int
     accelerator: str  # "gpu" | "cpu" — what each worker's Trainer uses
     devices: int  # Trainer devices per trial (> 1: DDP)
     threads: int  # torch intra-op threads for this worker
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # extra environment of the process (CUDA_VISIBLE_DEVICES)
+
+    def to_env(self) -> dict[str, str]:
+        """The worker process's environment additions: ``env`` plus the plan itself."""
+        return {**self.env, PLAN_ENV: json.dumps(asdict(self))}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerPlan:
+        """The plan a worker process was started with; raises ``ValueError`` when there is none."""
+        text = (os.environ if environ is None else environ).get(PLAN_ENV)
+        if not text:
+            raise ValueError(f"{PLAN_ENV} is not set: worker mode (--worker-index) is started by the main process")
+        return cls(**json.loads(text))
 
 
 def plan_workers(

@@ -1,4 +1,4 @@
-"""The end-of-study report: ``platform.study`` calls :func:`build_report_after_study` once a study stops.
+"""The end-of-study report: the study runner calls :func:`build_report_after_study` once a study stops.
 
 The report itself lives in :mod:`dashboards` (read-only over the stores, then logged to the parent MLflow run).
 A report is a convenience: whatever goes wrong here is one warning line, never a failed study.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from platform.redaction import redact
+from ..reporting import publish
+from ..stores import redact
 
 
 def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str, out_dir: Path) -> Path | None:
@@ -18,9 +19,7 @@ def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str
     Never raises (a failure prints one warning line on stderr and returns None).
     """
     try:
-        from dashboards.report import report_study
-
-        return report_study(spec_name, storage_url, tracking_uri, Path(out_dir)).html
+        return publish.report_study(spec_name, storage_url, tracking_uri, Path(out_dir)).html
     except Exception as exc:
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         print(f"warning: no report for study '{spec_name}' ({redact(message)}); retry with: python -m dashboards "

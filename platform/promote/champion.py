@@ -24,24 +24,30 @@ import json
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from platform.search_space import point_from_optuna
+from ..records import ATTR_FLOPS, ATTR_MODEL_CONFIG, ATTR_PARAMS, ATTR_POINT, ATTR_SEED, ATTR_SPURIOUS, ATTR_TEST
+from ..search import point_from_optuna
+from ..spec import StudySpec
+from ..stores import redact
 
-if TYPE_CHECKING:
-    from platform.spec import StudySpec
-
-ATTR_POINT = "design_point"
-ATTR_SEED = "seed"
-ATTR_SPURIOUS = "spurious"
 # Model-version tags that promotion reads back (the others are for people and the MLflow UI).
 TAG_RUN = "sasa.mlflow_run_id"
 TAG_TRIAL = "sasa.trial_number"
 TAG_METRIC = "sasa.metric"
 TAG_VALUE = "sasa.metric_value"
 TAG_VERIFY = "sasa.verification"
+TAG_VERIFY_TOL = "sasa.verification_tolerance"
+
+
+class PromotionError(Exception):
+    """Promotion cannot go on; the message is the one line printed on stderr (exit code 2)."""
+
+
+class UnusableModelError(PromotionError):
+    """The registered version cannot be loaded or run on the test split (verification fails)."""
 
 
 class NoChampionError(Exception):
@@ -181,11 +187,11 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
     data = spec.data
     tags: dict[str, Any] = {
         "sasa.study": study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
-        "sasa.design_point": attrs.get("design_point"), "sasa.seed": attrs.get("seed"),
+        "sasa.design_point": attrs.get(ATTR_POINT), "sasa.seed": attrs.get(ATTR_SEED),
         TAG_METRIC: spec.objective.metric, TAG_VALUE: repr(champion.value),
         "sasa.direction": spec.objective.direction, "sasa.rule": champion.rule,
-        "sasa.params": attrs.get("params"), "sasa.flops": attrs.get("flops"),
-        "sasa.model_config": json.dumps(attrs.get("model_config"), sort_keys=True),
+        "sasa.params": attrs.get(ATTR_PARAMS), "sasa.flops": attrs.get(ATTR_FLOPS),
+        "sasa.model_config": json.dumps(attrs.get(ATTR_MODEL_CONFIG), sort_keys=True),
         "sasa.data.source": data.source, "sasa.data.name": data.name or data.path or data.source,
         "sasa.git_commit": run.data.tags.get("sasa.git_commit", "unknown"), TAG_VERIFY: "pending",
     }
@@ -194,7 +200,7 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
         tags["sasa.point_seeds"] = champion.point_seeds
     if spec.objective.second is not None and len(trial.values) > 1:
         tags[f"sasa.second.{spec.objective.second}"] = repr(float(trial.values[1]))
-    for key, value in (attrs.get("test") or {}).items():
+    for key, value in (attrs.get(ATTR_TEST) or {}).items():
         tags[f"sasa.{key.replace('/', '.')}"] = repr(float(value))
     for key, value in point_from_optuna(spec, trial.params).params.items():
         tags[f"sasa.design.{key}"] = json.dumps(value)
@@ -204,10 +210,10 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
 def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> str:
     """The model version's description: what was promoted, how good it is, what it expects as input."""
     trial, attrs = champion.trial, champion.trial.user_attrs
-    test = ", ".join(f"{k} = {float(v):.4f}" for k, v in sorted((attrs.get("test") or {}).items())) or "none"
+    test = ", ".join(f"{k} = {float(v):.4f}" for k, v in sorted((attrs.get(ATTR_TEST) or {}).items())) or "none"
     mean = (f"; design point mean {champion.point_mean:.4f} over {champion.point_seeds} seed(s)"
             if champion.point_mean is not None else "")
-    params, flops = attrs.get("params"), attrs.get("flops")
+    params, flops = attrs.get(ATTR_PARAMS), attrs.get(ATTR_FLOPS)
     size = (f"{params:,} parameters · {flops:,} FLOPs per image (1 multiply-add = 2 FLOPs)"
             if params is not None and flops is not None else "size unknown")
     shape = f"(B, {run.data.params.get('data.channels', 'C')}, {run.data.params.get('data.image_size', 'S')}, " \
@@ -221,3 +227,8 @@ def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> st
         "output: logits.\n"
         f"Rule: {champion.rule}."
     )
+
+
+def one_line(exc: BaseException) -> str:
+    text = redact(str(exc)) or type(exc).__name__
+    return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())[:1000]

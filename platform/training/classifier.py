@@ -1,13 +1,14 @@
 """LightningModule that trains any ``sasa`` backbone as an image classifier.
 
-The network is injected (lightning-hydra-template style): this module owns the loss, one torchmetrics object per
-stage, and the optimiser/schedule from the study's ``train`` spec. The schedule follows the paper's recipe: linear
-warm-up then cosine decay to zero, stepped per optimiser step.
+The network is built from its configuration or injected (lightning-hydra-template style): this module owns the
+loss, one torchmetrics object per stage, and the optimiser/schedule from the study's ``train`` spec. The schedule
+follows the paper's recipe: linear warm-up then cosine decay to zero, stepped per optimiser step.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -16,7 +17,12 @@ from torch import nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+import sasa
+
+from ..spec.sections import TrainSpec
+
 STAGES = ("train", "val", "test")
+OPTIMIZERS = ("sgd", "adamw")
 
 
 def _stage_metrics(num_classes: int) -> MetricCollection:
@@ -39,7 +45,14 @@ def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int) -> float:
 
 
 class SasaClassifier(pl.LightningModule):
-    """Cross-entropy classifier around an injected backbone ``net`` (images → logits).
+    """Cross-entropy classifier around a ``sasa`` backbone (images → logits).
+
+    ``model`` is the backbone's ``create_model`` configuration (``net.config``: name, num_classes, in_channels and
+    options); it and the optimisation settings are saved as hyper-parameters, so
+    ``SasaClassifier.load_from_checkpoint(path)`` rebuilds the module, backbone included. ``net`` hands in an
+    already built backbone of that configuration (its weights are kept; not saved as a hyper-parameter). The
+    optimisation settings have no defaults here: they are the study's ``train`` section (:class:`TrainSpec`),
+    see :meth:`for_backbone`.
 
     Logs ``{stage}/loss``, ``{stage}/acc`` and ``{stage}/acc_top5`` per epoch for train/val/test.
     Weight decay applies to conv/linear weights only, not to biases, norms or position embeddings (timm's
@@ -48,30 +61,36 @@ class SasaClassifier(pl.LightningModule):
 
     def __init__(
         self,
-        net: nn.Module,
+        model: Mapping[str, Any],
         *,
-        num_classes: int,
-        optimizer: str = "sgd",
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        warmup_epochs: float = 1.0,
-        label_smoothing: float = 0.0,
+        optimizer: str,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+        warmup_epochs: float,
+        label_smoothing: float,
+        net: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        self.net = net
-        self.hparams_dict: dict[str, Any] = {
-            "optimizer": optimizer,
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-            "warmup_epochs": warmup_epochs,
-        }
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        self.save_hyperparameters(ignore=["net"])
+        self.net = net if net is not None else sasa.create_model(**model)
+        num_classes = int(model["num_classes"])
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.train_metrics = _stage_metrics(num_classes)
         self.val_metrics = _stage_metrics(num_classes)
         self.test_metrics = _stage_metrics(num_classes)
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+
+    @classmethod
+    def for_backbone(cls, net: nn.Module, train: TrainSpec) -> SasaClassifier:
+        """The module training ``net`` (built by ``sasa.create_model``, so it has ``config``) as ``train`` says."""
+        return cls(
+            dict(net.config), optimizer=train.optimizer, lr=train.lr, momentum=train.momentum,
+            weight_decay=train.weight_decay, warmup_epochs=train.warmup_epochs,
+            label_smoothing=train.label_smoothing, net=net,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -119,7 +138,7 @@ class SasaClassifier(pl.LightningModule):
         self._log_stage("test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams_dict
+        hp = self.hparams
         decay, no_decay = [], []
         for name, param in self.net.named_parameters():
             if not param.requires_grad:
@@ -133,10 +152,8 @@ class SasaClassifier(pl.LightningModule):
             optimizer: torch.optim.Optimizer = torch.optim.SGD(
                 groups, lr=hp["lr"], momentum=hp["momentum"], nesterov=hp["momentum"] > 0
             )
-        elif hp["optimizer"] == "adamw":
+        else:  # "adamw" (checked in __init__)
             optimizer = torch.optim.AdamW(groups, lr=hp["lr"])
-        else:
-            raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {hp['optimizer']!r}")
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         batches = float(self.trainer.num_training_batches)  # known once estimated_stepping_batches ran
         steps_per_epoch = batches if math.isfinite(batches) else total_steps / max(1, self.trainer.max_epochs or 1)

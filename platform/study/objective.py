@@ -14,6 +14,7 @@ import socket
 import statistics
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,21 +26,39 @@ import torch
 from optuna.trial import TrialState
 
 import sasa
-from platform.ddp import ddp_trial
-from platform.pruning import OptunaPruning
-from platform.search_space import DesignPoint, resolve, suggest
-from platform.tracking import POINT_TAG, SEED_TAG, STUDY_TAG, TRIAL_TAG, MlflowEpochLogger, Tracker
-from platform.train import train_trial
 
-# Optuna user attributes every trial carries (the dashboards and promotion read them).
-ATTR_POINT = "design_point"
-ATTR_SEED = "seed"
-ATTR_RUN = "mlflow_run_id"
-ATTR_WORKER = "worker"
-ATTR_FAIL = "fail_reason"
-ATTR_INTERRUPTED = "interrupted"
-ATTR_ORIGIN = "origin"
-ATTR_SPURIOUS = "spurious"
+from ..data import ImageDataModule
+from ..records import (
+    ATTR_FAIL,
+    ATTR_FLOPS,
+    ATTR_INTERRUPTED,
+    ATTR_LATENCY,
+    ATTR_MODEL_CONFIG,
+    ATTR_MODEL_URI,
+    ATTR_ORIGIN,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_PRUNED_AT,
+    ATTR_RUN,
+    ATTR_SECONDS,
+    ATTR_SEED,
+    ATTR_SPURIOUS,
+    ATTR_TEST,
+    ATTR_THROUGHPUT,
+    ATTR_WORKER,
+    OUTCOME_ATTRS,
+    TAG_COMMIT,
+    TAG_FAIL,
+    TAG_POINT,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+)
+from ..search import DesignPoint, build_model, resolve, suggest
+from ..spec import StudySpec
+from ..stores.tracking import MlflowEpochLogger, Tracker
+from ..training import OptunaPruning, train_trial
+from .ddp import DdpTrial, ddp_trial
 
 
 class TrialFailedError(Exception):
@@ -50,12 +69,13 @@ class TrialFailedError(Exception):
 class TrialContext:
     """What every trial of a study shares (built once per worker by the study runner)."""
 
-    spec: Any
+    spec: StudySpec
     tracker: Tracker
     experiment_id: str
     parent_run_id: str
-    datamodule_factory: Any  # (batch_size, seed) -> LightningDataModule already set up
-    data_info: dict[str, Any]
+    datamodule_factory: Callable[[int, int], ImageDataModule]  # (batch_size, seed) -> data module, set up
+    data_info: dict[str, Any]  # ``ImageDataModule.dataset_info()``
+    data_cache: Path
     work_root: Path
     accelerator: str = "auto"
     devices: int = 1
@@ -110,11 +130,11 @@ class Objective:
             ctx.parent_run_id,
             name=f"{trial.number:03d} {point.key} seed={seed}",
             tags={
-                STUDY_TAG: spec.name,
-                TRIAL_TAG: str(trial.number),
-                POINT_TAG: point.key,
-                SEED_TAG: str(seed),
-                "sasa.git_commit": ctx.commit,
+                TAG_STUDY: spec.name,
+                TAG_TRIAL: str(trial.number),
+                TAG_POINT: point.key,
+                TAG_SEED: str(seed),
+                TAG_COMMIT: ctx.commit,
             },
         )
         trial.set_user_attr(ATTR_RUN, run_id)
@@ -126,18 +146,18 @@ class Objective:
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1); give Optuna the KeyboardInterrupt it handles.
             trial.set_user_attr(ATTR_INTERRUPTED, True)
-            ctx.tracker.set_tags(run_id, {"sasa.fail_reason": "interrupted"})
+            ctx.tracker.set_tags(run_id, {TAG_FAIL: "interrupted"})
             ctx.tracker.close_run(run_id, "FAILED")
             raise KeyboardInterrupt from exc
         except Exception as exc:
             reason = _reason(exc)
             trial.set_user_attr(ATTR_FAIL, reason)
-            ctx.tracker.set_tags(run_id, {"sasa.fail_reason": reason})
+            ctx.tracker.set_tags(run_id, {TAG_FAIL: reason})
             ctx.tracker.client.log_text(run_id, traceback.format_exc(), "traceback.txt")
             ctx.tracker.close_run(run_id, "FAILED")
             raise TrialFailedError(reason) from exc
         ctx.tracker.close_run(run_id, "FINISHED")
-        trial.set_user_attr("trial_seconds", time.perf_counter() - started)
+        trial.set_user_attr(ATTR_SECONDS, time.perf_counter() - started)
         return values
 
     def _seed_for(self, trial: optuna.Trial, point: DesignPoint) -> int:
@@ -153,18 +173,16 @@ class Objective:
 
     def _run(self, trial: optuna.Trial, point: DesignPoint, seed: int, run_id: str) -> float | tuple[float, float]:
         spec, ctx = self.ctx.spec, self.ctx
-        model_options, train_spec = resolve(spec, point)
+        _, train_spec = resolve(spec, point)
         info = ctx.data_info
-        net = sasa.create_model(
-            model_options.pop("name"), info["num_classes"], in_channels=info["channels"], **model_options
-        )
+        net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
         input_size = (1, info["channels"], info["image_size"], info["image_size"])
         n_params = sum(p.numel() for p in net.parameters())
         flops = sasa.count_flops(net, input_size)
         resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed}
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
-        for key, value in {"params": n_params, "flops": flops, "model_config": net.config}.items():
+        for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config}.items():
             trial.set_user_attr(key, value)
 
         datamodule = ctx.datamodule_factory(train_spec.batch_size, seed)
@@ -174,52 +192,43 @@ class Objective:
         if pruning is not None:
             callbacks.append(pruning)
         work_dir = ctx.work_root / f"{_safe(point.key)}-seed{seed}"
-        ddp_payload = {
-            "optuna_params": point.optuna_params, "seed": seed, "work_dir": str(work_dir), "data_info": info,
-            "pruning": pruning is not None, "threads": torch.get_num_threads(), "accelerator": ctx.accelerator,
-            "devices": ctx.devices,
-        }
-        with ddp_trial(ddp_payload) if ctx.devices > 1 else nullcontext():
+        ddp = DdpTrial(
+            spec=spec.resolved_dict(), optuna_params=point.optuna_params, seed=seed, work_dir=str(work_dir),
+            data_cache=str(ctx.data_cache), data_info=info, pruning=pruning is not None,
+            threads=torch.get_num_threads(), accelerator=ctx.accelerator, devices=ctx.devices,
+        )
+        with ddp_trial(ddp) if ctx.devices > 1 else nullcontext():
             outcome, module = train_trial(
-                net, datamodule, train=train_spec, num_classes=info["num_classes"], monitor=monitor,
+                net, datamodule, train=train_spec, monitor=monitor,
                 mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
                 callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
                 progress_bar=ctx.progress_bar,
             )
-        summary = {
-            "resumed_from": outcome.resumed_from,
-            "best_value": outcome.best_value,
-            "best_epoch": outcome.best_epoch,
-            "epochs_run": outcome.epochs_run,
-            "throughput": outcome.throughput,
-            "test": outcome.test_metrics,
-            "fit_seconds": outcome.fit_seconds,
-            "test_seconds": outcome.test_seconds,
-            "world_size": outcome.world_size,
-        }
-        for key, value in summary.items():
-            trial.set_user_attr(key, value)
+        for key in OUTCOME_ATTRS:
+            trial.set_user_attr(key, getattr(outcome, key))
+        trial.set_user_attr(ATTR_THROUGHPUT, outcome.throughput)
+        trial.set_user_attr(ATTR_TEST, outcome.test_metrics)
         ctx.tracker.log_metrics(
             run_id, {"throughput": outcome.throughput, "time/fit_s": outcome.fit_seconds, **outcome.test_metrics}
         )
         if outcome.best_value is not None:
             ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})
         if pruning is not None and pruning.pruned_at is not None:
-            trial.set_user_attr("pruned_at_epoch", pruning.pruned_at)
+            trial.set_user_attr(ATTR_PRUNED_AT, pruning.pruned_at)
             shutil.rmtree(work_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
         if outcome.best_value is None:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
         example = datamodule.example_batch(2)
-        trial.set_user_attr("model_uri", ctx.tracker.log_backbone(run_id, module.net, example))
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:
             return outcome.best_value
         second = {"params": float(n_params), "flops": float(flops)}.get(spec.objective.second)
         if second is None:  # latency
             second = measure_latency(module.net.cpu(), example[:1].cpu())
-            trial.set_user_attr("latency_ms", second)
+            trial.set_user_attr(ATTR_LATENCY, second)
         return outcome.best_value, second
 
 

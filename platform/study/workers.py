@@ -1,7 +1,7 @@
 """Supervising parallel worker processes (``--workers N`` / ``execution.devices``).
 
 The main process has already prepared the data, created the study, enqueued the design and opened the MLflow
-parent run. It then starts one worker per :class:`~platform.devices.WorkerPlan`: the same command with
+parent run. It then starts one worker per :class:`~.devices.WorkerPlan`: the same command with
 ``--worker-index i`` and the plan in ``SASA_WORKER_PLAN``; workers share the Optuna storage and the parent run.
 While they run, the main process shows one combined progress bar, prefixes each worker's output with ``[wI]``, and
 every few seconds does the study's housekeeping: a worker killed mid-trial has its trial failed, its MLflow run
@@ -11,7 +11,6 @@ exited and the design is still incomplete (e.g. all were killed), a new round of
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,11 +21,11 @@ from collections.abc import Sequence
 
 from tqdm.auto import tqdm
 
-from platform.devices import WorkerPlan
-from platform.runner import nothing_left, progress
-from platform.session import Session
+from .devices import WorkerPlan
+from .lifecycle import nothing_left, progress
+from .session import Session
 
-PLAN_ENV = "SASA_WORKER_PLAN"
+STUDY_MODULE = __package__  # ``platform.study`` from the repo root, ``sasa_lab.study`` when installed
 HOUSEKEEPING_EVERY_S = 5.0
 MAX_ROUNDS = 3
 
@@ -40,13 +39,12 @@ def _pump(proc: subprocess.Popen, prefix: str) -> None:
 def _start(plan: WorkerPlan, argv: Sequence[str]) -> subprocess.Popen:
     env = {
         **os.environ,
-        **plan.env,
-        PLAN_ENV: json.dumps({"accelerator": plan.accelerator, "devices": plan.devices, "threads": plan.threads}),
+        **plan.to_env(),
         "PYTHONUNBUFFERED": "1",
         "TQDM_DISABLE": "1",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "platform.study", *argv, "--worker-index", str(plan.index)],
+        [sys.executable, "-m", STUDY_MODULE, *argv, "--worker-index", str(plan.index)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     threading.Thread(target=_pump, args=(proc, f"[w{plan.index}]"), daemon=True).start()

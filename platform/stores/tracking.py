@@ -2,11 +2,9 @@
 
 Everything goes through :class:`mlflow.MlflowClient` with explicit run ids (no global active run), except model
 logging, which MLflow only offers through the fluent API and is wrapped in :func:`log_backbone`.
-Tags written here are the contract the dashboards and promotion read:
-
-- parent run: ``sasa.role=study``, ``sasa.study``, ``sasa.optuna_storage`` (password redacted)
-- child runs: ``sasa.role=trial``, ``sasa.study``, ``sasa.trial_number``, ``sasa.design_point``, ``sasa.seed``,
-  ``sasa.git_commit``, ``mlflow.parentRunId``
+Tags written here and by the objective are the contract the dashboards and promotion read; their names are in
+:mod:`..records` (parent run: role ``study``, study, Optuna storage with the password redacted; child runs: role
+``trial``, study, trial number, design point, seed, git commit, MLflow's parent run id).
 """
 
 from __future__ import annotations
@@ -25,13 +23,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 import sasa
-from platform.redaction import redact as redact  # re-exported for callers of the MLflow layer
 
-ROLE_TAG = "sasa.role"
-STUDY_TAG = "sasa.study"
-TRIAL_TAG = "sasa.trial_number"
-POINT_TAG = "sasa.design_point"
-SEED_TAG = "sasa.seed"
+from ..records import TAG_FAIL, TAG_PARENT, TAG_ROLE, TAG_STUDY
+
 _MAX_PARAM_LEN = 6000
 
 
@@ -88,7 +82,7 @@ class Tracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(
-            experiment_id, run_name=study, tags={ROLE_TAG: "study", STUDY_TAG: study, **tags}
+            experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
         )
         return run.info.run_id
 
@@ -100,7 +94,7 @@ class Tracker:
         self, experiment_id: str, parent_run_id: str, *, name: str, tags: dict[str, str]
     ) -> str:
         run = self.client.create_run(
-            experiment_id, run_name=name, tags={ROLE_TAG: "trial", "mlflow.parentRunId": parent_run_id, **tags}
+            experiment_id, run_name=name, tags={TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags}
         )
         return run.info.run_id
 
@@ -127,11 +121,11 @@ class Tracker:
         closed = []
         runs = self.client.search_runs(
             [experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+            filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
         )
         for run in runs:
             if run.info.run_id not in live_run_ids:
-                self.set_tags(run.info.run_id, {"sasa.fail_reason": "process died (closed at next start)"})
+                self.set_tags(run.info.run_id, {TAG_FAIL: "process died (closed at next start)"})
                 self.close_run(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
                 closed.append(run.info.run_id)
         return closed

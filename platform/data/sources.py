@@ -37,7 +37,7 @@ class DataError(Exception):
     """The data section of a study cannot be loaded as asked (the message names the ``data.*`` field)."""
 
 
-DataError.__module__ = "platform.data"  # raised and documented as platform.data.DataError
+DataError.__module__ = __package__  # raised and documented as <package>.data.DataError
 
 
 def load_source(spec: Any, *, build_cache_dir: Path | None = None) -> datasets.DatasetDict:

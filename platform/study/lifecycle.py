@@ -20,16 +20,23 @@ import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from platform.objective import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS, ATTR_WORKER
-from platform.redaction import redact
-from platform.search_space import grid_points, make_pruner, make_sampler
-from platform.stores import study_exists
-from platform.tracking import Tracker
+from ..records import (
+    ARCHIVE_MARK,
+    ATTR_ORIGIN,
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_WORKER,
+    STUDY_FINGERPRINT,
+    STUDY_SPEC,
+    is_done,
+    pair_of,
+)
+from ..search import directions, grid_points, make_pruner, make_sampler
+from ..spec import StudySpec
+from ..stores import redact, study_exists
+from ..stores.tracking import Tracker
 
-ATTR_FINGERPRINT = "sasa.spec_fingerprint"
-ATTR_SPEC = "sasa.spec"
-ATTR_PARENT_RUN = "sasa.mlflow_parent_run_id"
-ATTR_EXPERIMENT = "sasa.mlflow_experiment_id"
 # Spec sections that may change between runs of one study without changing its results.
 _NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
 
@@ -43,7 +50,7 @@ def fingerprint(spec_dict: dict) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def open_study(spec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study, str | None]:
+def open_study(spec: StudySpec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study, str | None]:
     """Create or load the study; with ``fresh``, archive an existing one first (never delete results).
 
     Returns the study and, when one was archived, the archive's name.
@@ -54,12 +61,12 @@ def open_study(spec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study,
     if study_exists(storage, spec.name):
         existing = optuna.load_study(study_name=spec.name, storage=storage)
         if fresh:
-            archived = f"{spec.name}.archived-{time.strftime('%Y%m%d-%H%M%S')}"
+            archived = f"{spec.name}{ARCHIVE_MARK}{time.strftime('%Y%m%d-%H%M%S')}"
             optuna.copy_study(from_study_name=spec.name, from_storage=storage, to_storage=storage,
                               to_study_name=archived)
             optuna.delete_study(study_name=spec.name, storage=storage)
-        elif existing.user_attrs.get(ATTR_FINGERPRINT) != digest:
-            changed = _changed_keys(existing.user_attrs.get(ATTR_SPEC, {}), spec_dict)
+        elif existing.user_attrs.get(STUDY_FINGERPRINT) != digest:
+            changed = _changed_keys(existing.user_attrs.get(STUDY_SPEC, {}), spec_dict)
             raise StudyConflictError(
                 f"study '{spec.name}' already exists with a different spec (changed: {', '.join(changed) or '?'}); "
                 "rerun with --fresh to archive it and start over, or give the study a new name"
@@ -68,13 +75,13 @@ def open_study(spec, storage: RDBStorage, *, fresh: bool) -> tuple[optuna.Study,
         study_name=spec.name,
         storage=storage,
         load_if_exists=True,
-        directions=[spec.objective.direction] + (["minimize"] if spec.objective.second else []),
+        directions=directions(spec),
         sampler=make_sampler(spec),
         pruner=make_pruner(spec),
     )
-    if ATTR_FINGERPRINT not in study.user_attrs:
-        study.set_user_attr(ATTR_FINGERPRINT, digest)
-        study.set_user_attr(ATTR_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))
+    if STUDY_FINGERPRINT not in study.user_attrs:
+        study.set_user_attr(STUDY_FINGERPRINT, digest)
+        study.set_user_attr(STUDY_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))
     return study, archived
 
 
@@ -91,22 +98,6 @@ def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
     return keys
 
 
-def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
-    """The trial's (design point, seed), or None for trials that stand for no design point (spurious)."""
-    if trial.user_attrs.get(ATTR_SPURIOUS):
-        return None
-    point, seed = trial.user_attrs.get(ATTR_POINT), trial.user_attrs.get(ATTR_SEED)
-    return None if point is None or seed is None else (str(point), int(seed))
-
-
-def is_done(trial: FrozenTrial) -> bool:
-    if trial.user_attrs.get(ATTR_SPURIOUS):
-        return False
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-        trial.state == TrialState.FAIL and ATTR_FAIL in trial.user_attrs
-    )
-
-
 @dataclass(frozen=True)
 class Progress:
     total: int
@@ -118,7 +109,7 @@ class Progress:
         return self.done >= self.total
 
 
-def progress(study: optuna.Study, spec) -> Progress:
+def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     trials = study.get_trials(deepcopy=False)
     done = {pair_of(t) for t in trials if is_done(t)} - {None}
     pending = {
@@ -136,7 +127,7 @@ def sampled_count(study: optuna.Study) -> int:
     return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_ORIGIN) == "sampled")
 
 
-def nothing_left(study: optuna.Study, spec) -> bool:
+def nothing_left(study: optuna.Study, spec: StudySpec) -> bool:
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     if waiting:
         return False
@@ -145,7 +136,7 @@ def nothing_left(study: optuna.Study, spec) -> bool:
     return spec.search.n_trials is not None and sampled_count(study) >= spec.search.n_trials
 
 
-def enqueue_missing(study: optuna.Study, spec) -> int:
+def enqueue_missing(study: optuna.Study, spec: StudySpec) -> int:
     """Enqueue every (design point, seed) that is neither done nor pending; returns how many were enqueued."""
     trials = study.get_trials(deepcopy=False)
     covered = {pair_of(t) for t in trials if is_done(t) or t.state in (TrialState.WAITING, TrialState.RUNNING)}

@@ -18,7 +18,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torch import nn
 
-from platform.lit_module import SasaClassifier
+from ..spec.sections import TrainSpec
+from .classifier import SasaClassifier
 
 
 @dataclass
@@ -57,7 +58,7 @@ class ThroughputMeter(pl.Callback):
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
-def _trainer_kwargs(train: Any, accelerator: str, devices: int | list[int], strategy: str) -> dict[str, Any]:
+def _trainer_kwargs(train: TrainSpec, accelerator: str, devices: int | list[int], strategy: str) -> dict[str, Any]:
     max_steps = train.max_steps if train.max_steps and train.max_steps > 0 else -1
     kwargs: dict[str, Any] = {
         "max_epochs": train.epochs if max_steps < 0 else None,
@@ -83,8 +84,7 @@ def train_trial(
     net: nn.Module,
     datamodule: pl.LightningDataModule,
     *,
-    train: Any,
-    num_classes: int,
+    train: TrainSpec,
     monitor: str,
     mode: str,
     seed: int,
@@ -97,16 +97,7 @@ def train_trial(
 ) -> tuple[TrainOutcome, SasaClassifier]:
     """Fit ``net`` on ``datamodule``, test the best checkpoint; returns the outcome and the trained module."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    module = SasaClassifier(
-        net,
-        num_classes=num_classes,
-        optimizer=train.optimizer,
-        lr=train.lr,
-        momentum=train.momentum,
-        weight_decay=train.weight_decay,
-        warmup_epochs=train.warmup_epochs,
-        label_smoothing=train.label_smoothing,
-    )
+    module = SasaClassifier.for_backbone(net, train)
     checkpoint = ModelCheckpoint(
         dirpath=work_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=True
     )

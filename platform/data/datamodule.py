@@ -1,6 +1,6 @@
 """The study runner's data layer: a ``DataSpec`` → normalised in-memory tensors → a LightningDataModule.
 
-Pipeline (``prepare_data_once``): load the source (``platform._sources``: sklearn digits, a Hugging Face Hub
+Pipeline (``prepare_data_once``): load the source (:mod:`.sources`: sklearn digits, a Hugging Face Hub
 dataset, or local imagefolder/parquet/save_to_disk data) → pick or carve train/val/test (seeded, stratified)
 → decode every image once to float32 ``(N, C, S, S)`` in [0, 1], resized to ``S = image_size`` with bilinear
 interpolation (antialiased when shrinking) → set channels (``grayscale``) → per-channel mean/std from the
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset, get_worker_info
 
-from platform._sources import DataError, load_source, select_splits
+from .sources import DataError, load_source, select_splits
 
 __all__ = ["DataError", "ImageDataModule", "augment_batch", "build_datamodule", "cache_file", "prepare_data_once"]
 

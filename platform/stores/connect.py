@@ -1,24 +1,16 @@
-"""Where results live: default URIs under ``./runs/``, opening the Optuna storage, reachability checks.
-
-Defaults (DESIGN.md): Optuna in ``runs/optuna.db`` and MLflow in ``runs/mlflow.db`` (SQLite), MLflow artifacts in
-``runs/mlartifacts``, prepared data in ``runs/data_cache``, trial checkpoints in ``runs/trials``. ``--storage`` and
-``--tracking-uri`` override the spec, which overrides the defaults.
-"""
+"""Opening the stores: the Optuna storage (heartbeats, patient SQLite) and a fail-fast MLflow reachability check."""
 
 from __future__ import annotations
 
 import os
-import sqlite3
-from contextlib import closing
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
+from mlflow import MlflowClient
 from optuna.storages import RDBStorage
 from sqlalchemy import event
 
-from platform.redaction import redact
+from .redaction import redact
 
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40
@@ -26,53 +18,6 @@ GRACE_PERIOD_S = 40
 
 class StoreError(Exception):
     """A store cannot be reached or opened (reported as one line, exit code 2)."""
-
-
-@dataclass(frozen=True)
-class Stores:
-    root: Path
-    storage_url: str
-    tracking_uri: str
-
-    @property
-    def artifact_root(self) -> Path:
-        return self.root / "mlartifacts"
-
-    @property
-    def data_cache(self) -> Path:
-        return self.root / "data_cache"
-
-    def trial_dir(self, study: str) -> Path:
-        return self.root / "trials" / study
-
-    def ui_command(self) -> str:
-        return f"mlflow ui --backend-store-uri {redact(self.tracking_uri)} --port 5000"
-
-
-def resolve_stores(
-    *, cli_storage: str | None, cli_tracking: str | None, spec_storage: str | None, spec_tracking: str | None,
-    root: Path | None = None,
-) -> Stores:
-    root = (root or Path("runs")).resolve()
-    storage = cli_storage or spec_storage or f"sqlite:///{root / 'optuna.db'}"
-    tracking = cli_tracking or spec_tracking or f"sqlite:///{root / 'mlflow.db'}"
-    return Stores(root=root, storage_url=storage, tracking_uri=tracking)
-
-
-def ensure_local_dirs(stores: Stores) -> None:
-    """Create ``runs/`` and prepare SQLite files — only after the spec has been validated.
-
-    SQLite files are switched to write-ahead logging (persistent in the file): readers never block the writer,
-    so parallel workers on one machine do not fail with "database is locked" (writers still take turns, and
-    Optuna's connections wait up to 60 s for their turn).
-    """
-    stores.root.mkdir(parents=True, exist_ok=True)
-    for uri in (stores.storage_url, stores.tracking_uri):
-        if uri.startswith("sqlite:///") and ":memory:" not in uri:
-            path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(path, timeout=60)) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
 
 
 def _serialise_sqlite_writes(storage: RDBStorage) -> None:
@@ -120,8 +65,6 @@ def open_storage(url: str) -> RDBStorage:
 
 def check_tracking(uri: str) -> None:
     """Fail fast (no long retry loop) when the MLflow tracking server/database is unreachable."""
-    from mlflow import MlflowClient
-
     if uri.startswith(("http://", "https://")):
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")

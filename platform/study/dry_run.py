@@ -7,28 +7,24 @@ counts differ from the real run only in the classifier head.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 from rich.table import Table
 
 import sasa
-from platform.search_space import grid_points, resolve
+
+from ..search import build_model, grid_points
+from ..spec import StudySpec
+
+NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
 
 
-def _channels(data: Any) -> int:
-    if data.grayscale is not None:
-        return 1 if data.grayscale else 3
-    return 1 if data.source == "digits" else 3
-
-
-def print_design(spec: Any, *, console: Console) -> None:
+def print_design(spec: StudySpec, *, console: Console) -> None:
     search = spec.search
     seeds = list(search.seeds)
     console.print(f"[bold]{spec.name}[/]: {spec.description or ''}".rstrip(": "))
     console.print(f"design: {search.design}; seeds: {seeds}; objective: {spec.objective.metric} "
                   f"({spec.objective.direction}){' + ' + spec.objective.second if spec.objective.second else ''}")
-    channels = _channels(spec.data)
+    channels = spec.data.expected_channels
     size = spec.data.image_size
     if search.design != "grid":
         console.print(f"search: {search.n_trials} sampled points × {len(seeds)} seeds "
@@ -41,9 +37,7 @@ def print_design(spec: Any, *, console: Console) -> None:
         table.add_column(column, justify="left" if column == "design point" else "right")
     number = 0
     for point in grid_points(spec):
-        options, _ = resolve(spec, point)
-        name = options.pop("name")
-        model = sasa.create_model(name, 10, in_channels=channels, **options)
+        model = build_model(spec, point, num_classes=NUM_CLASSES, in_channels=channels)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         flops = sasa.count_flops(model, (1, channels, size, size)) / 1e9
         for seed in seeds:

@@ -9,27 +9,29 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from platform.data import build_datamodule, prepare_data_once
-from platform.objective import Objective, TrialContext, TrialFailedError
-from platform.redaction import redact
-from platform.runner import ATTR_PARENT_RUN, enqueue_missing, nothing_left, open_study, progress, recover
-from platform.search_space import make_pruner, make_sampler
-from platform.stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage
-from platform.tracking import Tracker, git_commit
+from ..data import ImageDataModule, build_datamodule, prepare_data_once
+from ..records import STUDY_PARENT_RUN, TAG_COMMIT, TAG_STORAGE
+from ..search import make_pruner, make_sampler
+from ..spec import StudySpec
+from ..stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage, redact
+from ..stores.tracking import Tracker, git_commit
+from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
+from .objective import Objective, TrialContext, TrialFailedError
 
 STRAGGLER_POLL_S = 5.0
+TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 @dataclass
 class Session:
-    spec: Any
+    spec: StudySpec
     stores: Stores
     study: optuna.Study
     tracker: Tracker
@@ -45,7 +47,7 @@ class Session:
     def context(self, *, accelerator: str, devices: int, progress_bar: bool) -> TrialContext:
         spec, stores = self.spec, self.stores
 
-        def datamodule_factory(batch_size: int, seed: int) -> Any:
+        def datamodule_factory(batch_size: int, seed: int) -> ImageDataModule:
             dm = build_datamodule(spec.data, batch_size=batch_size, seed=seed, cache_dir=stores.data_cache)
             dm.setup("fit")
             return dm
@@ -53,13 +55,14 @@ class Session:
         info = datamodule_factory(spec.train.batch_size, 0).dataset_info()
         return TrialContext(
             spec=spec, tracker=self.tracker, experiment_id=self.experiment_id, parent_run_id=self.parent_run,
-            datamodule_factory=datamodule_factory, data_info=info, work_root=stores.trial_dir(spec.name),
+            datamodule_factory=datamodule_factory, data_info=info, data_cache=stores.data_cache,
+            work_root=stores.trial_dir(spec.name),
             accelerator=accelerator, devices=devices, strategy="ddp" if devices > 1 else "auto",
             commit=git_commit(), progress_bar=progress_bar,
         )
 
 
-def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool = True,
+def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create: bool = True,
                  console: Console | None = None) -> Session:
     ensure_local_dirs(stores)
     check_tracking(stores.tracking_uri)
@@ -68,7 +71,7 @@ def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool
     if not create:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
                                   pruner=make_pruner(spec))
-        parent = study.user_attrs.get(ATTR_PARENT_RUN)
+        parent = study.user_attrs.get(STUDY_PARENT_RUN)
         if parent is None:
             raise StoreError(f"study '{spec.name}' has no MLflow parent run; start it without --worker-index")
         return Session(spec, stores, study, tracker, tracker.experiment_id(spec.name), parent)
@@ -83,13 +86,13 @@ def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool
         if console:
             console.print(f"archived the previous study as [bold]{archived}[/] (its trials and runs are kept)")
     experiment_id = tracker.experiment_id(spec.name)
-    parent_id = study.user_attrs.get(ATTR_PARENT_RUN)
+    parent_id = study.user_attrs.get(STUDY_PARENT_RUN)
     parent = tracker.open_parent_run(
         experiment_id, spec.name, parent_id,
-        tags={"sasa.optuna_storage": redact(stores.storage_url) or "", "sasa.git_commit": git_commit()},
+        tags={TAG_STORAGE: redact(stores.storage_url) or "", TAG_COMMIT: git_commit()},
     )
     if parent_id is None:
-        study.set_user_attr(ATTR_PARENT_RUN, parent)
+        study.set_user_attr(STUDY_PARENT_RUN, parent)
         tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
         tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
     session = Session(spec, stores, study, tracker, experiment_id, parent)
@@ -99,7 +102,7 @@ def open_session(spec: Any, stores: Stores, *, fresh: bool = False, create: bool
     return session
 
 
-def optimize(session: Session, objective: Objective, *, on_trial_end: Any = None) -> bool:
+def optimize(session: Session, objective: Objective, *, on_trial_end: TrialCallback | None = None) -> bool:
     """Run trials until the design is done (or ``search.timeout``); True when it is done.
 
     After every trial the study's housekeeping runs, so a trial of a dead worker or node (same host: by pid;

@@ -1,0 +1,150 @@
+"""The Python API, for notebooks and scripts: ``import sasa_lab`` (the installed name of this package).
+
+Works where the standard-library ``platform`` is already imported (Jupyter, IPython, pytest plugins), because the
+installed package is called ``sasa_lab``. Every function takes the CLI's options as keyword arguments and raises
+instead of returning exit codes:
+
+- :func:`run_study` — ``python -m platform.study SPEC --set ...``; returns the study's summary (:class:`StudyResult`)
+- :func:`load_results` — one row per trial as a ``pandas.DataFrame``
+- :func:`build_report` — ``python -m dashboards STUDY``; returns the report (tables, figures, files written)
+- :func:`promote` — ``python -m platform.promote STUDY``; returns ``models:/NAME@ALIAS``
+- :class:`SasaClassifier` — the LightningModule; ``SasaClassifier.load_from_checkpoint(path)`` rebuilds it
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from .promote.promotion import DEFAULT_ALIAS, DEFAULT_TOLERANCE
+from .promote.promotion import promote as _promote
+from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
+from .reporting import collect, publish
+from .search import point_from_optuna
+from .spec import parse_spec
+from .stores import Stores, resolve_stores
+from .study.run import StudyRequest, StudyResult
+from .study.run import run_study as _run_study
+from .training import SasaClassifier
+
+__all__ = ["SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
+
+RESULT_COLUMNS = ("trial", "design_point", "seed", "state", "value", "params", "flops", "test_acc", "mlflow_run_id")
+_DEFAULT_RUNS = Path("runs")
+
+
+def run_study(
+    spec_path: str | Path,
+    *overrides: str,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    runs_dir: str | Path | None = None,
+    workers: int | None = None,
+    fresh: bool = False,
+) -> StudyResult:
+    """Run or resume the study of ``spec_path``; ``overrides`` are ``"dotted.key=value"`` strings (``--set``).
+
+    Returns the summary: ``result.points`` (one row per design point: mean ± std over seeds, counts, params,
+    FLOPs), ``result.done``/``result.total``, ``result.report`` (the HTML report) and ``result.code`` (0 done,
+    1 incomplete, 130 interrupted). Raises ``SpecError``, ``StoreError``, ``StudyConflictError``, ``DataError``
+    or ``DevicePlanError`` before anything runs.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers={workers!r} is not valid; give an integer >= 1 (worker processes) or None")
+    request = StudyRequest(spec_path=Path(spec_path), overrides=tuple(overrides), storage=storage,
+                           tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS), workers=workers,
+                           fresh=fresh)
+    return _run_study(request)
+
+
+def _stores(storage: str | None, tracking_uri: str | None, runs_dir: str | Path | None) -> Stores:
+    return resolve_stores(cli_storage=storage, cli_tracking=tracking_uri, spec_storage=None, spec_tracking=None,
+                          root=Path(runs_dir or _DEFAULT_RUNS))
+
+
+def _run_statuses(tracking_uri: str, study_name: str) -> dict[str, str]:
+    """MLflow status of every trial run of the study's experiment (empty when there is no tracking store)."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        return {}
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(study_name)
+    if experiment is None:
+        return {}
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'trial'",
+                              max_results=50_000)
+    return {run.info.run_id: run.info.status for run in runs}
+
+
+def load_results(
+    study_name: str, *, storage: str | None = None, tracking_uri: str | None = None, runs_dir: str | Path | None = None
+) -> pd.DataFrame:
+    """One row per trial of the stored study (read-only), in trial order.
+
+    Columns: ``trial``, ``design_point``, ``seed``, ``state``, ``value`` (the objective; ``value_2`` too for two
+    objectives), ``params``, ``flops``, ``test_acc``, ``test_loss``, ``throughput``, ``mlflow_run_id``,
+    ``mlflow_status`` (the run's status in MLflow), ``fail_reason``, ``model_uri``, then one column per search
+    parameter (its spec value). Spurious trials (which stand for no design point) are left out.
+    """
+    stores = _stores(storage, tracking_uri, runs_dir)
+    study = collect.load_study(collect.open_optuna(stores.storage_url), study_name, stores.storage_url)
+    spec_dict = study.user_attrs.get(STUDY_SPEC)
+    spec = parse_spec(spec_dict, source=f"spec stored with study '{study_name}'") if spec_dict else None
+    statuses = _run_statuses(stores.tracking_uri, study_name)
+    rows: list[dict[str, Any]] = []
+    for trial in study.get_trials(deepcopy=False):
+        record = TrialRecord.of(trial)
+        if record.spurious:
+            continue
+        row: dict[str, Any] = {
+            "trial": record.number, "design_point": record.design_point, "seed": record.seed, "state": record.state,
+            "value": record.value, "params": record.params, "flops": record.flops, "test_acc": record.test_acc,
+            "mlflow_run_id": record.mlflow_run_id,
+        }
+        if len(record.values) > 1:
+            row["value_2"] = record.values[1]
+        row.update(test_loss=record.test.get("test/loss"), throughput=record.throughput,
+                   mlflow_status=statuses.get(record.mlflow_run_id or ""), fail_reason=record.fail_reason,
+                   model_uri=record.model_uri)
+        if spec is not None and record.optuna_params:
+            row.update({k: v for k, v in point_from_optuna(spec, record.optuna_params).params.items() if k not in row})
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=None if rows else list(RESULT_COLUMNS))
+    return frame.astype({"seed": "Int64", "params": "Int64", "flops": "Int64"}) if rows else frame
+
+
+def build_report(
+    study_name: str,
+    *,
+    out_dir: str | Path | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    runs_dir: str | Path | None = None,
+    test: str = "ttest",
+    log: bool = True,
+) -> publish.Outcome:
+    """Write the study's ablation report (``python -m dashboards STUDY``) and, with ``log``, attach it to the
+    study's parent MLflow run. Returns the outcome: ``.html`` (path), ``.report`` (table rows, figures, notes)."""
+    stores = _stores(storage, tracking_uri, runs_dir)
+    out = Path(out_dir) if out_dir is not None else stores.root / "reports" / study_name
+    return publish.report_study(study_name, stores.storage_url, stores.tracking_uri, out, test=test, log=log)
+
+
+def promote(
+    study_name: str,
+    *,
+    alias: str = DEFAULT_ALIAS,
+    name: str | None = None,
+    trial: int | None = None,
+    force: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    runs_dir: str | Path | None = None,
+) -> str:
+    """Register the study's champion, verify it on the test split and point ``alias`` at it
+    (``python -m platform.promote STUDY``); returns ``models:/NAME@ALIAS``."""
+    return _promote(study_name, alias=alias, name=name, trial=trial, force=force, tolerance=tolerance,
+                    storage=storage, tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS))

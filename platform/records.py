@@ -1,0 +1,155 @@
+"""What a study records, named once: Optuna trial/study attributes and MLflow tags, plus the helpers that read them.
+
+The study runner writes these names (``study/objective.py``, ``study/lifecycle.py``, ``stores/tracking.py``); the
+summary, promotion, the dashboards and :func:`sasa_lab.load_results` read them. This module is the only contract
+between writer and readers, so it sits at the bottom of the package and imports nothing of it.
+
+Exactly-once accounting is by *(design point, seed)*: a pair is **done** when a trial for it is COMPLETE, PRUNED,
+or FAIL with a recorded reason; trials marked ``spurious`` (an empty grid queue, a raced duplicate) stand for no
+design point at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+# --- Optuna trial user attributes ------------------------------------------------------------------------------
+ATTR_POINT = "design_point"  # str: the design point's key, e.g. "window_size=3"
+ATTR_SEED = "seed"  # int
+ATTR_RUN = "mlflow_run_id"  # str: the trial's child MLflow run
+ATTR_WORKER = "worker"  # "host:pid" of the process that runs the trial
+ATTR_FAIL = "fail_reason"  # str: a genuine failure (rerunning would fail again)
+ATTR_INTERRUPTED = "interrupted"  # bool: Ctrl-C; the pair runs again
+ATTR_ORIGIN = "origin"  # "sampled" for trials whose point the sampler chose
+ATTR_SPURIOUS = "spurious"  # bool: the trial stands for no design point
+ATTR_PARAMS = "params"  # int: parameter count of the model
+ATTR_FLOPS = "flops"  # int: FLOPs per image (1 multiply-add = 2 FLOPs)
+ATTR_MODEL_CONFIG = "model_config"  # dict: the model's resolved ``create_model`` options
+ATTR_MODEL_URI = "model_uri"  # str: ``models:/<id>`` of the logged backbone
+ATTR_TEST = "test"  # dict: test metrics of the best checkpoint, e.g. {"test/acc": 0.9}
+ATTR_THROUGHPUT = "throughput"  # float: training images per second
+ATTR_LATENCY = "latency_ms"  # float: median batch-1 forward pass (second objective "latency")
+ATTR_PRUNED_AT = "pruned_at_epoch"  # int
+ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
+# The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
+OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
+                 "world_size")
+
+# --- Optuna study user attributes ------------------------------------------------------------------------------
+STUDY_FINGERPRINT = "sasa.spec_fingerprint"
+STUDY_SPEC = "sasa.spec"  # the resolved spec (passwords redacted) the trials ran
+STUDY_PARENT_RUN = "sasa.mlflow_parent_run_id"
+STUDY_EXPERIMENT = "sasa.mlflow_experiment_id"
+ARCHIVE_MARK = ".archived-"  # ``--fresh`` renames a stored study to NAME.archived-<time>
+
+# --- MLflow run tags -------------------------------------------------------------------------------------------
+TAG_ROLE = "sasa.role"  # "study" (parent run) or "trial" (child run)
+TAG_STUDY = "sasa.study"
+TAG_TRIAL = "sasa.trial_number"
+TAG_POINT = "sasa.design_point"
+TAG_SEED = "sasa.seed"
+TAG_COMMIT = "sasa.git_commit"
+TAG_FAIL = "sasa.fail_reason"
+TAG_STORAGE = "sasa.optuna_storage"  # on the parent run, password redacted
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+
+
+# --- reading trials -------------------------------------------------------------------------------------------
+
+
+def is_spurious(trial: FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get(ATTR_SPURIOUS))
+
+
+def design_point(trial: FrozenTrial) -> str | None:
+    """The trial's design point key, or None (spurious trials and queue entries without one)."""
+    if is_spurious(trial) or ATTR_POINT not in trial.user_attrs:
+        return None
+    return str(trial.user_attrs[ATTR_POINT])
+
+
+def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
+    """The trial's (design point, seed), or None for trials that stand for no design point."""
+    point, seed = design_point(trial), trial.user_attrs.get(ATTR_SEED)
+    return None if point is None or seed is None else (point, int(seed))
+
+
+def is_failure(trial: FrozenTrial) -> bool:
+    """FAIL with a recorded reason: a genuine failure, not a dead or interrupted process."""
+    return trial.state == TrialState.FAIL and ATTR_FAIL in trial.user_attrs
+
+
+def is_done(trial: FrozenTrial) -> bool:
+    """Does this trial settle its (design point, seed)? COMPLETE, PRUNED, or a genuine failure."""
+    if is_spurious(trial):
+        return False
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or is_failure(trial)
+
+
+def trials_by_point(trials: Iterable[FrozenTrial], *, started_only: bool = False) -> dict[str, list[FrozenTrial]]:
+    """Trials grouped by design point key, in order of first appearance (spurious trials left out).
+
+    ``started_only`` also leaves out queue entries (WAITING) that no worker has claimed yet.
+    """
+    groups: dict[str, list[FrozenTrial]] = {}
+    for trial in trials:
+        key = design_point(trial)
+        if key is None or (started_only and trial.state == TrialState.WAITING):
+            continue
+        groups.setdefault(key, []).append(trial)
+    return groups
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as the runner recorded it, typed (a missing attribute reads as None)."""
+
+    number: int
+    state: str  # COMPLETE, PRUNED, FAIL, RUNNING or WAITING
+    design_point: str | None
+    seed: int | None
+    values: tuple[float, ...]
+    params: int | None
+    flops: int | None
+    test: dict[str, float] = field(default_factory=dict)
+    throughput: float | None = None
+    mlflow_run_id: str | None = None
+    model_uri: str | None = None
+    fail_reason: str | None = None
+    spurious: bool = False
+    optuna_params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, trial: FrozenTrial) -> TrialRecord:
+        attrs = trial.user_attrs
+        seed, params, flops = attrs.get(ATTR_SEED), attrs.get(ATTR_PARAMS), attrs.get(ATTR_FLOPS)
+        throughput = attrs.get(ATTR_THROUGHPUT)
+        return cls(
+            number=trial.number,
+            state=trial.state.name,
+            design_point=design_point(trial),
+            seed=None if seed is None else int(seed),
+            values=tuple(float(v) for v in trial.values or ()),
+            params=None if params is None else int(params),
+            flops=None if flops is None else int(flops),
+            test={str(k): float(v) for k, v in (attrs.get(ATTR_TEST) or {}).items()},
+            throughput=None if throughput is None else float(throughput),
+            mlflow_run_id=attrs.get(ATTR_RUN),
+            model_uri=attrs.get(ATTR_MODEL_URI),
+            fail_reason=attrs.get(ATTR_FAIL),
+            spurious=is_spurious(trial),
+            optuna_params=dict(trial.params),
+        )
+
+    @property
+    def value(self) -> float | None:
+        """The (first) objective value; None unless the trial is COMPLETE."""
+        return self.values[0] if self.values else None
+
+    @property
+    def test_acc(self) -> float | None:
+        return self.test.get("test/acc")

@@ -1,0 +1,298 @@
+"""Search parameters and the ``search`` section: one dimension each (:class:`ParameterSpec`), their levels, and
+:class:`SearchSpec` (design, parameters, seeds, budget, reference levels, explicit grid points).
+
+A parameter's levels are checked against the target field's own validation (e.g. odd window sizes) by
+:func:`value_problems`, so a bad level is reported at its YAML path before anything runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
+from .values import target as target_of
+from .yaml_paths import Problem, format_errors, join, show
+
+_ENUMERATE_LIMIT = 64  # int ranges up to this many values are checked value by value
+# The sections a search parameter may set (``model.<field>`` / ``train.<field>`` or a ready name).
+_TARGET_SECTIONS: dict[str, type[BaseModel]] = {"model": ModelSpec, "train": TrainSpec}
+
+
+def _is_choice_value(value: Any) -> bool:
+    scalar = (type(None), bool, int, float, str)
+    return isinstance(value, scalar) or (isinstance(value, list) and all(isinstance(v, scalar) for v in value))
+
+
+class ParameterSpec(Spec):
+    """One search dimension: ``[a, b]`` (categorical shorthand) or a mapping with ``type``."""
+
+    type: Literal["categorical", "int", "float", "log_float"]
+    choices: list[Any] | None = None
+    low: Number | None = None
+    high: Number | None = None
+    step: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, list):
+            return {"type": "categorical", "choices": data}
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a list of choices or a mapping with 'type' (categorical, int, float, "
+                             f"log_float); got {show(data)}")
+        if "type" not in data and "choices" in data:
+            return {**data, "type": "categorical"}
+        if data.get("type") == "int" and data.get("step") is None:
+            return {**data, "step": 1}
+        if data.get("type") in ("float", "log_float"):  # YAML ints are fine for float ranges
+            return {k: float(v) if k in ("low", "high") and type(v) is int else v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParameterSpec:
+        problems: list[Problem] = []
+        used = {"categorical": ("choices",), "int": ("low", "high", "step"), "float": ("low", "high"),
+                "log_float": ("low", "high")}[self.type]
+        for key in ("choices", "low", "high", "step"):
+            if key not in used and getattr(self, key) is not None:
+                problems.append((key, f"not used by type {self.type}; it takes {', '.join(used)}"))
+        problems += [(key, f"required for type {self.type}") for key in used if getattr(self, key) is None]
+        if problems:
+            raise_problems(problems)
+        if self.type == "categorical":
+            problems += _choice_problems(self.choices or [])
+        else:
+            if self.type == "int":
+                problems += [(k, f"type int needs an integer; got {show(getattr(self, k))}")
+                             for k in ("low", "high") if not isinstance(getattr(self, k), int)]
+                if (self.step or 0) < 1:
+                    problems.append(("step", f"must be ≥ 1; got {self.step}"))
+            if self.type == "log_float" and self.low is not None and self.low <= 0:
+                problems.append(("low", f"must be > 0 for log_float; got {self.low}"))
+            if self.low is not None and self.high is not None and self.low > self.high:
+                problems.append(("high", f"{self.high} is below low ({self.low}); use high ≥ low"))
+        raise_problems(problems)
+        return self
+
+
+def _choice_problems(choices: list[Any]) -> Iterator[Problem]:
+    if not choices:
+        yield "choices", "is empty; give at least one choice"
+    seen: dict[str, int] = {}
+    for i, value in enumerate(choices):
+        if not _is_choice_value(value):
+            yield join("choices", i), f"expected a number, string, true/false, null or a list of them; got " \
+                                      f"{show(value)}"
+            continue
+        label = f"{type(value).__name__}:{encode(value)!r}"
+        if label in seen:
+            yield join("choices", i), f"duplicates choices[{seen[label]}] ({show(value)}); choices must differ"
+        seen.setdefault(label, i)
+
+
+class SearchSpec(Spec):
+    """What is searched and how: design (sampler), parameters, seeds and budget."""
+
+    design: Literal["grid", "tpe", "random", "cmaes", "nsga2"] = "grid"
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    n_trials: int | None = Field(None, ge=1)
+    timeout: float | None = Field(None, gt=0.0)
+    reference: dict[str, Any] | None = None
+    points: list[dict[str, Any]] | None = None  # grid only: these design points instead of the full product
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if not value:
+            raise ValueError("is empty; give at least one seed, e.g. [0]")
+        duplicates = sorted({s for s in value if value.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"seed {duplicates[0]} is listed twice; seeds must be distinct")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, ParameterSpec], info: ValidationInfo) -> dict[str, ParameterSpec]:
+        problems: list[Problem] = []
+        targets: dict[str, str] = {}
+        for key, param in value.items():
+            target, problem = target_of(key, _TARGET_SECTIONS)
+            if problem is not None:
+                problems.append((key, problem))
+                continue
+            if target in targets:
+                problems.append((key, f"sets {target}, already set by '{targets[target]}'; keep one of them"))
+            targets.setdefault(target, key)
+            problems += value_problems(key, target, param, _TARGET_SECTIONS)
+            if info.data.get("design") == "grid" and count_levels(param) is None:
+                problems.append((key, f"a {param.type} range cannot be gridded; grid needs discrete levels: "
+                                      "{type: categorical, choices: [...]} or {type: int, low, high, step}"))
+        raise_problems(problems)
+        return value
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        parameters: dict[str, ParameterSpec] | None = info.data.get("parameters")
+        if parameters is None:  # the parameters themselves are invalid
+            return value
+        problems: list[Problem] = []
+        for key, level in (value or {}).items():
+            param = parameters.get(key)
+            if param is None:
+                valid = ", ".join(parameters) or "none defined"
+                problems.append((key, f"not a search parameter; reference levels are for search.parameters "
+                                      f"({valid})"))
+                continue
+            if param.type == "categorical" and not any(same(level, v) for v in param.choices or []):
+                shown = ", ".join(show(v) for v in param.choices or [])
+                problems.append((key, f"{show(level)} is not a level of {key}; choose one of {shown}"))
+            elif param.type == "int" and not (isinstance(level, int) and not isinstance(level, bool)
+                                              and param.low <= level <= param.high
+                                              and (level - param.low) % (param.step or 1) == 0):
+                problems.append((key, f"{show(level)} is not a level of {key}; choose an integer in "
+                                      f"{param.low}..{param.high} (step {param.step})"))
+            elif param.type in ("float", "log_float") and not (is_number(level) and param.low <= level <= param.high):
+                problems.append((key, f"{show(level)} is outside {key}'s range; use a number in "
+                                      f"[{param.low}, {param.high}]"))
+        raise_problems(problems)
+        return value
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, value: list[dict[str, Any]] | None, info: ValidationInfo) -> list[dict[str, Any]] | None:
+        parameters: dict[str, ParameterSpec] | None = info.data.get("parameters")
+        if value is None or parameters is None:
+            return value
+        problems: list[Problem] = []
+        if info.data.get("design") != "grid":
+            problems.append(("", "explicit design points need design: grid"))
+        if not value:
+            problems.append(("", "is empty; list design points or remove points to use the full grid"))
+        names = list(parameters)
+        for index, point in enumerate(value):
+            if not isinstance(point, dict) or sorted(point) != sorted(names):
+                got = sorted(point) if isinstance(point, dict) else point
+                problems.append((f"[{index}]", f"must set exactly the search parameters {names}; got {got}"))
+                continue
+            for key, level in point.items():
+                if not any(same(level, v) for v in levels(parameters[key]) or []):
+                    problems.append((f"[{index}].{key}", f"{show(level)} is not a level of {key}"))
+        raise_problems(problems)
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> SearchSpec:
+        problems: list[Problem] = []
+        if self.design == "grid" and self.n_trials is not None:
+            problems.append(("n_trials", "not used by the grid design (it runs every design point once per "
+                                         "seed); remove it, or choose tpe, random, cmaes or nsga2"))
+        if self.design != "grid" and self.n_trials is None and self.timeout is None:
+            problems.append(("n_trials", f"required for design {self.design} unless timeout is set; "
+                                         "e.g. n_trials: 20"))
+        size = math.prod(count_levels(p) or 1 for p in self.parameters.values())
+        if self.design == "grid" and size > MAX_GRID_POINTS:
+            problems.append(("parameters", f"the grid has {size} design points; use at most "
+                                           f"{MAX_GRID_POINTS} or a sampling design (tpe, random)"))
+        if self.design != "grid" and not self.parameters:
+            problems.append(("parameters", f"design {self.design} needs at least one parameter to search"))
+        if self.design == "cmaes" and importlib.util.find_spec("cmaes") is None:
+            problems.append(("design", "cmaes needs the optional 'cmaes' package (pip install cmaes); or choose "
+                                       "tpe, random, nsga2 or grid"))
+        raise_problems(problems)
+        return self
+
+
+
+
+def decode(param: ParameterSpec, value: Choice) -> Any:
+    """The spec value behind an Optuna value of ``param`` (inverse of :func:`encode` over its choices)."""
+    if param.type != "categorical":
+        return value
+    for choice in param.choices or []:
+        encoded = encode(choice)
+        if type(encoded) is type(value) and encoded == value:
+            return copy_value(choice)
+    valid = ", ".join(repr(encode(c)) for c in param.choices or [])
+    raise ValueError(f"value {value!r} is not one of the parameter's encoded choices; valid: {valid}")
+
+def levels(param: ParameterSpec) -> list[Any] | None:
+    """The discrete values of a parameter (categorical choices, expanded int range); None for float ranges."""
+    if param.type == "categorical":
+        return [copy_value(c) for c in param.choices or []]
+    if param.type == "int":
+        return list(range(int(param.low), int(param.high) + 1, param.step or 1))
+    return None
+
+def count_levels(param: ParameterSpec) -> int | None:
+    """How many discrete values :func:`levels` would give (without building them); None for float ranges."""
+    if param.type == "categorical":
+        return len(param.choices or [])
+    if param.type == "int":
+        return max(0, (int(param.high) - int(param.low)) // (param.step or 1) + 1)
+    return None
+
+def check_levels(param: ParameterSpec) -> list[Any]:
+    """Values worth checking: every level of a short list or range, else a range's two ends."""
+    count = count_levels(param)
+    if count is not None and count <= _ENUMERATE_LIMIT:
+        return levels(param) or []
+    return [param.low, param.high]
+
+
+def value_problems(
+    path: str, target_path: str, param: ParameterSpec, sections: dict[str, type[BaseModel]]
+) -> list[Problem]:
+    """Check a parameter's levels against the target field's own validation (e.g. odd window sizes)."""
+    section, field = target_path.split(".", 1)
+    model_cls = sections[section]
+
+    def check(value: Any) -> list[str]:
+        try:
+            model_cls.model_validate({field: value})
+        except ValidationError as err:  # field-level errors only: cross-field ones depend on the real section
+            return [msg for _, msg in format_errors([e for e in err.errors() if e["loc"][:1] == (field,)],
+                                                    model_cls)]
+        return []
+
+    problems: list[Problem] = []
+    if param.type == "categorical":
+        for i, value in enumerate(param.choices or []):
+            problems += [(join(path, "choices", i), msg) for msg in check(value)]
+    elif param.type == "int":
+        bad = [(v, msgs) for v in check_levels(param) if (msgs := check(v))]
+        if bad:
+            values = ", ".join(str(v) for v, _ in bad)
+            problems.append((path, f"range {param.low}..{param.high} (step {param.step}) includes invalid "
+                                   f"values {values}: {bad[0][1][0]}"))
+    else:
+        for key in ("low", "high"):
+            problems += [(join(path, key), msg) for msg in check(getattr(param, key))]
+    return problems
+
+
+def combos(search: SearchSpec, names: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Level combinations of ``names``: the explicit ``search.points`` if given, else the cartesian product."""
+    if search.points is not None:
+        seen = set()
+        for point in search.points:
+            combo = tuple(copy_value(point[name]) for name in names)
+            if label(list(combo)) not in seen:
+                seen.add(label(list(combo)))
+                yield combo
+        return
+    grids = []
+    for name in names:
+        values = levels(search.parameters[name])
+        if values is None:
+            raise ValueError(f"search.parameters.{name}: a float range has no grid; use categorical or int")
+        grids.append(values)
+    yield from itertools.product(*grids)

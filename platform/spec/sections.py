@@ -1,0 +1,265 @@
+"""The spec's sections, one pydantic model per concern: data, model, train, objective, pruner, execution.
+
+Models are pydantic v2, strict (``extra="forbid"``, no string-to-number coercion; YAML ints are accepted for
+floats), and frozen.  The ``search`` section is in :mod:`.parameters`; the whole study in :mod:`.study_spec`.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator, model_validator
+from torch import nn
+
+import sasa
+
+from .yaml_paths import Problem, ProblemsError, show
+
+LOGGED_METRICS: tuple[str, ...] = (
+    "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "test/loss", "test/acc", "test/acc_top5",
+)
+VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(m for m in LOGGED_METRICS if m.startswith("val/")))
+
+
+def _number(value: Any) -> int | float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number; got {show(value)}")
+    return value
+
+
+def _batch_limit(value: Any) -> int | float | None:
+    valid = "a fraction in (0, 1], a batch count ≥ 1, or null"
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected {valid}; got {show(value)}")
+    if (isinstance(value, int) and value < 1) or (isinstance(value, float) and not 0.0 < value <= 1.0):
+        raise ValueError(f"{value!r} is out of range; use {valid}")
+    return value
+
+
+def _devices(value: Any) -> str | list[int]:
+    if value == "auto":
+        return "auto"
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected 'auto' or a non-empty list of device indices (e.g. [0, 1]); got {show(value)}")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
+        raise ValueError(f"device indices must be integers ≥ 0; got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"device indices must be distinct; got {value!r}")
+    return value
+
+
+Number = Annotated[int | float, PlainValidator(_number)]
+BatchLimit = Annotated[int | float | None, PlainValidator(_batch_limit)]
+Devices = Annotated[Literal["auto"] | list[int], PlainValidator(_devices)]
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def raise_problems(problems: list[Problem]) -> None:
+    if problems:
+        raise ProblemsError(problems)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+class AugmentSpec(Spec):
+    random_crop_padding: int = Field(0, ge=0)
+    horizontal_flip: bool = False
+
+
+class DataSpec(Spec):
+    """Where images come from and how they are split and shaped (consumed by ``platform.data``)."""
+
+    source: Literal["digits", "hf", "local"] = "digits"
+    name: str | None = Field(None, validate_default=True)
+    config: str | None = None
+    path: str | None = Field(None, validate_default=True)
+    format: Literal["auto", "imagefolder", "parquet", "disk"] = "auto"
+    image_column: str = "image"
+    label_column: str = "label"
+    train_split: str = "train"
+    val_split: str | None = None
+    test_split: str | None = None
+    val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    split_seed: int = 0
+    image_size: int = Field(16, ge=4)
+    grayscale: bool | None = None
+    augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    num_workers: int = Field(0, ge=0)
+    max_train_samples: int | None = Field(None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _hf_name(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("source") == "hf" and not value:
+            raise ValueError("required when source is hf; give a Hugging Face hub dataset name")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _local_path(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("source") != "local":
+            return value
+        if not value:
+            raise ValueError("required when source is local; give a directory or a parquet file/glob")
+        if not (glob.glob(value) if glob.has_magic(value) else Path(value).exists()):
+            raise ValueError(f"{value} does not exist (relative paths start at the working directory)")
+        return value
+
+    @property
+    def in_channels(self) -> int | None:
+        """1 or 3 when ``grayscale`` forces it; None when the source's channels are kept."""
+        return None if self.grayscale is None else (1 if self.grayscale else 3)
+
+    @property
+    def expected_channels(self) -> int:
+        """The channels the models will see, without loading data: ``grayscale`` if set, 1 for digits, else 3."""
+        return self.in_channels or (1 if self.source == "digits" else 3)
+
+
+# --- model and training ----------------------------------------------------------------------------------
+
+
+class ModelSpec(Spec):
+    """Options for ``sasa.create_model(name, num_classes, **options)``.
+
+    Null (the default of every option but ``name``) means the factory's own default, so each option has exactly
+    one default (``sasa.models.factory.DEFAULTS``) and one range check (the factory's, reported at the option's
+    YAML path by the spec's build check); only what the factory cannot see is checked here (odd windows even in
+    conv-only models, layer groups).
+    """
+
+    name: Literal["resnet26", "resnet38", "resnet50"] = "resnet26"
+    backbone: Literal["conv", "attention", "full"] | None = None
+    stem: Literal["conv", "attention"] | None = None
+    attention_groups: list[int] | None = None
+    kernel_size: int | None = None
+    heads: int | None = None
+    pos_enc: Literal["none", "absolute", "relative"] | None = None
+    stem_mixtures: int | None = None
+    width: float | None = None
+    small_input: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        """``create_model`` keyword options: the set ones (null options are left to the factory)."""
+        return {k: v for k, v in self.model_dump().items() if v is not None and k != "name"}
+
+    def build(self, *, num_classes: int, in_channels: int) -> nn.Module:
+        """The network for these options — the one place the platform calls ``sasa.create_model``."""
+        return sasa.create_model(self.name, num_classes, in_channels=in_channels, **self.options())
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_window(cls, value: int | None) -> int | None:
+        if value is None:
+            return value
+        if value < 1:
+            raise ValueError(f"window size {value} is not positive; SASA windows must be odd (e.g. 3, 5, 7)")
+        if value % 2 == 0:
+            raise ValueError(f"window size {value} is even; SASA windows must be odd (e.g. 3, 5, 7)")
+        return value
+
+    @field_validator("attention_groups")
+    @classmethod
+    def _groups(cls, value: list[int] | None) -> list[int] | None:
+        for group in value or []:
+            if not 1 <= group <= 4:
+                raise ValueError(f"layer group {group} does not exist; choose among 1, 2, 3, 4")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"{value} lists a layer group twice; give each of 1, 2, 3, 4 at most once")
+        return value
+
+
+class TrainSpec(Spec):
+    """Optimisation: Nesterov SGD or AdamW, linear warm-up then per-step cosine decay to 0 (the paper's)."""
+
+    epochs: int = Field(10, ge=1)
+    max_steps: int | None = None
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(1.0e-4, ge=0.0)
+    warmup_epochs: float = Field(1.0, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
+    gradient_clip_val: float | None = Field(None, gt=0.0)
+    deterministic: bool = False
+    limit_train_batches: BatchLimit = None
+    limit_val_batches: BatchLimit = None
+
+    @field_validator("max_steps", mode="before")
+    @classmethod
+    def _max_steps(cls, value: Any) -> Any:
+        if value == -1 and not isinstance(value, bool):
+            return None  # Lightning's "off"
+        if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            raise ValueError(f"must be ≥ 1, or -1/null for off; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _warmup(self) -> TrainSpec:
+        if self.max_steps is None and self.warmup_epochs > self.epochs:
+            raise_problems([("warmup_epochs", f"{self.warmup_epochs:g} exceeds epochs ({self.epochs}); use ≤ epochs")])
+        return self
+
+
+# --- objective, pruner, execution ------------------------------------------------------------------------
+
+
+class ObjectiveSpec(Spec):
+    """The validation metric to optimise and, for nsga2, a second objective (always minimised)."""
+
+    metric: str = "val/acc"
+    direction: Literal["maximize", "minimize"]
+    second: Literal["params", "flops", "latency"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_direction(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("direction") is None:
+            metric = str(data.get("metric", "val/acc"))
+            return {**data, "direction": "minimize" if "loss" in metric else "maximize"}
+        return data
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        valid = ", ".join(VALIDATION_METRICS)
+        if value in LOGGED_METRICS and value not in VALIDATION_METRICS:
+            raise ValueError(f"'{value}' is not a validation metric (pruning and selection use validation); "
+                             f"valid: {valid}")
+        if value not in LOGGED_METRICS:
+            raise ValueError(f"'{value}' is never logged; valid: {valid}")
+        return value
+
+
+class PrunerSpec(Spec):
+    type: Literal["none", "median", "hyperband", "successive_halving"] = "none"
+    warmup_epochs: int = Field(1, ge=0)
+    startup_trials: int = Field(5, ge=0)  # median: trials that are never pruned (Optuna's n_startup_trials)
+
+
+class ExecutionSpec(Spec):
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: Devices = "auto"
+    workers: int = Field(1, ge=1)
+    devices_per_trial: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_devices(self) -> ExecutionSpec:
+        if isinstance(self.devices, list) and self.workers * self.devices_per_trial > len(self.devices):
+            raise_problems([("workers", f"{self.workers} workers × {self.devices_per_trial} devices per trial need "
+                                f"{self.workers * self.devices_per_trial} devices; devices lists "
+                                f"{len(self.devices)}")])
+        return self
+
+

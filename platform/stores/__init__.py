@@ -1,0 +1,9 @@
+"""Where a study's results live and how they are reached: locations under ``./runs/``, the Optuna storage, the thin
+MLflow layer (:mod:`.tracking`), and password redaction for everything printed or logged (:mod:`.redaction`)."""
+
+from .connect import StoreError, check_tracking, open_storage, study_exists
+from .locations import Stores, ensure_local_dirs, resolve_stores
+from .redaction import redact
+
+__all__ = ["StoreError", "Stores", "check_tracking", "ensure_local_dirs", "open_storage", "redact", "resolve_stores",
+           "study_exists"]

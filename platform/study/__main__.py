@@ -1,0 +1,112 @@
+"""``python -m platform.study STUDY.yaml``: run (or resume) an ablation / search study end to end.
+
+YAML → validated spec → Optuna study (storage) + MLflow parent run (tracking) → one trial per design point × seed,
+each trained with Lightning and tracked as a nested MLflow run → summary table. Rerunning the same command
+resumes; ``--fresh`` archives the stored study and starts over. Exit codes: 0 done, 2 bad input or unreachable
+store, 130 interrupted (rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+
+from ..data import DataError
+from ..spec import SpecError
+from ..stores import StoreError, redact
+from .ddp import ddp_follower_requested, run_ddp_follower
+from .devices import DevicePlanError, WorkerPlan
+from .dry_run import print_design
+from .lifecycle import StudyConflictError
+from .run import StudyRequest, run_study, run_worker
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (worker processes), got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {__package__}",
+        description="Run or resume a sasa-lab study: an Optuna study whose trials train SASA / conv / hybrid "
+        "backbones with Lightning, tracked in MLflow. Rerun the same command to resume an interrupted study.",
+        epilog="Exit codes: 0 success, 2 bad spec / arguments / unreachable store, 130 interrupted. "
+        "Results: ./runs/ by default (Optuna: runs/optuna.db, MLflow: runs/mlflow.db + runs/mlartifacts).",
+    )
+    parser.add_argument("study", type=Path, help="study YAML file (see studies/ and the README's spec reference)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
+        help="override a spec value, e.g. --set train.epochs=2 --set 'search.seeds=[0,1]' (repeatable)",
+    )
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate, print every trial (design point × seed) with params/FLOPs, and exit")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage URL (overrides the spec's `storage`); default sqlite:///runs/optuna.db")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI (overrides the spec's `tracking`); default sqlite:///runs/mlflow.db")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start over: archive the stored study as NAME.archived-<time> (nothing is deleted)")
+    parser.add_argument("--workers", type=_positive_int, metavar="N",
+                        help="worker processes sharing the study (overrides execution.workers)")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="folder for the default stores, data cache and checkpoints (default: ./runs)")
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)  # set by the main process only
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """Keep the terminal for progress and results: library chatter goes below WARNING."""
+    # Set on the rank_zero loggers themselves: importing pytorch_lightning later (mlflow.pytorch does) resets
+    # its package logger to INFO, but a child's own level wins.
+    for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        for name in (package, f"{package}.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    if ddp_follower_requested():
+        return run_ddp_follower()
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    _quiet_libraries()
+    console = Console()
+    request = StudyRequest(spec_path=args.study, overrides=tuple(args.overrides), storage=args.storage,
+                           tracking_uri=args.tracking_uri, runs_dir=args.runs_dir, workers=args.workers,
+                           fresh=args.fresh)
+    try:
+        spec, stores = request.load()
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        print_design(spec, console=console)
+        return 0
+    try:
+        if args.worker_index is not None:
+            return run_worker(spec, stores, WorkerPlan.from_env())
+        return run_study(request, console=console).code
+    except (StoreError, StudyConflictError, DataError, DevicePlanError) as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""DDP trials (``execution.devices_per_trial: K``): one Optuna trial and one MLflow run, trained on K processes.
+
+Lightning's DDP launcher starts ranks 1..K-1 by re-running the *command line* (``python -m platform.study ...``)
+with ``LOCAL_RANK`` set. Left alone, each rank would start a study of its own. So before ``fit`` rank 0 puts the
+trial it is running into ``SASA_DDP_TRIAL`` (a :class:`DdpTrial`); a process that starts with that variable and a
+non-zero ``LOCAL_RANK`` is a *follower*: it rebuilds the same model, data and Trainer from the payload alone (the
+resolved spec travels with it, so the command line is not parsed again), joins the process group, trains, and
+exits without touching Optuna or MLflow. Rank 0 alone reports; pruning decisions are taken on rank 0 and
+broadcast (see :mod:`..training.pruning`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import build_datamodule
+from ..search import build_model, point_from_optuna, resolve
+from ..spec import parse_spec
+from ..training import OptunaPruning, train_trial
+
+TRIAL_ENV = "SASA_DDP_TRIAL"
+
+
+@dataclass(frozen=True)
+class DdpTrial:
+    """Everything a follower rank needs to train the same trial as rank 0 (JSON in ``SASA_DDP_TRIAL``)."""
+
+    spec: dict[str, Any]  # the resolved spec (``StudySpec.resolved_dict()``)
+    optuna_params: dict[str, Any]  # the design point as Optuna stores it
+    seed: int
+    work_dir: str
+    data_cache: str
+    data_info: dict[str, Any]  # ``ImageDataModule.dataset_info()``: num_classes, channels, image_size, ...
+    pruning: bool
+    threads: int
+    accelerator: str
+    devices: int
+
+    def to_env(self) -> dict[str, str]:
+        return {TRIAL_ENV: json.dumps(asdict(self))}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DdpTrial:
+        text = (os.environ if environ is None else environ).get(TRIAL_ENV)
+        if not text:
+            raise ValueError(f"{TRIAL_ENV} is not set: only DDP follower ranks read it")
+        return cls(**json.loads(text))
+
+
+def ddp_follower_requested() -> bool:
+    return bool(os.environ.get(TRIAL_ENV)) and os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+@contextmanager
+def ddp_trial(trial: DdpTrial) -> Iterator[None]:
+    """On rank 0: publish the trial to the follower ranks; afterwards leave the process ready for the next one."""
+    saved = dict(os.environ)
+    os.environ.update(trial.to_env())
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        # Lightning leaves LOCAL_RANK/WORLD_SIZE/MASTER_PORT behind, which would make the next trial's
+        # Trainer believe its processes were launched externally.
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_ddp_follower() -> int:
+    """Entry point of ranks ≥ 1: train the trial described in ``SASA_DDP_TRIAL``, report nothing."""
+    trial = DdpTrial.from_env()
+    spec = parse_spec(trial.spec, source=TRIAL_ENV)
+    torch.set_num_threads(trial.threads)
+    point = point_from_optuna(spec, trial.optuna_params)
+    _, train = resolve(spec, point)
+    info = trial.data_info
+    net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
+    datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=trial.seed,
+                                  cache_dir=Path(trial.data_cache))
+    callbacks = [OptunaPruning(None, spec.objective.metric)] if trial.pruning else []
+    train_trial(
+        net, datamodule, train=train, monitor=spec.objective.metric,
+        mode="max" if spec.objective.direction == "maximize" else "min", seed=trial.seed,
+        work_dir=Path(trial.work_dir), callbacks=callbacks, accelerator=trial.accelerator,
+        devices=trial.devices, strategy="ddp", progress_bar=False,
+    )
+    return 0

@@ -1,0 +1,179 @@
+"""Running a study as one typed call: :func:`run_study` (the CLI's main path and ``sasa_lab.run_study``).
+
+Spec → stores → worker plan → session (Optuna study + MLflow parent run) → trials in this process or in worker
+processes → summary, report. Worker processes and DDP ranks re-enter through ``python -m <package>.study``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+from rich.console import Console
+from tqdm.auto import tqdm
+
+from ..records import ATTR_POINT, ATTR_SEED, TrialRecord
+from ..spec import StudySpec, load_spec
+from ..stores import Stores, redact, resolve_stores
+from .devices import WorkerPlan, plan_workers
+from .lifecycle import nothing_left, progress
+from .objective import Objective
+from .report_hook import build_report_after_study
+from .session import Session, open_session, optimize
+from .summary import PointSummary, get_summary_info, render_summary
+from .workers import run_workers
+
+EXIT_DONE = 0
+EXIT_INCOMPLETE = 1
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """What to run: the CLI's arguments, typed (``overrides`` are ``--set`` strings, ``dotted.key=value``)."""
+
+    spec_path: Path
+    overrides: tuple[str, ...] = ()
+    storage: str | None = None
+    tracking_uri: str | None = None
+    runs_dir: Path = Path("runs")
+    workers: int | None = None
+    fresh: bool = False
+
+    def load(self) -> tuple[StudySpec, Stores]:
+        """The validated spec (raises ``SpecError``) and the stores it and the arguments name."""
+        spec = load_spec(self.spec_path, self.overrides)
+        stores = resolve_stores(cli_storage=self.storage, cli_tracking=self.tracking_uri, spec_storage=spec.storage,
+                                spec_tracking=spec.tracking, root=self.runs_dir)
+        return spec, stores
+
+    def worker_argv(self) -> list[str]:
+        """The command line of each worker process (without ``--fresh``: only the main process archives)."""
+        argv = [str(Path(self.spec_path).resolve())]
+        for override in self.overrides:
+            argv += ["--set", override]
+        if self.storage is not None:
+            argv += ["--storage", self.storage]
+        if self.tracking_uri is not None:
+            argv += ["--tracking-uri", self.tracking_uri]
+        return [*argv, "--runs-dir", str(Path(self.runs_dir).resolve())]
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """How a run ended: ``code`` 0 done, 1 incomplete (failing workers), 130 interrupted; the summary table."""
+
+    name: str
+    code: int
+    done: int
+    total: int
+    points: list[PointSummary]
+    stores: Stores
+    report: Path | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total
+
+
+def run_study(request: StudyRequest, *, console: Console | None = None) -> StudyResult:
+    """Run or resume the study; raises ``SpecError``, ``StoreError``, ``StudyConflictError``, ``DataError`` or
+    ``DevicePlanError`` before anything is trained."""
+    console = console or Console()
+    spec, stores = request.load()
+    plans = plan_workers(
+        accelerator=spec.execution.accelerator, devices=spec.execution.devices, workers=request.workers,
+        spec_workers=spec.execution.workers, devices_per_trial=spec.execution.devices_per_trial,
+        cuda_count=torch.cuda.device_count(), cpu_count=os.cpu_count() or 1,
+    )
+    session = open_session(spec, stores, fresh=request.fresh, console=console)
+    return _run(session, plans, request.worker_argv(), console=console)
+
+
+def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:
+    """Worker mode (started by the main process): join the study and run trials until none is left."""
+    torch.set_num_threads(plan.threads)
+    session = open_session(spec, stores, create=False)
+    context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=False)
+
+    def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        record = TrialRecord.of(trial)
+        value = f" {spec.objective.metric}={record.value:.4f}" if record.value is not None else ""
+        reason = f" ({record.fail_reason})" if record.fail_reason is not None else ""
+        attrs = trial.user_attrs
+        print(f"trial #{trial.number} {attrs.get(ATTR_POINT, '?')} seed={attrs.get(ATTR_SEED, '?')}: "
+              f"{trial.state.name.lower()}{value}{reason}", flush=True)
+
+    try:
+        optimize(session, Objective(context), on_trial_end=on_trial_end)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_DONE  # the main process judges completeness (it may start another round)
+
+
+def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, console: Console) -> StudyResult:
+    spec = session.spec
+    state = progress(session.study, spec)
+    if nothing_left(session.study, spec):
+        console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
+    status, code, start = "FAILED", EXIT_DONE, time.monotonic()
+    try:
+        if len(plans) > 1:
+            finished = run_workers(session, plans, worker_argv)
+        else:
+            plan = plans[0]
+            context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=True)
+            finished = _run_in_process(session, Objective(context))
+        status = "FINISHED"
+        if not finished and spec.search.timeout is None:
+            console.print("[bold red]study incomplete[/]: workers kept failing; see the [w…] lines above")
+            code = EXIT_INCOMPLETE
+    except KeyboardInterrupt:
+        status, code = "KILLED", EXIT_INTERRUPTED
+        console.print("\n[bold yellow]interrupted[/]: the running trial is recorded as failed and will run again; "
+                      "rerun the same command to resume")
+    finally:
+        session.tracker.close_run(session.parent_run, status)
+        console.print(f"ran for {time.monotonic() - start:.0f} s")
+    return _report(session, code, console=console, full=code != EXIT_INTERRUPTED)
+
+
+def _run_in_process(session: Session, objective: Objective) -> bool:
+    spec, study = session.spec, session.study
+    state = progress(study, spec)
+    bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name}", unit="trial", position=0,
+               dynamic_ncols=True, leave=True)
+
+    def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        now = progress(study, spec)
+        bar.total, bar.n = now.total, now.done
+        bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
+
+    try:
+        return optimize(session, objective, on_trial_end=on_trial_end)
+    finally:
+        bar.close()
+
+
+def _report(session: Session, code: int, *, console: Console, full: bool) -> StudyResult:
+    study, spec, stores = session.study, session.spec, session.stores
+    rows = get_summary_info(study)
+    if rows:
+        render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console)
+    state = progress(study, spec)
+    console.print(f"trials done: {state.done}/{state.total}")
+    html = None
+    if full and rows:  # not after Ctrl-C: the user wants the prompt back
+        html = build_report_after_study(spec.name, stores.storage_url, stores.tracking_uri,
+                                        stores.root / "reports" / spec.name)
+        if html is not None:
+            console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
+    console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
+    console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
+    console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open http://127.0.0.1:5000")
+    return StudyResult(name=spec.name, code=code, done=state.done, total=state.total, points=rows, stores=stores,
+                       report=html)
