@@ -72,7 +72,7 @@ def cache_file(data_spec: Any, cache_dir: str | os.PathLike[str]) -> Path:
 # ------------------------------------------------------------------------------------------- decoding
 def _item_to_chw(item: Any, column: str) -> torch.Tensor:
     """One image (PIL image or array) → float32 (C, H, W) in [0, 1] with C ∈ {1, 3} (alpha dropped)."""
-    from PIL import Image
+    from PIL import Image  # late: heavy third-party, only for image decoding
 
     if isinstance(item, Image.Image):
         if item.mode in ("I", "I;16", "I;16L", "I;16B"):  # 16-bit grey PNGs
@@ -105,7 +105,7 @@ def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def _decode(ds: Any, image_column: str, label_column: str, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A split → images (N, C, size, size) float32 in [0, 1] (C = 3 if any image is colour) and labels (N,)."""
-    import datasets
+    import datasets  # late: heavy third-party, only while building the cache
 
     if not isinstance(ds.features[image_column], datasets.Image):
         ds = ds.with_format("numpy")

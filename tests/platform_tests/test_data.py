@@ -1,4 +1,4 @@
-"""Tests for platform.data / platform._sources: every dataset is real and built locally (no network)."""
+"""Tests for platform.data / platform.data.sources: every dataset is real and built locally (no network)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
-from platform._sources import load_source, select_splits
 from platform.data import DataError, augment_batch, build_datamodule, cache_file, prepare_data_once
+from platform.data.sources import load_source, select_splits
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
 
@@ -186,7 +186,7 @@ def test_hf_offline_unknown_dataset_is_a_clear_data_error(tmp_path: Path) -> Non
     # HF_HUB_OFFLINE is read when `datasets` is imported, so the real offline behaviour needs a fresh process.
     script = (
         "from types import SimpleNamespace as S\n"
-        "from platform._sources import DataError, load_source\n"
+        "from platform.data.sources import DataError, load_source\n"
         "try:\n"
         "    load_source(S(source='hf', name='sasa-lab/no-such-dataset', config=None))\n"
         "except DataError as err:\n"
