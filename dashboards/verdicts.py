@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from dashboards import sequential, stats
+from . import sequential, stats
 
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 CODE_NAMES = {sequential.UNDECIDED: "undecided", sequential.BETTER: "better", sequential.WORSE: "worse",
