@@ -29,8 +29,9 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset, get_worker_info
+from torch.utils.data import DataLoader, TensorDataset
 
+from .augment import AugmentCollate, augment_batch
 from .sources import DataError, load_source, select_splits
 
 __all__ = ["DataError", "ImageDataModule", "augment_batch", "build_datamodule", "cache_file", "prepare_data_once"]
@@ -184,52 +185,6 @@ def prepare_data_once(data_spec: Any, cache_dir: str | os.PathLike[str]) -> Path
     return target
 
 
-# --------------------------------------------------------------------------------------- augmentation
-def augment_batch(
-    x: torch.Tensor, *, padding: int, flip: bool, fill: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Random crop of each image from its ``padding``-padded copy, then a random horizontal flip.
-
-    ``x`` is (B, C, H, W), already normalised; ``fill`` (C,) is the normalised value of black, so the padding
-    is the black border of torchvision's ``RandomCrop(padding)`` applied before normalisation.
-    """
-    B, C, H, W = x.shape
-    if padding > 0:
-        padded = fill.view(1, C, 1, 1).expand(B, C, H + 2 * padding, W + 2 * padding).clone()
-        padded[:, :, padding : padding + H, padding : padding + W] = x
-        top = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
-        left = torch.randint(0, 2 * padding + 1, (B,), generator=generator)
-        rows = (top[:, None] + torch.arange(H))[:, None, :, None]  # (B, 1, H, 1)
-        cols = (left[:, None] + torch.arange(W))[:, None, None, :]  # (B, 1, 1, W)
-        x = padded[torch.arange(B)[:, None, None, None], torch.arange(C)[None, :, None, None], rows, cols]
-    if flip:
-        flipped = torch.rand(B, generator=generator) < 0.5
-        x = torch.where(flipped.view(B, 1, 1, 1), x.flip(-1), x)
-    return x
-
-
-class _AugmentCollate:
-    """``collate_fn`` for the training loader: stack, then :func:`augment_batch` with its own generator.
-
-    In a worker process the generator is re-seeded from the worker's seed (drawn from the loader's seeded
-    generator), so every worker draws a different but reproducible stream.
-    """
-
-    def __init__(self, padding: int, flip: bool, fill: torch.Tensor, seed: int) -> None:
-        self.padding, self.flip, self.fill = padding, flip, fill
-        self.generator = torch.Generator().manual_seed(seed)
-        self._worker_seed: int | None = None
-
-    def __call__(self, samples: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
-        info = get_worker_info()
-        if info is not None and info.seed != self._worker_seed:
-            self._worker_seed = info.seed
-            self.generator.manual_seed(info.seed)
-        x = torch.stack([s[0] for s in samples])
-        y = torch.stack([s[1] for s in samples])
-        return augment_batch(x, padding=self.padding, flip=self.flip, fill=self.fill, generator=self.generator), y
-
-
 # -------------------------------------------------------------------------------------------- datamodule
 class ImageDataModule(pl.LightningDataModule):
     """Train/val/test loaders over the prepared tensors of one ``DataSpec`` (see :func:`build_datamodule`).
@@ -334,7 +289,7 @@ class ImageDataModule(pl.LightningDataModule):
         collate = None
         if padding > 0 or flip:
             fill = -self._get("mean") / self._get("std")  # normalised black
-            collate = _AugmentCollate(padding, flip, fill, seed=self.seed + 1)
+            collate = AugmentCollate(padding, flip, fill, seed=self.seed + 1)
         shuffle_gen = torch.Generator().manual_seed(self.seed)
         return DataLoader(dataset, shuffle=True, generator=shuffle_gen, collate_fn=collate, **options)
 
