@@ -6,8 +6,10 @@ processes → summary, report. Worker processes and DDP ranks re-enter through `
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +80,20 @@ class StudyResult:
     @property
     def finished(self) -> bool:
         return self.done >= self.total
+
+
+def quiet_libraries() -> None:
+    """Keep the terminal for progress and results: library chatter goes below WARNING."""
+    # Set on the rank_zero loggers themselves: importing pytorch_lightning later (mlflow.pytorch does) resets
+    # its package logger to INFO, but a child's own level wins.
+    for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        for name in (package, f"{package}.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def run_study(request: StudyRequest, *, console: Console | None = None) -> StudyResult:
