@@ -142,8 +142,8 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
     state = progress(session.study, spec)
     target, n_trials = sampled_target(spec), spec.search.n_trials
     if spec.search.design != "grid" and n_trials is not None and target is not None and target < n_trials:
-        console.print(f"search space exhausted: it holds {target} distinct design points, fewer than n_trials="
-                      f"{n_trials}; running each once (× {len(spec.search.seeds)} seeds)")
+        console.print(f"the search space holds only {target} distinct design points (n_trials={n_trials}): each "
+                      f"runs once (× {len(spec.search.seeds)} seeds), then the study is complete")
     if nothing_left(session.study, spec):
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()
