@@ -26,6 +26,7 @@ ATTR_FAIL = "fail_reason"  # str: a genuine failure (rerunning would fail again)
 ATTR_INTERRUPTED = "interrupted"  # bool: Ctrl-C; the pair runs again
 ATTR_ORIGIN = "origin"  # "sampled" for trials whose point the sampler chose
 ATTR_SPURIOUS = "spurious"  # bool: the trial stands for no design point
+ATTR_REPEAT = "repeat"  # bool: a sampled trial that proposed an already-sampled design point (spurious too)
 ATTR_PARAMS = "params"  # int: parameter count of the model
 ATTR_FLOPS = "flops"  # int: FLOPs per image (1 multiply-add = 2 FLOPs)
 ATTR_MODEL_CONFIG = "model_config"  # dict: the model's resolved ``create_model`` options

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 from torch import nn
 
-from .spec.parameters import combos, decode
+from .spec.parameters import combos, count_levels, decode
 from .spec.sections import ModelSpec, TrainSpec
 from .spec.study_spec import StudySpec
 from .spec.values import READY_NAMES, Choice, copy_value, encode, label
@@ -43,6 +43,25 @@ def grid_points(spec: StudySpec) -> list[DesignPoint]:
     parameter's levels, in YAML order (the last parameter varies fastest)."""
     names = list(spec.search.parameters)
     return [make_point(dict(zip(names, combo, strict=True))) for combo in combos(spec.search, names)]
+
+
+def space_size(spec: StudySpec) -> int | None:
+    """How many distinct design points the search space holds; None when a float parameter makes it unbounded."""
+    size = 1
+    for param in spec.search.parameters.values():
+        count = count_levels(param)
+        if count is None:
+            return None
+        size *= count
+    return size
+
+
+def sampled_target(spec: StudySpec) -> int | None:
+    """Distinct design points a sampled design runs: ``n_trials``, capped by the space's size (None: no limit)."""
+    size = space_size(spec)
+    if spec.search.n_trials is None:
+        return size
+    return spec.search.n_trials if size is None else min(spec.search.n_trials, size)
 
 
 def point_from_optuna(spec: StudySpec, optuna_params: dict[str, Choice]) -> DesignPoint:

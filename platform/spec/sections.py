@@ -144,6 +144,7 @@ class ModelSpec(Spec):
     kernel_size: int | None = None
     heads: int | None = None
     pos_enc: Literal["none", "absolute", "relative"] | None = None
+    backend: Literal["auto", "torch", "triton"] | None = None  # SASA2d kernel; null: the factory's ("auto")
     stem_mixtures: int | None = None
     width: float | None = None
     small_input: bool | None = None
@@ -191,6 +192,8 @@ class TrainSpec(Spec):
     warmup_epochs: float = Field(1.0, ge=0.0)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
+    compile: bool = False  # torch.compile the network (opt-in; the first steps pay the compilation)
+    channels_last: bool = False  # network and image batches in channels_last memory format
     gradient_clip_val: float | None = Field(None, gt=0.0)
     deterministic: bool = False
     limit_train_batches: BatchLimit = None

@@ -12,7 +12,7 @@ from rich.table import Table
 
 import sasa
 
-from ..search import build_model, grid_points
+from ..search import build_model, grid_points, sampled_target
 from ..spec import StudySpec
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
@@ -27,7 +27,9 @@ def print_design(spec: StudySpec, *, console: Console) -> None:
     channels = spec.data.expected_channels
     size = spec.data.image_size
     if search.design != "grid":
-        console.print(f"search: {search.n_trials} sampled points × {len(seeds)} seeds "
+        target = sampled_target(spec)
+        capped = f" (the space holds only {target})" if search.n_trials and target and target < search.n_trials else ""
+        console.print(f"search: {search.n_trials} sampled points{capped} × {len(seeds)} seeds "
                       f"(timeout: {search.timeout or 'none'}) over:")
         for name, param in search.parameters.items():
             console.print(f"  {name}: {param}")

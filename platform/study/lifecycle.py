@@ -32,7 +32,7 @@ from ..records import (
     is_done,
     pair_of,
 )
-from ..search import directions, grid_points, make_pruner, make_sampler
+from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
 from ..spec import StudySpec
 from ..stores import redact, study_exists
 from ..stores.tracking import Tracker
@@ -118,7 +118,7 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     if spec.search.design == "grid":
         total = len(grid_points(spec)) * len(spec.search.seeds)
     else:
-        total = max((spec.search.n_trials or 0) * len(spec.search.seeds), len(done) + len(pending))
+        total = max((sampled_target(spec) or 0) * len(spec.search.seeds), len(done) + len(pending))
     return Progress(total=total, done=len(done), pending=len(pending))
 
 
@@ -133,7 +133,8 @@ def nothing_left(study: optuna.Study, spec: StudySpec) -> bool:
         return False
     if spec.search.design == "grid":
         return True
-    return spec.search.n_trials is not None and sampled_count(study) >= spec.search.n_trials
+    target = sampled_target(spec)  # n_trials, or fewer when the space has fewer distinct points
+    return target is not None and sampled_count(study) >= target
 
 
 def enqueue_missing(study: optuna.Study, spec: StudySpec) -> int:

@@ -39,6 +39,7 @@ from ..records import (
     ATTR_PARAMS,
     ATTR_POINT,
     ATTR_PRUNED_AT,
+    ATTR_REPEAT,
     ATTR_RUN,
     ATTR_SECONDS,
     ATTR_SEED,
@@ -57,7 +58,7 @@ from ..records import (
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec import StudySpec
 from ..stores.tracking import MlflowEpochLogger, Tracker
-from ..training import OptunaPruning, train_trial
+from ..training import OptunaPruning, runtime_settings, train_trial
 from .ddp import DdpTrial, ddp_trial
 
 
@@ -116,13 +117,23 @@ class Objective:
             trial.study.stop()
             raise optuna.TrialPruned("no grid point left for this worker")
         point = suggest(trial, spec)
-        seed = self._seed_for(trial, point)
+        sampled = ATTR_SEED not in trial.user_attrs
+        if sampled and _sampled_before(trial, point.key):
+            # The sampler proposed a design point the study already has: step aside before it counts toward
+            # n_trials or enqueues its seeds (a repeat adds no information: the point's seeds run once).
+            trial.set_user_attr(ATTR_POINT, point.key)
+            trial.set_user_attr(ATTR_SPURIOUS, True)
+            trial.set_user_attr(ATTR_REPEAT, True)
+            raise optuna.TrialPruned(f"{point.key} was already sampled; asking the sampler again")
+        seed = int(trial.user_attrs[ATTR_SEED]) if not sampled else spec.search.seeds[0]
         if _taken_by_another(trial, point.key, seed):
             # Two enqueues of one (design point, seed) raced (e.g. two machines recovering the same dead trial):
             # the lower-numbered trial runs it, this one steps aside without training.
             trial.set_user_attr(ATTR_POINT, point.key)
             trial.set_user_attr(ATTR_SPURIOUS, True)
             raise optuna.TrialPruned(f"{point.key} seed={seed} is already taken by another trial")
+        if sampled:
+            self._count_sampled(trial, point)
         trial.set_user_attr(ATTR_POINT, point.key)
         trial.set_user_attr(ATTR_WORKER, worker_id())
         run_id = ctx.tracker.start_child_run(
@@ -160,16 +171,13 @@ class Objective:
         trial.set_user_attr(ATTR_SECONDS, time.perf_counter() - started)
         return values
 
-    def _seed_for(self, trial: optuna.Trial, point: DesignPoint) -> int:
-        """Enqueued trials carry their seed; a sampled trial takes the first seed and enqueues the others."""
+    def _count_sampled(self, trial: optuna.Trial, point: DesignPoint) -> None:
+        """A sampled trial runs the first seed and enqueues the others (enqueued trials carry their seed)."""
         seeds = list(self.ctx.spec.search.seeds)
-        if ATTR_SEED in trial.user_attrs:
-            return int(trial.user_attrs[ATTR_SEED])
         trial.set_user_attr(ATTR_SEED, seeds[0])
         trial.set_user_attr(ATTR_ORIGIN, "sampled")
         for seed in seeds[1:]:
             trial.study.enqueue_trial(point.optuna_params, user_attrs={ATTR_SEED: seed, ATTR_POINT: point.key})
-        return seeds[0]
 
     def _run(self, trial: optuna.Trial, point: DesignPoint, seed: int, run_id: str) -> float | tuple[float, float]:
         spec, ctx = self.ctx.spec, self.ctx
@@ -179,7 +187,8 @@ class Objective:
         input_size = (1, info["channels"], info["image_size"], info["image_size"])
         n_params = sum(p.numel() for p in net.parameters())
         flops = sasa.count_flops(net, input_size)
-        resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed}
+        resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed,
+                    "runtime": runtime_settings(train_spec, ctx.accelerator)}
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config}.items():
@@ -230,6 +239,15 @@ class Objective:
             second = measure_latency(module.net.cpu(), example[:1].cpu())
             trial.set_user_attr(ATTR_LATENCY, second)
         return outcome.best_value, second
+
+
+def _sampled_before(trial: optuna.Trial, key: str) -> bool:
+    """Does another trial already stand for design point ``key`` (run, running, queued or failed)?"""
+    return any(
+        other.number != trial.number and not other.user_attrs.get(ATTR_SPURIOUS)
+        and other.user_attrs.get(ATTR_POINT) == key
+        for other in trial.study.get_trials(deepcopy=False)
+    )
 
 
 def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:

@@ -19,6 +19,7 @@ from rich.console import Console
 from tqdm.auto import tqdm
 
 from ..records import ATTR_POINT, ATTR_SEED, TrialRecord
+from ..search import sampled_target
 from ..spec import StudySpec, load_spec
 from ..stores import Stores, redact, resolve_stores
 from .devices import WorkerPlan, plan_workers
@@ -139,6 +140,10 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
          console: Console) -> StudyResult:
     spec = session.spec
     state = progress(session.study, spec)
+    target, n_trials = sampled_target(spec), spec.search.n_trials
+    if spec.search.design != "grid" and n_trials is not None and target is not None and target < n_trials:
+        console.print(f"the search space holds only {target} distinct design points (n_trials={n_trials}): each "
+                      f"runs once (× {len(spec.search.seeds)} seeds), then the study is complete")
     if nothing_left(session.study, spec):
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()

@@ -3,6 +3,6 @@
 
 from .classifier import SasaClassifier, warmup_cosine
 from .pruning import OptunaPruning
-from .trainer import TrainOutcome, train_trial
+from .trainer import TrainOutcome, runtime_settings, train_trial
 
-__all__ = ["OptunaPruning", "SasaClassifier", "TrainOutcome", "train_trial", "warmup_cosine"]
+__all__ = ["OptunaPruning", "SasaClassifier", "TrainOutcome", "runtime_settings", "train_trial", "warmup_cosine"]

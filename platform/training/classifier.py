@@ -3,12 +3,18 @@
 The network is built from its configuration or injected (lightning-hydra-template style): this module owns the
 loss, one torchmetrics object per stage, and the optimiser/schedule from the study's ``train`` spec. The schedule
 follows the paper's recipe: linear warm-up then cosine decay to zero, stepped per optimiser step.
+
+GPU path: the steps never wait for the device (no ``.item()``, no ``if tensor``; the metrics skip their value
+checks, and a non-finite training loss is caught from a device-side flag read every
+:data:`NONFINITE_CHECK_EVERY` steps and at the epoch's end). ``compile`` runs the network through
+``torch.compile`` (``self.net`` stays the plain module: checkpoints and the logged backbone keep their keys) and
+``channels_last`` puts the network and every image batch in channels_last memory format.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -23,16 +29,23 @@ from ..spec.sections import TrainSpec
 
 STAGES = ("train", "val", "test")
 OPTIMIZERS = ("sgd", "adamw")
+NONFINITE_CHECK_EVERY = 50  # training steps between host reads of the non-finite-loss flag
 
 
 def _stage_metrics(num_classes: int) -> MetricCollection:
+    # validate_args=False: the label checks read tensors on the host (a device sync per step).
     top_k = min(5, num_classes)
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro"),
-            "acc_top5": MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro"),
+            "acc": MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro", validate_args=False),
+            "acc_top5": MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro",
+                                           validate_args=False),
         }
     )
+
+
+def _mean() -> MeanMetric:
+    return MeanMetric(nan_strategy="disable")  # "warn"/"error" test for NaN on the host every update
 
 
 def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int) -> float:
@@ -87,6 +100,8 @@ class SasaClassifier(pl.LightningModule):
         weight_decay: float,
         warmup_epochs: float,
         label_smoothing: float,
+        compile: bool = False,
+        channels_last: bool = False,
         net: nn.Module | None = None,
     ) -> None:
         super().__init__()
@@ -99,7 +114,9 @@ class SasaClassifier(pl.LightningModule):
         self.train_metrics = _stage_metrics(num_classes)
         self.val_metrics = _stage_metrics(num_classes)
         self.test_metrics = _stage_metrics(num_classes)
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.train_loss, self.val_loss, self.test_loss = _mean(), _mean(), _mean()
+        self._nonfinite: torch.Tensor | None = None  # device-side "a training loss was NaN/inf" flag
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None  # torch.compile(self.net), not a child
 
     @classmethod
     def for_backbone(cls, net: nn.Module, train: TrainSpec) -> SasaClassifier:
@@ -107,19 +124,33 @@ class SasaClassifier(pl.LightningModule):
         return cls(
             dict(net.config), optimizer=train.optimizer, lr=train.lr, momentum=train.momentum,
             weight_decay=train.weight_decay, warmup_epochs=train.warmup_epochs,
-            label_smoothing=train.label_smoothing, net=net,
+            label_smoothing=train.label_smoothing, compile=train.compile, channels_last=train.channels_last,
+            net=net,
         )
 
+    def configure_model(self) -> None:
+        """On the training device, before the optimisers: channels_last and ``torch.compile`` as configured."""
+        if self.hparams.get("channels_last"):
+            self.net.to(memory_format=torch.channels_last)
+        if self.hparams.get("compile") and self._compiled is None:
+            # Not registered as a submodule: the state dict keeps the plain network's keys.
+            object.__setattr__(self, "_compiled", torch.compile(self.net))
+
+    def _run_net(self, images: torch.Tensor) -> torch.Tensor:
+        if self.hparams.get("channels_last"):
+            images = images.contiguous(memory_format=torch.channels_last)  # a no-op for batches already in it
+        return self._compiled(images) if self._compiled is not None else self.net(images)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self._run_net(x)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         images, labels = batch
-        logits = self.net(images)
+        logits = self._run_net(images)
         loss = self.criterion(logits, labels)
-        if stage == "train" and not torch.isfinite(loss):
-            # Fail the trial at once instead of spending the budget on NaNs.
-            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
+        if stage == "train":  # read on the host every NONFINITE_CHECK_EVERY steps, not here
+            bad = ~torch.isfinite(loss.detach())
+            self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=images.shape[0])
         getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
         return loss
@@ -142,7 +173,17 @@ class SasaClassifier(pl.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if (batch_idx + 1) % NONFINITE_CHECK_EVERY == 0:
+            self._check_finite()
+
+    def _check_finite(self) -> None:
+        # Fail the trial early instead of spending the budget on NaNs (one host read per check, not per step).
+        if self._nonfinite is not None and bool(self._nonfinite):
+            raise FloatingPointError(f"non-finite training loss (NaN or inf) by step {self.global_step}")
+
     def on_train_epoch_end(self) -> None:
+        self._check_finite()
         self._log_stage("train")
 
     def on_validation_epoch_end(self) -> None:

@@ -3,7 +3,9 @@
 The small train function of the platform (lightning-hydra-template style): it knows nothing about Optuna or
 MLflow; those come in as Lightning callbacks. The best validation checkpoint is kept and the test metrics come
 from it (loaded with ``weights_only=True``). A ``last.ckpt`` in ``work_dir`` from an interrupted attempt is
-resumed from, so a retried trial continues from its last saved epoch.
+resumed from, so a retried trial continues from its last saved epoch. On a GPU, float32 matmuls may use TF32
+(``torch.set_float32_matmul_precision("high")``) and cuDNN picks its fastest kernels (``cudnn.benchmark``, unless
+``train.deterministic``): :func:`runtime_settings` says which, and the objective records it in MLflow.
 """
 
 from __future__ import annotations
@@ -58,7 +60,21 @@ class ThroughputMeter(pl.Callback):
         return self.images / self.seconds if self.seconds > 0 else 0.0
 
 
+def runtime_settings(train: TrainSpec, accelerator: str) -> dict[str, Any]:
+    """The process-wide switches a trial runs with: TF32 matmuls and cuDNN autotuning on a GPU only.
+
+    ``accelerator`` is the Trainer's ("gpu"/"cuda", "cpu" or "auto": a GPU when CUDA is visible). On CPU the
+    current matmul precision is kept (CPU behaviour unchanged) and cuDNN is not used.
+    """
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return {
+        "float32_matmul_precision": "high" if gpu else torch.get_float32_matmul_precision(),
+        "cudnn_benchmark": gpu and not train.deterministic,
+    }
+
+
 def _trainer_kwargs(train: TrainSpec, accelerator: str, devices: int | list[int], strategy: str) -> dict[str, Any]:
+    settings = runtime_settings(train, accelerator)
     max_steps = train.max_steps if train.max_steps and train.max_steps > 0 else -1
     kwargs: dict[str, Any] = {
         "max_epochs": train.epochs if max_steps < 0 else None,
@@ -69,6 +85,7 @@ def _trainer_kwargs(train: TrainSpec, accelerator: str, devices: int | list[int]
         "precision": train.precision,
         "gradient_clip_val": train.gradient_clip_val,
         "deterministic": train.deterministic,
+        "benchmark": True if settings["cudnn_benchmark"] else None,  # None: Lightning leaves cuDNN as it is
         "logger": False,
         "num_sanity_val_steps": 0,
         "enable_model_summary": False,
@@ -97,6 +114,7 @@ def train_trial(
 ) -> tuple[TrainOutcome, SasaClassifier]:
     """Fit ``net`` on ``datamodule``, test the best checkpoint; returns the outcome and the trained module."""
     pl.seed_everything(seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(runtime_settings(train, accelerator)["float32_matmul_precision"])
     module = SasaClassifier.for_backbone(net, train)
     checkpoint = ModelCheckpoint(
         dirpath=work_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1, save_last=True
