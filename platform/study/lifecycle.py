@@ -34,11 +34,9 @@ from ..records import (
 )
 from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
 from ..spec import StudySpec
+from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..stores import redact, study_exists
 from ..stores.tracking import Tracker
-
-# Spec sections that may change between runs of one study without changing its results.
-_NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
 
 
 class StudyConflictError(Exception):
@@ -46,7 +44,7 @@ class StudyConflictError(Exception):
 
 
 def fingerprint(spec_dict: dict) -> str:
-    relevant = {k: v for k, v in spec_dict.items() if k not in _NON_RESULT_KEYS}
+    relevant = {k: v for k, v in spec_dict.items() if k not in NON_RESULT_KEYS}
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -65,8 +63,9 @@ def open_study(spec: StudySpec, storage: RDBStorage, *, fresh: bool) -> tuple[op
             optuna.copy_study(from_study_name=spec.name, from_storage=storage, to_storage=storage,
                               to_study_name=archived)
             optuna.delete_study(study_name=spec.name, storage=storage)
-        elif existing.user_attrs.get(STUDY_FINGERPRINT) != digest:
-            changed = _changed_keys(existing.user_attrs.get(STUDY_SPEC, {}), spec_dict)
+        elif existing.user_attrs.get(STUDY_FINGERPRINT) != digest and (
+            changed := result_changes(existing.user_attrs.get(STUDY_SPEC, {}), spec_dict)
+        ):
             raise StudyConflictError(
                 f"study '{spec.name}' already exists with a different spec (changed: {', '.join(changed) or '?'}); "
                 "rerun with --fresh to archive it and start over, or give the study a new name"
@@ -83,19 +82,6 @@ def open_study(spec: StudySpec, storage: RDBStorage, *, fresh: bool) -> tuple[op
         study.set_user_attr(STUDY_FINGERPRINT, digest)
         study.set_user_attr(STUDY_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))
     return study, archived
-
-
-def _changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for key in sorted(set(old) | set(new)):
-        if not prefix and key in _NON_RESULT_KEYS:
-            continue
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += _changed_keys(a, b, f"{prefix}{key}.")
-        elif json.dumps(a, default=str) != json.dumps(b, default=str):
-            keys.append(f"{prefix}{key}")
-    return keys
 
 
 @dataclass(frozen=True)
