@@ -18,8 +18,9 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 from rich.console import Console
 
+from dashboards.verdicts import seeds_label
 from platform.study.summary import get_summary_info, get_verdicts, render_summary
-from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
+from tests.platform_tests.studyrun import REPO, env, run_study, stores, study_cmd, tiny_spec, write_spec
 
 REF, SAME, NEAR = "window_size=3,lr=0.05", "window_size=5,lr=0.05", "window_size=3,lr=0.01"
 
@@ -85,3 +86,15 @@ def test_report_and_summary_show_verdicts_and_seeds_needed(adaptive_study) -> No
     assert "seeds needed" in table and "Δ vs ref [95 % CI]" in table
     near_row = next(line for line in table.splitlines() if line.startswith(f"| {NEAR} "))
     assert "| equivalent |" in near_row and "| tost |" in near_row
+
+
+def test_dry_run_of_a_stored_study_shows_the_seeds_needed(adaptive_study) -> None:
+    tmp_path, _ = adaptive_study
+    result = subprocess.run(study_cmd(tmp_path / "adaptive.yaml", tmp_path, "--dry-run"), cwd=REPO,
+                            env={**env(), "COLUMNS": "250"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored study: comparisons so far" in result.stdout and "seeds needed" in result.stdout
+    near = next(line for line in result.stdout.splitlines() if NEAR in line and "equivalent" in line)
+    study = _study(tmp_path)
+    expected = get_verdicts(study, study.user_attrs["sasa.spec"])[NEAR].seeds_needed
+    assert near.split("│")[-2].strip() == seeds_label(expected) != "—"
