@@ -78,7 +78,7 @@ def _verdict_cells(row: PointSummary, found: dict[str, verdicts.Verdict]) -> lis
         return ["pruned", "—", "—"]
     v = found.get(row.key)
     if v is None:
-        return ["—", "—", "—"]
+        return ["reference" if any(f.reference == row.key for f in found.values()) else "—", "—", "—"]
     delta = "—" if v.delta is None else f"{v.delta:+.4f}"
     if v.ci_low is not None and v.ci_high is not None:
         delta += f" [{v.ci_low:+.4f}, {v.ci_high:+.4f}]"
