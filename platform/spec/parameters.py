@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .seeds import SeedRange
 from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
 from .values import target as target_of
 from .yaml_paths import Problem, format_errors, join, show
@@ -95,22 +96,6 @@ def _choice_problems(choices: list[Any]) -> Iterator[Problem]:
         if label in seen:
             yield join("choices", i), f"duplicates choices[{seen[label]}] ({show(value)}); choices must differ"
         seen.setdefault(label, i)
-
-
-MAX_ADAPTIVE_SEEDS = 100
-
-
-class SeedRange(Spec):
-    """Adaptive seeds ``{min: 3, max: 10}``: seeds 0 … min−1 first, then one more per undecided comparison."""
-
-    min: int = Field(ge=2)
-    max: int = Field(le=MAX_ADAPTIVE_SEEDS)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> SeedRange:
-        if self.max < self.min:
-            raise_problems([("max", f"{self.max} is below min ({self.min}); use max ≥ min")])
-        return self
 
 
 class SearchSpec(Spec):
