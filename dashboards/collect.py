@@ -95,7 +95,7 @@ class StudyInfo:
     second: str | None
     parameters: dict[str, dict[str, Any]]
     reference: dict[str, Any] | None
-    seeds: list[int]
+    seeds: list[int] | dict[str, int]  # a list, or adaptive {min, max}
     model_name: str
     description: str
     parent_run_id: str | None
@@ -112,7 +112,7 @@ def _get_study_info(study: optuna.Study, spec: dict[str, Any]) -> StudyInfo:
         second=objective.get("second"),
         parameters=dict(search.get("parameters") or {}),
         reference=search.get("reference"),
-        seeds=list(search.get("seeds") or []),
+        seeds=dict(seeds) if isinstance(seeds := search.get("seeds") or [], dict) else list(seeds),
         model_name=str(spec.get("model", {}).get("name", "")),
         description=str(spec.get("description") or ""),
         parent_run_id=study.user_attrs.get(records.STUDY_PARENT_RUN),
@@ -147,6 +147,7 @@ class PointData:
     test_acc: float | None = None
     second: float | None = None  # mean second objective (nsga2)
     run_ids: dict[int, list[str]] = field(default_factory=dict)  # seed -> MLflow runs of complete trials
+    pruned_at: int | None = None  # the earliest epoch (epochs trained) at which one of its seeds was pruned
 
 
 def usable_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -184,6 +185,9 @@ def _get_point_info(study: optuna.Study, info: StudyInfo) -> list[PointData]:
                     seconds.append(record.values[1])
             point.n_complete += trial.state == TrialState.COMPLETE
             point.n_pruned += trial.state == TrialState.PRUNED
+            at = trial.user_attrs.get(records.ATTR_PRUNED_AT) if trial.state == TrialState.PRUNED else None
+            if at is not None:
+                point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
             point.n_failed += records.is_failure(trial)
             if point.params is None and record.params is not None:
                 point.params, point.flops = record.params, record.flops

@@ -24,14 +24,15 @@ th { background: #f3f5f7; } td:first-child, th:first-child { text-align: left; }
 tr.best td:first-child { font-weight: bold; }
 .caption { font-size: .88em; color: #444; max-width: 1100px; }
 .v-better { background: #dcf5dc; } .v-worse { background: #fadcdc; } .v-reference { background: #e6eefc; }
-.v-needs { background: #fff3cd; } .v-none { color: #555; }
+.v-needs { background: #fff3cd; } .v-none { color: #555; } .v-equivalent { background: #eef2f6; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .4em .8em; margin: .5em 0; }
 figure { display: inline-block; margin: .5em 1em .5em 0; vertical-align: top; }
 figure img { max-width: 560px; border: 1px solid #eee; } figcaption { font-size: .85em; color: #555; }
 """
 
 _VERDICT_CLASS = {stats.BETTER: "v-better", stats.WORSE: "v-worse", stats.REFERENCE: "v-reference",
-                  stats.NEEDS_SEEDS: "v-needs", stats.NO_DIFFERENCE: "v-none"}
+                  stats.NEEDS_SEEDS: "v-needs", stats.NO_DIFFERENCE: "v-none", "equivalent": "v-equivalent",
+                  "undecided": "v-needs", "pruned": "v-none"}
 
 
 def page(title: str, body: str) -> str:
@@ -90,7 +91,7 @@ def render_report(report: Report) -> str:
     if report.rows:
         cells = table_cells(report)
         best = report.best
-        verdict_col = len(table_header(report)) - 1
+        verdict_col = table_header(report).index("verdict")
         parts.append(table(table_header(report), cells,
                            row_classes=["best" if r.point.key == best else "" for r in report.rows],
                            cell_classes=[{verdict_col: _verdict_class(r.verdict)} for r in report.rows]))
@@ -109,9 +110,11 @@ def render_report(report: Report) -> str:
         parts.append("<h2>Compared with the paper</h2>")
         parts.append(comparison_html(report.comparison))
     parts.append('<p class="caption">Files next to this page: table.csv (full precision), table.md (for a paper), '
-                 "the PNGs. Verdicts: better / worse than the reference when the Holm-corrected p &lt; α, "
-                 "no detectable difference otherwise, needs more seeds when no test was possible or the test "
-                 "could not reach α with so few seeds.</p>")
+                 "the PNGs. Without search.effect: better / worse than the reference when the Holm-corrected "
+                 "p &lt; α, no detectable difference otherwise, needs more seeds when no test was possible or the "
+                 "test could not reach α with so few seeds. With search.effect: better / worse (paired t-test), "
+                 "equivalent within ±effect (TOST) or undecided; undecided at max seeds is not evidence of no "
+                 "effect. Pruned design points are never compared.</p>")
     return page(f"{info.name} — sasa-lab report", "\n".join(p for p in parts if p))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from . import plots, stats
+from . import decisions, plots, stats, verdicts
 from .collect import (
     PointData,
     SearchInfo,
@@ -32,7 +32,6 @@ from .collect import (
     numeric_levels,
 )
 from .lab import records
-from .lab import values as spec_values
 from .paper import Comparison, compare, paper_table, varied
 
 
@@ -44,6 +43,9 @@ class TableRow:
     paired: stats.PairedResult | None
     p_holm: float | None
     verdict: str
+    decision: verdicts.Verdict | None = None  # with search.effect: the sequential verdict and its numbers
+    ci_low: float | None = None  # Δ's paired 95 % CI
+    ci_high: float | None = None
 
 
 @dataclass
@@ -67,17 +69,11 @@ class Report:
 # --- the table ---------------------------------------------------------------------------------------------
 
 
+PRUNED = "pruned"
+
+
 def _reference_keys(points: list[PointData], info: StudyInfo) -> tuple[dict[str, str | None], str]:
-    """Each point's reference point: the spec's ``search.reference`` levels with the point's other levels kept
-    (one reference per slice of a multi-factor grid), or the best point by mean when the spec names none."""
-    if not info.reference:
-        best = best_key(points, info.direction)
-        return {p.key: best for p in points}, "the best design point by mean (the spec sets no search.reference)"
-    wanted = {name: spec_values.label(value) for name, value in info.reference.items()}
-    by_level = {tuple(sorted(p.level.items())): p.key for p in points}
-    refs = {p.key: by_level.get(tuple(sorted({**p.level, **wanted}.items()))) for p in points}
-    shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
-    return refs, f"search.reference ({shown})"
+    return decisions.reference_keys(points, info)
 
 
 def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -> tuple[list[TableRow], str]:
@@ -87,24 +83,38 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
     paired: dict[str, stats.PairedResult] = {}
     for point in points:
         ref = refs.get(point.key)
-        if ref is not None and ref != point.key and point.values:
+        if ref is not None and ref != point.key and point.values and not decisions.is_pruned(point) \
+                and not decisions.is_pruned(by_key[ref]):
             paired[point.key] = stats.paired_test(point.values, by_key[ref].values, test)
     keys = list(paired)
     adjusted = dict(zip(keys, stats.holm([paired[k].p_value for k in keys]), strict=True))
+    decided = decisions.study_verdicts(points, info, refs)
+    effect = decisions.seed_plan(info.spec.get("search", {})).effect
+    bounds = stats.metric_bounds(info.metric)
     rows = []
     for point in points:
         ref = refs.get(point.key)
         result = paired.get(point.key)
-        if not point.values:
+        decision = decided.get(point.key)
+        ci: tuple[float | None, float | None] = (None, None)
+        if decision is not None:
+            ci = (decision.ci_low, decision.ci_high)
+        elif result is not None and ref is not None:
+            ci = decisions.delta_interval(point.values, by_key[ref].values, info.metric)
+        if decisions.is_pruned(point):
+            verdict = PRUNED
+        elif not point.values:
             verdict = stats.NO_DATA
         elif ref == point.key:
             verdict = stats.REFERENCE
         elif result is None:
             verdict = "—"  # no reference point in this slice
+        elif effect is not None:
+            verdict = decision.verdict if decision is not None else "—"  # its reference was pruned
         else:
             verdict = stats.verdict(result, adjusted[point.key], info.direction)
-        rows.append(TableRow(point, stats.describe(list(point.values.values())), ref, result,
-                             adjusted.get(point.key), verdict))
+        rows.append(TableRow(point, stats.describe(list(point.values.values()), bounds=bounds), ref, result,
+                             adjusted.get(point.key), verdict, decision, *ci))
     return rows, note
 
 
@@ -218,6 +228,9 @@ def build_report(study: optuna.Study, spec: dict[str, Any], client: Any = None, 
         ref_row = next((r for r in rows if r.verdict == stats.REFERENCE), None)
         reference = ref_row.point.level.get(factor) if ref_row else None
         report.comparison = compare(table, means, verdicts, reference, info.direction)
+    pruned = [f"{r.point.key} (epoch {r.point.pruned_at})" for r in rows if r.verdict == PRUNED]
+    if pruned:
+        report.notes.append(f"pruned design points, not compared (a point is pruned as a whole): {', '.join(pruned)}")
     if not points:
         report.notes.append("no trial has a design point yet: nothing to tabulate")
     by_key = {r.point.key: r for r in rows}
@@ -238,7 +251,8 @@ def _num(value: float | None, fmt: str) -> str:
 
 CSV_COLUMNS = ("design_point", "n_seeds", "mean", "std", "ci_low", "ci_high", "n_complete", "n_pruned", "n_failed",
                "params", "flops", "throughput", "test_acc", "reference", "n_pairs", "diff", "test", "statistic",
-               "p", "p_holm", "verdict")
+               "p", "p_holm", "verdict", "diff_ci_low", "diff_ci_high", "decided_by", "p_decision",
+               "p_threshold", "seeds_needed", "pruned_at_epoch")
 
 
 def table_csv(report: Report) -> str:
@@ -252,14 +266,26 @@ def table_csv(report: Report) -> str:
         cells = [s.n, s.mean, s.std, s.ci_low, s.ci_high, p.n_complete, p.n_pruned, p.n_failed, p.params, p.flops,
                  p.throughput, p.test_acc, r.reference, pr.n_pairs if pr else None, pr.mean_diff if pr else None,
                  pr.test if pr else None, pr.statistic if pr else None, pr.p_value if pr else None, r.p_holm,
-                 r.verdict]
+                 r.verdict, r.ci_low, r.ci_high, *_decision_numbers(r), p.pruned_at]
         writer.writerow([p.key, *(p.level.get(n, "") for n in names), *("" if c is None else c for c in cells)])
     return buffer.getvalue()
 
 
+def _decision_numbers(row: TableRow) -> tuple[str | None, float | None, float | None, int | str | None]:
+    """What decided the row's verdict: test, its p-value and threshold, and the seeds needed (None: no decision)."""
+    d = row.decision
+    if d is None:
+        return None, None, None, None
+    if d.verdict == "equivalent" or (d.verdict == "undecided" and d.p_value is None):
+        p, bound = d.p_equivalence, d.eq_boundary
+    else:
+        p, bound = d.p_value, d.p_boundary
+    return d.test, p, bound, verdicts.seeds_label(d.seeds_needed)
+
+
 def table_header(report: Report) -> list[str]:
     return ["design point", f"{report.info.metric} (mean ± std)", "95 % CI", "n (ok/pruned/failed)", "params (M)",
-            "FLOPs (G)", "img/s", "test acc", "Δ vs ref", "p (Holm)", "verdict"]
+            "FLOPs (G)", "img/s", "test acc", "Δ vs ref [95 % CI]", "test", "p", "verdict", "seeds needed"]
 
 
 def _decimals(values: list[float | None]) -> int:
@@ -278,12 +304,21 @@ def table_cells(report: Report) -> list[list[str]]:
         s, p, pr = r.summary, r.point, r.paired
         value = _num(s.mean, ".4f") + ("" if s.std is None else f" ± {s.std:.4f}")
         ci = "—" if s.ci_low is None else f"[{s.ci_low:.4f}, {s.ci_high:.4f}]"
-        diff = "—" if pr is None or pr.mean_diff is None else f"{pr.mean_diff:+.4f}"
-        p_holm = "—" if r.p_holm is None else f"{r.p_holm:.3g}"
+        mean_diff = r.decision.delta if r.decision is not None else pr.mean_diff if pr is not None else None
+        diff = "—" if mean_diff is None else f"{mean_diff:+.4f}"
+        if r.ci_low is not None and r.ci_high is not None:
+            diff += f" [{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
+        test, p_value, bound, needed = _decision_numbers(r)
+        if r.decision is None:
+            test = pr.test if pr is not None and r.p_holm is not None else None
+            p_text = "—" if r.p_holm is None else f"{r.p_holm:.3g} (Holm)"
+        else:
+            p_text = "—" if p_value is None else f"{p_value:.3g}" + ("" if bound is None else f" vs {bound:.3g}")
+        verdict = r.verdict if r.verdict != PRUNED or p.pruned_at is None else f"pruned at epoch {p.pruned_at}"
         out.append([p.key, value, ci, f"{p.n_complete}/{p.n_pruned}/{p.n_failed}",
                     _num(None if p.params is None else p.params / 1e6, m_fmt),
                     _num(None if p.flops is None else p.flops / 1e9, g_fmt), _num(p.throughput, ".0f"),
-                    _num(p.test_acc, ".4f"), diff, p_holm, r.verdict])
+                    _num(p.test_acc, ".4f"), diff, test or "—", p_text, verdict, str(needed or "—")])
     return out
 
 
@@ -291,10 +326,19 @@ def caption(report: Report) -> str:
     info = report.info
     tests = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
     compared = sum(r.paired is not None and r.paired.p_value is not None for r in report.rows)
-    return (f"{info.metric} ({'higher' if info.direction == 'maximize' else 'lower'} is better): mean ± sample std "
-            f"over seeds {info.seeds}; 95 % CI from the t-distribution. Δ = level − reference, paired by seed. "
-            f"Reference: {report.reference_note}. p: {tests[report.test]}, Holm-corrected over {compared} "
-            f"comparison{'s' if compared != 1 else ''}; verdict at α = {stats.ALPHA}.")
+    seeds = info.seeds if isinstance(info.seeds, list) else f"adaptive {info.seeds}"
+    text = (f"{info.metric} ({'higher' if info.direction == 'maximize' else 'lower'} is better): mean ± sample std "
+            f"over seeds {seeds}; 95 % CI from the t-distribution, kept inside the metric's range. Δ = level − "
+            f"reference, paired by seed, with its paired 95 % CI. Reference: {report.reference_note}. ")
+    effect = decisions.seed_plan(info.spec.get("search", {})).effect
+    if effect is None:
+        return text + (f"p: {tests[report.test]}, Holm-corrected over {compared} comparison"
+                       f"{'s' if compared != 1 else ''}; verdict at α = {stats.ALPHA}.")
+    return text + (f"Verdict with effect ±{effect:g}: better/worse by the paired t-test (test ttest, or the sign "
+                   f"test when every difference is equal) at its group-sequential, Holm threshold; equivalent by "
+                   f"TOST (two one-sided paired tests) within ±{effect:g}; else undecided. p vs the threshold of "
+                   f"the test that decided (α = {stats.ALPHA}). Seeds needed: paired seeds for a verdict at 80 % "
+                   "power from the spread seen so far. Pruned design points are not compared.")
 
 
 def table_markdown(report: Report) -> str:

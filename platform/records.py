@@ -34,7 +34,8 @@ ATTR_MODEL_URI = "model_uri"  # str: ``models:/<id>`` of the logged backbone
 ATTR_TEST = "test"  # dict: test metrics of the best checkpoint, e.g. {"test/acc": 0.9}
 ATTR_THROUGHPUT = "throughput"  # float: training images per second
 ATTR_LATENCY = "latency_ms"  # float: median batch-1 forward pass (second objective "latency")
-ATTR_PRUNED_AT = "pruned_at_epoch"  # int
+ATTR_PRUNED_AT = "pruned_at_epoch"  # int: epochs trained when the pruner stopped the trial
+ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because another seed of its point was pruned
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
 OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
@@ -45,6 +46,7 @@ STUDY_FINGERPRINT = "sasa.spec_fingerprint"
 STUDY_SPEC = "sasa.spec"  # the resolved spec (passwords redacted) the trials ran
 STUDY_PARENT_RUN = "sasa.mlflow_parent_run_id"
 STUDY_EXPERIMENT = "sasa.mlflow_experiment_id"
+STUDY_ROUNDS = "sasa.decision_rounds"  # list of dicts: one per adaptive-seed decision round (see study/rounds.py)
 ARCHIVE_MARK = ".archived-"  # ``--fresh`` renames a stored study to NAME.archived-<time>
 
 # --- MLflow run tags -------------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ dashboards only read the stores; the study runner and the Python API call them t
 from __future__ import annotations
 
 if __package__ == "platform":
-    from dashboards import collect, publish
+    from dashboards import collect, decisions, publish, verdicts
 else:
-    from .dashboards import collect, publish
+    from .dashboards import collect, decisions, publish, verdicts
 
-__all__ = ["collect", "publish"]
+__all__ = ["collect", "decisions", "publish", "verdicts"]

@@ -146,16 +146,21 @@ def make_sampler(spec: StudySpec, seed: int = 0) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """The pruner for ``pruner.type``; one step is one epoch (``warmup_epochs`` = warm-up/minimum resource)."""
-    kind, warmup = spec.pruner.type, spec.pruner.warmup_epochs
+    """The pruner for ``pruner.type``; one step is one epoch *trained* (1 after the first epoch).
+
+    The first decision comes once ``warmup_epochs`` epochs are trained (median ``n_warmup_steps``,
+    hyperband/successive-halving minimum resource); hyperband's maximum resource is ``train.epochs``, the
+    same unit. The final epoch is never pruned (``training.pruning``).
+    """
+    kind, first = spec.pruner.type, spec.pruner.warmup_epochs
     if kind == "none":
         return optuna.pruners.NopPruner()
     if kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner.startup_trials, n_warmup_steps=warmup)
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner.startup_trials, n_warmup_steps=first)
     if kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=spec.train.epochs)
+        return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=spec.train.epochs)
     if kind == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=warmup)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=first)
     raise ValueError(f"pruner.type {kind!r} is not valid; choose one of none, median, hyperband, successive_halving")
 
 

@@ -76,7 +76,7 @@ def promote(
         stores = replace(stores, tracking_uri=spec.tracking)
     trials = optuna_study.get_trials(deepcopy=False)
     champion = select(
-        trials, design=spec.search.design, seeds=spec.search.seeds, direction=spec.objective.direction,
+        trials, design=spec.search.design, seeds=spec.search.initial_seeds, direction=spec.objective.direction,
         two_objectives=spec.objective.second is not None, trial_number=trial,
     )
     winner = champion.trial

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .seeds import SeedRange
 from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
 from .values import target as target_of
 from .yaml_paths import Problem, format_errors, join, show
@@ -98,19 +99,54 @@ def _choice_problems(choices: list[Any]) -> Iterator[Problem]:
 
 
 class SearchSpec(Spec):
-    """What is searched and how: design (sampler), parameters, seeds and budget."""
+    """What is searched and how: design (sampler), parameters, seeds and budget.
+
+    ``seeds`` is a list (every design point runs every seed) or ``{min, max}`` (adaptive, grid only: seeds
+    0 … min−1, then one more seed per decision round for the comparisons still undecided, up to max);
+    ``effect`` is the smallest difference that matters, in objective units (verdicts: better, worse,
+    equivalent within ±effect, undecided). ``max_trials`` caps the trials adaptive seeds may add up to.
+    """
 
     design: Literal["grid", "tpe", "random", "cmaes", "nsga2"] = "grid"
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[int] | SeedRange = Field(default_factory=lambda: [0])
+    effect: float | None = Field(None, gt=0.0)
     n_trials: int | None = Field(None, ge=1)
+    max_trials: int | None = Field(None, ge=1)
     timeout: float | None = Field(None, gt=0.0)
     reference: dict[str, Any] | None = None
     points: list[dict[str, Any]] | None = None  # grid only: these design points instead of the full product
 
+    @property
+    def adaptive(self) -> bool:
+        return isinstance(self.seeds, SeedRange)
+
+    @property
+    def initial_seeds(self) -> list[int]:
+        """The seeds every design point runs first: the list, or 0 … min−1."""
+        return list(range(self.seeds.min)) if isinstance(self.seeds, SeedRange) else list(self.seeds)
+
+    @property
+    def seed_bounds(self) -> tuple[int, int]:
+        """(min, max) paired seeds per comparison; a fixed list of n seeds is (n, n)."""
+        if isinstance(self.seeds, SeedRange):
+            return self.seeds.min, self.seeds.max
+        return len(self.seeds), len(self.seeds)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_form(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return SeedRange.model_validate(value)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of seeds (e.g. [0, 1, 2]) or {{min: 3, max: 10}}; got {show(value)}")
+        return value
+
     @field_validator("seeds")
     @classmethod
-    def _seeds(cls, value: list[int]) -> list[int]:
+    def _seeds(cls, value: list[int] | SeedRange) -> list[int] | SeedRange:
+        if isinstance(value, SeedRange):
+            return value
         if not value:
             raise ValueError("is empty; give at least one seed, e.g. [0]")
         duplicates = sorted({s for s in value if value.count(s) > 1})
@@ -204,13 +240,30 @@ class SearchSpec(Spec):
                                            f"{MAX_GRID_POINTS} or a sampling design (tpe, random)"))
         if self.design != "grid" and not self.parameters:
             problems.append(("parameters", f"design {self.design} needs at least one parameter to search"))
+        problems += self._adaptive_problems()
         if self.design == "cmaes" and importlib.util.find_spec("cmaes") is None:
             problems.append(("design", "cmaes needs the optional 'cmaes' package (pip install cmaes); or choose "
                                        "tpe, random, nsga2 or grid"))
         raise_problems(problems)
         return self
 
-
+    def _adaptive_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.max_trials is not None and not self.adaptive:
+            problems.append(("max_trials", "caps the trials adaptive seeds add; it needs seeds: {min: .., max: ..} "
+                                           "(use n_trials or timeout for sampling designs)"))
+        if not self.adaptive:
+            return problems
+        if self.design != "grid":
+            problems.append(("seeds", f"adaptive seeds {{min, max}} need design: grid (comparisons are between "
+                                      f"grid points); give a list of seeds for design {self.design}"))
+        if self.effect is None:
+            problems.append(("effect", "required with adaptive seeds {min, max}: the smallest difference that "
+                                       "matters, in objective units (e.g. effect: 0.005)"))
+        if not self.reference:
+            problems.append(("reference", "required with adaptive seeds {min, max}: the level each comparison is "
+                                          "made against, e.g. reference: {pos_enc: relative}"))
+        return problems
 
 
 def decode(param: ParameterSpec, value: Choice) -> Any:

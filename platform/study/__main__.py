@@ -19,7 +19,7 @@ from ..spec import SpecError
 from ..stores import StoreError, redact
 from .ddp import ddp_follower_requested, run_ddp_follower
 from .devices import DevicePlanError, WorkerPlan
-from .dry_run import print_design
+from .dry_run import print_design, stored_verdicts
 from .lifecycle import StudyConflictError
 from .run import StudyRequest, quiet_libraries, run_study, run_worker
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.dry_run:
-        print_design(spec, console=console)
+        print_design(spec, console=console, stored=stored_verdicts(spec, stores))
         return 0
     try:
         if args.worker_index is not None:

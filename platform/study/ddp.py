@@ -83,6 +83,7 @@ def run_ddp_follower() -> int:
     point = point_from_optuna(spec, trial.optuna_params)
     _, train = resolve(spec, point)
     info = trial.data_info
+    torch.manual_seed(trial.seed)  # as on rank 0 (DDP also broadcasts rank 0's weights)
     net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
     datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=trial.seed,
                                   cache_dir=Path(trial.data_cache))

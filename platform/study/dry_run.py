@@ -3,25 +3,60 @@
 Nothing is trained and no store is touched. Data is not loaded either: the model is built for the spec's image
 size with 1 input channel for ``digits`` (or ``grayscale: true``) and 3 otherwise, and 10 classes — parameter
 counts differ from the real run only in the classifier head.
+
+When the study already exists in its Optuna storage (read only; a missing SQLite file is never created), the dry
+run also shows each comparison's verdict so far and the seeds it needs for a verdict at 80 % power
+(:func:`stored_verdicts`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import optuna
 from rich.console import Console
 from rich.table import Table
 
 import sasa
 
+from ..reporting import verdicts
 from ..search import build_model, grid_points, sampled_target
 from ..spec import StudySpec
+from ..stores import Stores, open_storage, study_exists
+from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
 
 
-def print_design(spec: StudySpec, *, console: Console) -> None:
+def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdict] | None:
+    """The verdicts of the stored study of this name (None when there is none, or no ``search.effect``)."""
+    url = stores.storage_url
+    if spec.search.effect is None or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file()):
+        return None
+    storage = open_storage(url)
+    if not study_exists(storage, spec.name):
+        return None
+    return get_verdicts(optuna.load_study(study_name=spec.name, storage=storage), spec.resolved_dict())
+
+
+def print_verdicts(found: dict[str, verdicts.Verdict], *, console: Console) -> None:
+    table = Table(title="stored study: comparisons so far")
+    for column in ("design point", "reference", "verdict", "paired seeds", "seeds needed"):
+        table.add_column(column, justify="left" if column in ("design point", "reference") else "right")
+    for v in found.values():
+        table.add_row(v.point, v.reference, v.verdict, str(v.n), verdicts.seeds_label(v.seeds_needed))
+    console.print(table)
+
+
+def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdicts.Verdict] | None = None) -> None:
     search = spec.search
-    seeds = list(search.seeds)
+    seeds = search.initial_seeds
+    if stored:
+        print_verdicts(stored, console=console)
     console.print(f"[bold]{spec.name}[/]: {spec.description or ''}".rstrip(": "))
+    if search.adaptive:
+        console.print(f"adaptive seeds: {seeds} first, then one more per undecided comparison up to "
+                      f"{search.seed_bounds[1]} (effect ±{search.effect:g})")
     console.print(f"design: {search.design}; seeds: {seeds}; objective: {spec.objective.metric} "
                   f"({spec.objective.direction}){' + ' + spec.objective.second if spec.objective.second else ''}")
     channels = spec.data.expected_channels

@@ -101,10 +101,11 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     pending = {
         pair_of(t) for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)
     } - {None} - done
-    if spec.search.design == "grid":
-        total = len(grid_points(spec)) * len(spec.search.seeds)
+    seeds = len(spec.search.initial_seeds)
+    if spec.search.design == "grid":  # adaptive seeds: the decision rounds add pairs as they go
+        total = max(len(grid_points(spec)) * seeds, len(done) + len(pending))
     else:
-        total = max((sampled_target(spec) or 0) * len(spec.search.seeds), len(done) + len(pending))
+        total = max((sampled_target(spec) or 0) * seeds, len(done) + len(pending))
     return Progress(total=total, done=len(done), pending=len(pending))
 
 
@@ -123,14 +124,19 @@ def nothing_left(study: optuna.Study, spec: StudySpec) -> bool:
     return target is not None and sampled_count(study) >= target
 
 
-def enqueue_missing(study: optuna.Study, spec: StudySpec) -> int:
-    """Enqueue every (design point, seed) that is neither done nor pending; returns how many were enqueued."""
+def enqueue_missing(study: optuna.Study, spec: StudySpec, extra: dict[str, int] | None = None) -> int:
+    """Enqueue every (design point, seed) that is neither done nor pending; returns how many were enqueued.
+
+    Grid: every point × the initial seeds, plus ``extra`` ({point key: seed}, a decision round's next seeds).
+    """
     trials = study.get_trials(deepcopy=False)
     covered = {pair_of(t) for t in trials if is_done(t) or t.state in (TrialState.WAITING, TrialState.RUNNING)}
     wanted: list[tuple[dict, str, int]] = []
     if spec.search.design == "grid":
         for point in grid_points(spec):
-            wanted += [(point.optuna_params, point.key, seed) for seed in spec.search.seeds]
+            wanted += [(point.optuna_params, point.key, seed) for seed in spec.search.initial_seeds]
+            if extra and point.key in extra:
+                wanted.append((point.optuna_params, point.key, extra[point.key]))
     else:  # retry interrupted trials of search designs with the same parameters and seed
         for trial in trials:
             pair = pair_of(trial)

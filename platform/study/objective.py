@@ -38,6 +38,7 @@ from ..records import (
     ATTR_ORIGIN,
     ATTR_PARAMS,
     ATTR_POINT,
+    ATTR_POINT_PRUNED,
     ATTR_PRUNED_AT,
     ATTR_REPEAT,
     ATTR_RUN,
@@ -125,7 +126,7 @@ class Objective:
             trial.set_user_attr(ATTR_SPURIOUS, True)
             trial.set_user_attr(ATTR_REPEAT, True)
             raise optuna.TrialPruned(f"{point.key} was already sampled; asking the sampler again")
-        seed = int(trial.user_attrs[ATTR_SEED]) if not sampled else spec.search.seeds[0]
+        seed = int(trial.user_attrs[ATTR_SEED]) if not sampled else spec.search.initial_seeds[0]
         if _taken_by_another(trial, point.key, seed):
             # Two enqueues of one (design point, seed) raced (e.g. two machines recovering the same dead trial):
             # the lower-numbered trial runs it, this one steps aside without training.
@@ -135,6 +136,10 @@ class Objective:
         if sampled:
             self._count_sampled(trial, point)
         trial.set_user_attr(ATTR_POINT, point.key)
+        if point_pruned(trial.study, point.key, trial.number):
+            # A design point is pruned as a whole: its other seeds are not trained (issue: pruning respects seeds).
+            trial.set_user_attr(ATTR_POINT_PRUNED, True)
+            raise optuna.TrialPruned(f"{point.key}: another seed of this design point was pruned")
         trial.set_user_attr(ATTR_WORKER, worker_id())
         run_id = ctx.tracker.start_child_run(
             ctx.experiment_id,
@@ -173,7 +178,7 @@ class Objective:
 
     def _count_sampled(self, trial: optuna.Trial, point: DesignPoint) -> None:
         """A sampled trial runs the first seed and enqueues the others (enqueued trials carry their seed)."""
-        seeds = list(self.ctx.spec.search.seeds)
+        seeds = list(self.ctx.spec.search.initial_seeds)
         trial.set_user_attr(ATTR_SEED, seeds[0])
         trial.set_user_attr(ATTR_ORIGIN, "sampled")
         for seed in seeds[1:]:
@@ -183,6 +188,7 @@ class Objective:
         spec, ctx = self.ctx.spec, self.ctx
         _, train_spec = resolve(spec, point)
         info = ctx.data_info
+        pl.seed_everything(seed, workers=True, verbose=False)  # the seed fixes the initial weights too
         net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
         input_size = (1, info["channels"], info["image_size"], info["image_size"])
         n_params = sum(p.numel() for p in net.parameters())
@@ -197,7 +203,9 @@ class Objective:
         datamodule = ctx.datamodule_factory(train_spec.batch_size, seed)
         monitor, direction = spec.objective.metric, spec.objective.direction
         callbacks: list[pl.Callback] = [MlflowEpochLogger(ctx.tracker, run_id)]
-        pruning = OptunaPruning(trial, monitor) if spec.pruner.type != "none" and not spec.objective.second else None
+        pruning = None
+        if spec.pruner.type != "none" and not spec.objective.second:
+            pruning = OptunaPruning(trial, monitor, lambda: point_pruned(trial.study, point.key, trial.number))
         if pruning is not None:
             callbacks.append(pruning)
         work_dir = ctx.work_root / f"{_safe(point.key)}-seed{seed}"
@@ -223,7 +231,8 @@ class Objective:
         if outcome.best_value is not None:
             ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})
         if pruning is not None and pruning.pruned_at is not None:
-            trial.set_user_attr(ATTR_PRUNED_AT, pruning.pruned_at)
+            trial.set_user_attr(ATTR_POINT_PRUNED if pruning.by_point else ATTR_PRUNED_AT,
+                                True if pruning.by_point else pruning.pruned_at)
             shutil.rmtree(work_dir, ignore_errors=True)
             raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at}")
         if outcome.best_value is None:
@@ -248,6 +257,15 @@ def _sampled_before(trial: optuna.Trial, key: str) -> bool:
         and other.user_attrs.get(ATTR_POINT) == key
         for other in trial.study.get_trials(deepcopy=False)
     )
+
+
+def point_pruned(study: optuna.Study, key: str, number: int) -> bool:
+    """Was another trial of design point ``key`` pruned? (then the whole point is pruned)"""
+    for other in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
+        attrs = other.user_attrs
+        if other.number != number and not attrs.get(ATTR_SPURIOUS) and attrs.get(ATTR_POINT) == key:
+            return True
+    return False
 
 
 def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:

@@ -27,7 +27,7 @@ from .lifecycle import nothing_left, progress
 from .objective import Objective
 from .report_hook import build_report_after_study
 from .session import Session, open_session, optimize
-from .summary import PointSummary, get_summary_info, render_summary
+from .summary import PointSummary, get_summary_info, get_verdicts, render_summary
 from .workers import run_workers
 
 EXIT_DONE = 0
@@ -189,7 +189,8 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
     study, spec, stores = session.study, session.spec, session.stores
     rows = get_summary_info(study)
     if rows:
-        render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console)
+        render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
+                       found=get_verdicts(study, spec.resolved_dict()))
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
     html = None

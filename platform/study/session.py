@@ -24,6 +24,7 @@ from ..stores import StoreError, Stores, check_tracking, ensure_local_dirs, open
 from ..stores.tracking import Tracker, git_commit
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
 from .objective import Objective, TrialContext, TrialFailedError
+from .rounds import run_round
 
 STRAGGLER_POLL_S = 5.0
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -39,9 +40,11 @@ class Session:
     parent_run: str
 
     def housekeeping(self) -> list[int]:
-        """Fail trials of dead workers, close their MLflow runs, enqueue what is missing; returns failed trials."""
+        """Fail trials of dead workers, close their MLflow runs, enqueue what is missing and, with adaptive seeds,
+        the next decision round's seeds; returns failed trials."""
         failed = recover(self.study, self.tracker, self.experiment_id, self.parent_run)
         enqueue_missing(self.study, self.spec)
+        run_round(self.study, self.spec, self.tracker, self.parent_run)
         return failed
 
     def context(self, *, accelerator: str, devices: int, progress_bar: bool) -> TrialContext:

@@ -1,6 +1,8 @@
-"""End-of-study table: design point → objective mean ± std over seeds, n, params, FLOPs, best highlighted.
+"""End-of-study table: design point → objective mean ± std over seeds, n, params, FLOPs, best highlighted; with
+``search.effect`` also each comparison's verdict, Δ with its paired 95 % CI, and the seeds needed.
 
-The numbers are computed by :func:`get_summary_info` (pure, testable) and rendered by :func:`render_summary`.
+The numbers are computed by :func:`get_summary_info` and :func:`get_verdicts` (pure, testable) and rendered by
+:func:`render_summary`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..records import TrialRecord, is_failure, trials_by_point
+from ..reporting import collect, decisions, verdicts
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,12 @@ def get_summary_info(study: optuna.Study) -> list[PointSummary]:
     return rows
 
 
+def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Verdict]:
+    """The verdict of every comparison with its reference (the report's), {} without ``search.effect``."""
+    info = collect._get_study_info(study, spec_dict)
+    return decisions.study_verdicts(collect._get_point_info(study, info), info)
+
+
 def best_key(rows: list[PointSummary], direction: str) -> str | None:
     scored = [r for r in rows if r.mean is not None]
     if not scored:
@@ -64,10 +73,27 @@ def best_key(rows: list[PointSummary], direction: str) -> str | None:
     return pick(scored, key=lambda r: r.mean).key
 
 
-def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console) -> None:
+def _verdict_cells(row: PointSummary, found: dict[str, verdicts.Verdict]) -> list[str]:
+    if row.n_pruned:
+        return ["pruned", "—", "—"]
+    v = found.get(row.key)
+    if v is None:
+        return ["reference" if any(f.reference == row.key for f in found.values()) else "—", "—", "—"]
+    delta = "—" if v.delta is None else f"{v.delta:+.4f}"
+    if v.ci_low is not None and v.ci_high is not None:
+        delta += f" [{v.ci_low:+.4f}, {v.ci_high:+.4f}]"
+    return [v.verdict + (f" ({v.test})" if v.test else ""), delta, verdicts.seeds_label(v.seeds_needed)]
+
+
+def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console,
+                   found: dict[str, verdicts.Verdict] | None = None) -> None:
+    """The table; ``found`` (from :func:`get_verdicts`) adds the verdict, Δ [95 % CI] and seeds needed columns."""
     best = best_key(rows, direction)
     table = Table(title=f"{metric} ({direction}) by design point — mean ± std over seeds")
-    for column in ("design point", metric, "n (ok/pruned/failed)", "params (M)", "FLOPs (G)"):
+    columns = ["design point", metric, "n (ok/pruned/failed)", "params (M)", "FLOPs (G)"]
+    if found:
+        columns += ["verdict", "Δ vs ref [95 % CI]", "seeds needed"]
+    for column in columns:
         table.add_column(column, justify="left" if column == "design point" else "right")
     for row in rows:
         if row.mean is None:
@@ -82,6 +108,7 @@ def render_summary(rows: list[PointSummary], *, metric: str, direction: str, con
             f"{row.n_complete}/{row.n_pruned}/{row.n_failed}",
             f"{row.params / 1e6:.3f}" if row.params is not None else "—",
             f"{row.flops / 1e9:.4f}" if row.flops is not None else "—",
+            *(_verdict_cells(row, found) if found else []),
             style="bold green" if row.key == best else None,
         )
     console.print(table)

@@ -88,6 +88,8 @@ def add_study(
         for i in range(pruned + failed):
             state = TrialState.PRUNED if i < pruned else TrialState.FAIL
             attrs: dict[str, Any] = {"design_point": key, "seed": 100 + i}
+            if state == TrialState.PRUNED:
+                attrs["pruned_at_epoch"] = 2
             if state == TrialState.FAIL:
                 attrs["fail_reason"] = "FloatingPointError: val/acc was never finite"
             study.add_trial(optuna.trial.create_trial(state=state, params=params, distributions=distributions,

@@ -36,7 +36,15 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     st = make_stores(tmp_path_factory.mktemp("dash") / "runs")
     grid = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": SEEDS,
             "reference": {"window_size": 7}}
-    add_study(st, resolved_spec("ablation", search=grid), _ablation_values(), extra_states={(3,): (1, 1)})
+    add_study(st, resolved_spec("ablation", search=grid), _ablation_values(), extra_states={(3,): (0, 1)})
+    values = _ablation_values()
+    effect = {"design": "grid", "parameters": {"window_size": [3, 5, 7, 9]}, "seeds": SEEDS, "effect": 0.02,
+              "reference": {"window_size": 7}}
+    add_study(st, resolved_spec("effect", search=effect),
+              {(3,): {s: v + 0.001 * (-1) ** s for s, v in values[(7,)].items()}, (5,): values[(5,)],
+               (7,): values[(7,)], (9,): {0: 0.9}}, extra_states={(9,): (1, 0)})
+    add_study(st, resolved_spec("bounded", search={**grid, "seeds": [0, 1, 2]}),
+              {(3,): {0: 0.96, 1: 1.0, 2: 0.99}, (5,): {0: 0.95, 1: 0.99, 2: 0.97}, (7,): {0: 0.9, 1: 0.97, 2: 1.0}})
     add_study(st, resolved_spec("oneseed", search={**grid, "seeds": [0]}),
               {(3,): {0: 0.7}, (5,): {0: 0.9}, (7,): {0: 0.8}})
     loss = {"design": "grid", "parameters": {"pos_enc": ["none", "relative"]}, "seeds": SEEDS,
@@ -83,7 +91,34 @@ def test_known_effect_is_better_and_same_distribution_is_not(ablation: Outcome) 
     assert five.summary.mean == pytest.approx(np.mean(list(values[(5,)].values())))
     assert five.paired.mean_diff == pytest.approx(0.1, abs=0.01)
     three = rows["window_size=3"].point
-    assert (three.n_complete, three.n_pruned, three.n_failed) == (5, 1, 1)
+    assert (three.n_complete, three.n_pruned, three.n_failed) == (5, 0, 1)
+
+
+def test_effect_gives_better_equivalent_and_pruned_points_are_not_compared(stores: Stores, tmp_path: Path) -> None:
+    outcome = report_study("effect", stores.storage, stores.tracking, tmp_path, log=False)
+    rows = _rows(outcome)
+    assert {k: r.verdict for k, r in rows.items()} == {
+        "window_size=3": "equivalent", "window_size=5": "better", "window_size=7": "reference",
+        "window_size=9": "pruned"}
+    five, three, nine = rows["window_size=5"], rows["window_size=3"], rows["window_size=9"]
+    assert five.decision.test == "ttest" and five.ci_low < five.decision.delta < five.ci_high
+    assert three.decision.test == "tost" and -0.02 < three.ci_low < three.ci_high < 0.02
+    assert nine.paired is None and nine.decision is None  # a pruned point never enters a comparison
+    markdown = (tmp_path / "table.md").read_text()
+    assert "| Δ vs ref [95 % CI] | test | p | verdict | seeds needed |" in markdown
+    nine_line = next(line for line in markdown.splitlines() if line.startswith("| window_size=9 |"))
+    assert "| pruned at epoch 2 |" in nine_line
+    assert any("window_size=9 (epoch 2)" in note for note in outcome.report.notes)
+    csv_rows = {r["design_point"]: r for r in csv.DictReader((tmp_path / "table.csv").open())}
+    assert csv_rows["window_size=3"]["decided_by"] == "tost" and csv_rows["window_size=9"]["pruned_at_epoch"] == "2"
+
+
+def test_intervals_of_an_accuracy_stay_inside_zero_one(stores: Stores, tmp_path: Path) -> None:
+    outcome = report_study("bounded", stores.storage, stores.tracking, tmp_path, log=False)
+    for row in outcome.report.rows:
+        assert 0.0 <= row.summary.ci_low <= row.summary.ci_high <= 1.0
+    raw = sps.t.interval(0.95, 2, loc=np.mean([0.96, 1.0, 0.99]), scale=sps.sem([0.96, 1.0, 0.99]))
+    assert raw[1] > 1.0 and _rows(outcome)["window_size=3"].summary.ci_high == 1.0  # clipped, not shifted
 
 
 def test_one_seed_needs_more_seeds(stores: Stores, tmp_path: Path) -> None:
@@ -136,7 +171,7 @@ def test_csv_and_markdown_rows(ablation: Outcome) -> None:
     markdown = (out / "table.md").read_text()
     assert "| design point | val/acc (mean ± std) | 95 % CI |" in markdown
     five = next(line for line in markdown.splitlines() if line.startswith("| window_size=5 |"))
-    assert five.endswith("| better |") and f"{by_key['window_size=5'].summary.mean:.4f}" in five
+    assert five.endswith("| better | — |") and f"{by_key['window_size=5'].summary.mean:.4f}" in five
 
 
 def test_parent_run_gets_artifacts_metrics_and_tags(ablation: Outcome, stores: Stores) -> None:

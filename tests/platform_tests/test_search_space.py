@@ -170,12 +170,12 @@ def test_median_pruner_waits_for_the_warmup_epochs() -> None:
     study = optuna.create_study(pruner=search_space.make_pruner(spec), direction="maximize")
     for _ in range(6):  # five good trials, so the median is high
         trial = study.ask()
-        for epoch in range(6):
-            trial.report(1.0, epoch)
+        for trained in range(1, 7):  # steps are epochs trained
+            trial.report(1.0, trained)
         study.tell(trial, 1.0)
     bad = study.ask()
     bad.report(0.0, 2)
-    assert not bad.should_prune()  # epoch 2 is still warm-up
+    assert not bad.should_prune()  # 2 epochs trained: still warm-up
     bad.report(0.0, 3)
     assert bad.should_prune()
 

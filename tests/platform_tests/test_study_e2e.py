@@ -103,23 +103,29 @@ def test_terminal_summary_and_rerun_is_a_no_op(finished_study) -> None:
 
 
 def test_pruning_stops_a_bad_trial_early(tmp_path: Path) -> None:
-    """A learning rate of 1e-7 cannot beat a trained peer after one epoch: the median pruner stops it there."""
+    """A learning rate of 1e-7 cannot beat a trained peer after one epoch: the median pruner stops it there, and
+    its design point is pruned as a whole (its other seed is not trained)."""
     spec = write_spec(tmp_path / "prune.yaml", tiny_spec(
         "prune",
         model={"backbone": "conv"},
         train={"epochs": 3, "limit_train_batches": None, "limit_val_batches": None, "lr": 0.05},
-        search={"design": "grid", "parameters": {"train.lr": [0.05, 1.0e-7]}, "seeds": [0]},
-        pruner={"type": "median", "warmup_epochs": 0, "startup_trials": 1},
+        search={"design": "grid", "parameters": {"train.lr": [0.05, 1.0e-7]}, "seeds": [0, 1]},
+        pruner={"type": "median", "warmup_epochs": 0, "startup_trials": 2},
     ))
     result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     storage, tracking = stores(tmp_path)
-    good, bad = optuna.load_study(study_name="prune", storage=storage).get_trials()
-    assert good.state == TrialState.COMPLETE and good.user_attrs["epochs_run"] == 3
+    good0, good1, bad, skipped = optuna.load_study(study_name="prune", storage=storage).get_trials()
+    assert good0.state == good1.state == TrialState.COMPLETE and good0.user_attrs["epochs_run"] == 3
     assert bad.state == TrialState.PRUNED
-    assert bad.user_attrs["pruned_at_epoch"] == 0
-    assert sorted(bad.intermediate_values) == [0]  # never trained past the first epoch
+    assert bad.user_attrs["pruned_at_epoch"] == 1  # epochs trained (the unit of the pruners' resources)
+    assert sorted(bad.intermediate_values) == [1]  # never trained past the first epoch
+    assert skipped.state == TrialState.PRUNED and skipped.user_attrs["seed"] == 1
+    assert skipped.user_attrs["point_pruned"] is True and "mlflow_run_id" not in skipped.user_attrs
     client = MlflowClient(tracking_uri=tracking)
     run = client.get_run(bad.user_attrs["mlflow_run_id"])
     assert run.info.status == "KILLED"
     assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 1
+    report = (tmp_path / "runs" / "reports" / "prune" / "table.md").read_text()
+    bad_row = next(line for line in report.splitlines() if line.startswith("| train.lr=1e-07 |"))
+    assert "| pruned at epoch 1 |" in bad_row

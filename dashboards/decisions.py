@@ -1,0 +1,83 @@
+"""A study's comparisons and their verdicts, from the stores: shared by the report and the study's decision rounds.
+
+Each design point is compared with its reference (``search.reference`` with the point's other levels kept, one
+reference per slice of a multi-factor grid; the best point by mean when the spec names none) seed by seed. With
+``search.effect`` the verdicts come from :func:`dashboards.verdicts.decide` (better, worse, equivalent within
+±effect, undecided; group-sequential looks for adaptive seeds ``{min, max}``; a fixed list of n seeds is one look
+at n). A pruned design point (any of its seeds pruned) never enters a comparison: its values are left out, but it
+still counts in the Holm family so the boundaries do not move when a point is pruned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from . import stats, verdicts
+from .collect import PointData, StudyInfo, best_key
+from .lab import values as spec_values
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """The search section's seeds as the verdicts see them."""
+
+    effect: float | None
+    min_seeds: int
+    max_seeds: int
+    adaptive: bool
+
+
+def seed_plan(search: Mapping[str, Any]) -> SeedPlan:
+    """From a resolved ``search`` section: a list of n seeds is (n, n); ``{min, max}`` is adaptive."""
+    seeds = search.get("seeds") or [0]
+    effect = search.get("effect")
+    if isinstance(seeds, Mapping):
+        return SeedPlan(effect, int(seeds["min"]), int(seeds["max"]), True)
+    return SeedPlan(effect, len(seeds), len(seeds), False)
+
+
+def reference_keys(points: Sequence[PointData], info: StudyInfo) -> tuple[dict[str, str | None], str]:
+    """Each point's reference point (itself for a reference point) and how the reference was chosen."""
+    if not info.reference:
+        best = best_key(points, info.direction)
+        return {p.key: best for p in points}, "the best design point by mean (the spec sets no search.reference)"
+    wanted = {name: spec_values.label(value) for name, value in info.reference.items()}
+    by_level = {tuple(sorted(p.level.items())): p.key for p in points}
+    refs = {p.key: by_level.get(tuple(sorted({**p.level, **wanted}.items()))) for p in points}
+    shown = ", ".join(f"{k}={v}" for k, v in wanted.items())
+    return refs, f"search.reference ({shown})"
+
+
+def is_pruned(point: PointData) -> bool:
+    """A design point is pruned as a whole as soon as one of its seeds was pruned."""
+    return point.n_pruned > 0
+
+
+def study_verdicts(points: Sequence[PointData], info: StudyInfo,
+                   refs: Mapping[str, str | None] | None = None) -> dict[str, verdicts.Verdict]:
+    """One :class:`~dashboards.verdicts.Verdict` per comparison whose two points are not pruned; {} without effect."""
+    plan = seed_plan(info.spec.get("search", {}))
+    if plan.effect is None:
+        return {}
+    refs = reference_keys(points, info)[0] if refs is None else refs
+    comparisons = {k: r for k, r in refs.items() if r is not None and r != k}
+    if not comparisons:
+        return {}
+    values = {p.key: dict(p.values) for p in points if not is_pruned(p)}
+    usable = {k: r for k, r in comparisons.items() if k in values and r in values}
+    if not usable:
+        return {}
+    involved = {name: values[name] for name in {*usable, *usable.values()}}
+    return verdicts.decide(involved, usable, effect=float(plan.effect), direction=info.direction,
+                           min_seeds=plan.min_seeds, max_seeds=plan.max_seeds,
+                           bounds=stats.metric_bounds(info.metric), family=len(comparisons))
+
+
+def delta_interval(level: Mapping[int, float], reference: Mapping[int, float],
+                   metric: str) -> tuple[float | None, float | None]:
+    """The paired 95 % t interval of Δ = level − reference (without ``effect``), clipped to Δ's possible range."""
+    _, diffs = stats.pair_by_seed(level, reference)
+    summary = stats.describe(diffs, bounds=stats.difference_bounds(stats.metric_bounds(metric)))
+    return summary.ci_low, summary.ci_high

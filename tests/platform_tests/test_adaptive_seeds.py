@@ -1,0 +1,100 @@
+"""Adaptive seeds end to end with real tiny trials: the decision rounds add seeds only to undecided comparisons.
+
+The design is engineered so the verdicts are known without hard-coding any trained value: with a conv-only
+backbone the window size changes nothing (no attention layer uses it), so ``window_size=5,lr=0.05`` trains
+bit-for-bit like the reference ``window_size=3,lr=0.05`` — identical on every seed, a comparison that never
+reaches a verdict (neither test can decide on zero spread) — while ``lr=0.01`` trains differently but within a
+huge ``effect`` (5 nats of validation loss), so TOST calls it equivalent at the first look.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+from rich.console import Console
+
+from dashboards.verdicts import seeds_label
+from platform.study.summary import get_summary_info, get_verdicts, render_summary
+from tests.platform_tests.studyrun import REPO, env, run_study, stores, study_cmd, tiny_spec, write_spec
+
+REF, SAME, NEAR = "window_size=3,lr=0.05", "window_size=5,lr=0.05", "window_size=3,lr=0.01"
+
+
+@pytest.fixture(scope="module")
+def adaptive_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    tmp_path = tmp_path_factory.mktemp("adaptive")
+    search = {
+        "design": "grid", "parameters": {"window_size": [3, 5], "lr": [0.05, 0.01]},
+        "points": [{"window_size": 3, "lr": 0.05}, {"window_size": 5, "lr": 0.05}, {"window_size": 3, "lr": 0.01}],
+        "reference": {"window_size": 3, "lr": 0.05}, "seeds": {"min": 3, "max": 4}, "effect": 5.0,
+    }
+    spec = tiny_spec("adaptive", model={"backbone": "conv"}, search=search,
+                     objective={"metric": "val/loss", "direction": "minimize"})
+    result = run_study(write_spec(tmp_path / "adaptive.yaml", spec), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return tmp_path, result
+
+
+def _study(tmp_path: Path) -> optuna.Study:
+    return optuna.load_study(study_name="adaptive", storage=stores(tmp_path)[0])
+
+
+def test_seeds_added_only_to_the_undecided_comparison(adaptive_study) -> None:
+    tmp_path, _ = adaptive_study
+    trials = _study(tmp_path).get_trials()
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    pairs = [(t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials]
+    assert len(pairs) == len(set(pairs))  # exactly once per (design point, seed)
+    seeds = {point: sorted(s for p, s in pairs if p == point) for point in (REF, SAME, NEAR)}
+    assert seeds[NEAR] == [0, 1, 2]  # decided (equivalent) at the first look: no more seeds
+    assert seeds[SAME] == seeds[REF] == [0, 1, 2, 3]  # undecided: one more seed per round, up to max
+    values = {(p, s): t.value for (p, s), t in zip(pairs, trials, strict=True)}
+    assert all(values[(SAME, s)] == values[(REF, s)] for s in range(4))
+
+
+def test_each_round_is_recorded_on_the_study_and_the_parent_run(adaptive_study) -> None:
+    tmp_path, _ = adaptive_study
+    rounds = _study(tmp_path).user_attrs["sasa.decision_rounds"]
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert [r["enqueued"] for r in rounds] == [{REF: 3, SAME: 3}, {}]
+    assert rounds[0]["verdicts"][NEAR]["verdict"] == "equivalent"
+    assert [r["verdicts"][SAME]["verdict"] for r in rounds] == ["undecided"] * 2
+    assert rounds[-1]["verdicts"][SAME]["done"] and "max seeds" in rounds[-1]["verdicts"][SAME]["note"]
+    client = MlflowClient(tracking_uri=stores(tmp_path)[1])
+    experiment = client.get_experiment_by_name("adaptive")
+    parent = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("sasa.role") == "study")
+    history = client.get_metric_history(parent.info.run_id, "decisions/enqueued")
+    assert sorted((m.step, m.value) for m in history) == [(1, 2.0), (2, 0.0)]
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "decisions")}
+    assert artifacts == {f"decisions/round-0{n}.json" for n in (1, 2)}
+
+
+def test_report_and_summary_show_verdicts_and_seeds_needed(adaptive_study) -> None:
+    tmp_path, _ = adaptive_study
+    study = _study(tmp_path)
+    console = Console(width=250, record=True)
+    found = get_verdicts(study, study.user_attrs["sasa.spec"])
+    render_summary(get_summary_info(study), metric="val/loss", direction="minimize", console=console, found=found)
+    text = console.export_text()
+    assert "seeds needed" in text and "equivalent (tost)" in text and "undecided" in text
+    table = (tmp_path / "runs" / "reports" / "adaptive" / "table.md").read_text()
+    assert "seeds needed" in table and "Δ vs ref [95 % CI]" in table
+    near_row = next(line for line in table.splitlines() if line.startswith(f"| {NEAR} "))
+    assert "| equivalent |" in near_row and "| tost |" in near_row
+
+
+def test_dry_run_of_a_stored_study_shows_the_seeds_needed(adaptive_study) -> None:
+    tmp_path, _ = adaptive_study
+    result = subprocess.run(study_cmd(tmp_path / "adaptive.yaml", tmp_path, "--dry-run"), cwd=REPO,
+                            env={**env(), "COLUMNS": "250"}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored study: comparisons so far" in result.stdout and "seeds needed" in result.stdout
+    near = next(line for line in result.stdout.splitlines() if NEAR in line and "equivalent" in line)
+    study = _study(tmp_path)
+    expected = get_verdicts(study, study.user_attrs["sasa.spec"])[NEAR].seeds_needed
+    assert near.split("│")[-2].strip() == seeds_label(expected) != "—"
