@@ -115,4 +115,4 @@ def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | Non
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     """Read a study YAML file, apply ``--set`` overrides (``dotted.key=value``) and validate it."""
     path = Path(path)
-    return parse_spec(read_yaml_file(path), overrides, source=path)
+    return parse_spec(read_yaml_file(path, known_keys=list(StudySpec.model_fields)), overrides, source=path)

@@ -41,7 +41,7 @@ def join(*parts: str | int) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part:
-            out = f"{out}.{part}" if out else str(part)
+            out = f"{out}.{part}" if out and not str(part).startswith("[") else f"{out}{part}"
     return out
 
 
