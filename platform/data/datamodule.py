@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import io
+import itertools
 import json
 import os
 import tempfile
@@ -113,11 +114,15 @@ def _decode(ds: Any, image_column: str, label_column: str, size: int) -> tuple[t
         ds = ds.with_format("numpy")
     chunks: list[torch.Tensor] = []
     labels: list[int] = []
-    for start, batch in enumerate(ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH)):
-        try:
+    batches = ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH)
+    for start in itertools.count(0, _DECODE_BATCH):
+        try:  # the iterator decodes the image files: PIL raises on truncated or unrecognised ones
+            batch = next(batches, None)
+            if batch is None:
+                break
             items = [_item_to_chw(item, image_column) for item in batch[image_column]]
-        except (OSError, ValueError, SyntaxError) as err:  # PIL: truncated or unrecognised image files
-            raise DataError(_undecodable(ds, image_column, start * _DECODE_BATCH, err)) from None
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(_undecodable(ds, image_column, start, err)) from None
         channels = max(t.shape[0] for t in items)
         items = [t.expand(channels, -1, -1) for t in items]  # grey → colour when a batch mixes both
         if len({t.shape for t in items}) == 1:
