@@ -18,10 +18,10 @@ from rich.console import Console
 
 from platform.spec import SpecError, load_spec, name_problem, parse_spec, study_target
 from platform.spec.reader import MAX_DEPTH, read_yaml_file, read_yaml_text
-from platform.stores import folder_problem
-from platform.study.devices import DevicePlanError, plan_workers
+from platform.stores import folder_problem, resolve_stores
+from platform.study.devices import DevicePlanError, WorkerPlan, plan_workers
 from platform.study.dry_run import MAX_ROWS, print_design
-from platform.study.preflight import url_problem
+from platform.study.preflight import PreflightError, preflight, url_problem
 
 BASE: dict[str, Any] = {
     "name": "guards",
@@ -211,4 +211,15 @@ def test_store_urls_are_checked_without_creating_files(url: str, expected: str, 
 
 def test_sqlite_urls_inside_the_runs_folder_are_fine_before_it_exists(tmp_path: Path) -> None:
     assert url_problem(f"sqlite:///{tmp_path}/runs/optuna.db", "--storage", tmp_path / "runs") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_16_mixed_is_refused_on_a_cpu(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"train\.precision: 16-mixed needs a GPU, and execution\.accelerator is cpu"):
+        parse_spec(_spec(train={"precision": "16-mixed"}, execution={"accelerator": "cpu"}))
+    spec = parse_spec(_spec(train={"precision": "16-mixed"}, execution={"accelerator": "auto"}))
+    stores = resolve_stores(cli_storage=None, cli_tracking=None, spec_storage=None, spec_tracking=None,
+                            root=tmp_path / "runs")
+    with pytest.raises(PreflightError, match=r"train\.precision: .*\(auto\) resolves to cpu"):
+        preflight(spec, stores, WorkerPlan(0, "cpu", 1, 1), cli_storage=None, cli_tracking=None)
     assert list(tmp_path.iterdir()) == []
