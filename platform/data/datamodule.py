@@ -139,8 +139,8 @@ def _decode(ds: Any, image_column: str, label_column: str, size: int) -> tuple[t
 
 def _undecodable(ds: Any, column: str, first: int, err: Exception) -> str:
     """Which image of a failed decode batch is broken (by file name when the source has one)."""
-    import datasets
-    from PIL import Image
+    import datasets  # late: heavy third-party, only after a decode failed
+    from PIL import Image  # late: only after a decode failed
 
     if isinstance(ds.features[column], datasets.Image):
         raw = ds.cast_column(column, datasets.Image(decode=False))
