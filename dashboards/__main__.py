@@ -1,10 +1,10 @@
 """``python -m dashboards STUDY`` (a study YAML or a study name) or ``python -m dashboards --all``.
 
 Reads the Optuna storage and MLflow read-only, writes the report (``report.html``, ``table.csv``, ``table.md``,
-PNGs) to ``--out`` (default ``<runs>/reports/<study>/``) and attaches it to the study's parent MLflow run under
-``report/`` (skip with ``--no-log``). ``--all`` reports every study of the storage and writes ``index.html`` and
-``index.md`` next to them, with the paper's tables beside ours. Exit codes: 0 done, 2 bad input or unreachable
-store (one line on stderr).
+PNGs) to ``--out`` (default ``<runs>/reports/<study>/``); with ``--log`` it also attaches it to the study's parent
+MLflow run under ``report/`` (by default nothing is written to the stores). ``--all`` reports every study of the
+storage and writes ``index.html`` and ``index.md`` next to them, with the paper's tables beside ours. Exit codes:
+0 done, 2 bad input or unreachable store (one line on stderr).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--all", action="store_true", help="report every study in the storage and write an index")
     parser.add_argument("--test", choices=TESTS, default="ttest",
                         help="paired test across seeds: ttest (scipy ttest_rel, default) or wilcoxon (signed-rank)")
-    parser.add_argument("--no-log", action="store_true", help="do not attach the report to the parent MLflow run")
+    parser.add_argument("--log", action="store_true", help="also attach the report to the study's parent MLflow "
+                        "run (the default only reads the stores; a finished study logs its report itself)")
+    parser.add_argument("--no-log", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     return parser
 
 
@@ -61,7 +63,11 @@ def _stores(args: argparse.Namespace, study_spec: spec.StudySpec | None) -> stor
 def _one(args: argparse.Namespace) -> int:
     target = str(args.study)
     spec_dict = None
-    if target.endswith((".yaml", ".yml")) or Path(target).is_file():
+    try:
+        kind = spec.study_target(target)  # the shared name rule, before any filesystem access
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    if kind == "file":
         try:
             study_spec = spec.load_spec(target)
         except spec.SpecError as exc:
@@ -74,8 +80,11 @@ def _one(args: argparse.Namespace) -> int:
         study = load_study(open_optuna(where.storage_url), name, where.storage_url)
         tracking = stored_spec(study).get("tracking") or tracking
     out = args.out or where.root / "reports" / name
+    problem = stores.folder_problem(out, "--out")
+    if problem:
+        raise ReportError(problem)
     outcome = report_study(name, where.storage_url, tracking, out, spec=spec_dict, test=args.test,
-                           log=not args.no_log)
+                           log=args.log)
     _print(outcome)
     return 0
 
@@ -112,6 +121,8 @@ def _all(args: argparse.Namespace) -> int:
     storage = open_optuna(where.storage_url)
     open_mlflow(where.tracking_uri)
     out: Path = args.out or where.root / "reports"
+    if stores.folder_problem(out, "--out"):
+        raise ReportError(stores.folder_problem(out, "--out"))
     rows, links, comparisons, archived = [], [], [], []
     summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, False)}
     for name in study_names(storage):
@@ -122,7 +133,7 @@ def _all(args: argparse.Namespace) -> int:
             continue
         try:
             outcome = report_study(name, where.storage_url, where.tracking_uri, out / name, test=args.test,
-                                   log=not args.no_log)
+                                   log=args.log)
         except ReportError as exc:
             rows.append([name, *(["—"] * (len(INDEX_HEADER) - 2)), str(exc)])
             links.append(None)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
+import itertools
 import json
 import os
 import tempfile
@@ -112,8 +114,15 @@ def _decode(ds: Any, image_column: str, label_column: str, size: int) -> tuple[t
         ds = ds.with_format("numpy")
     chunks: list[torch.Tensor] = []
     labels: list[int] = []
-    for batch in ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH):
-        items = [_item_to_chw(item, image_column) for item in batch[image_column]]
+    batches = ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH)
+    for start in itertools.count(0, _DECODE_BATCH):
+        try:  # the iterator decodes the image files: PIL raises on truncated or unrecognised ones
+            batch = next(batches, None)
+            if batch is None:
+                break
+            items = [_item_to_chw(item, image_column) for item in batch[image_column]]
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(_undecodable(ds, image_column, start, err)) from None
         channels = max(t.shape[0] for t in items)
         items = [t.expand(channels, -1, -1) for t in items]  # grey → colour when a batch mixes both
         if len({t.shape for t in items}) == 1:
@@ -126,6 +135,24 @@ def _decode(ds: Any, image_column: str, label_column: str, size: int) -> tuple[t
     channels = max(c.shape[1] for c in chunks)
     images = torch.cat([c.expand(-1, channels, -1, -1) for c in chunks])
     return images, torch.tensor(labels, dtype=torch.int64)
+
+
+def _undecodable(ds: Any, column: str, first: int, err: Exception) -> str:
+    """Which image of a failed decode batch is broken (by file name when the source has one)."""
+    import datasets  # late: heavy third-party, only after a decode failed
+    from PIL import Image  # late: only after a decode failed
+
+    if isinstance(ds.features[column], datasets.Image):
+        raw = ds.cast_column(column, datasets.Image(decode=False))
+        for row in range(first, min(first + _DECODE_BATCH, len(raw))):
+            item = raw[row][column]
+            try:
+                with Image.open(item["path"] if item.get("bytes") is None else io.BytesIO(item["bytes"])) as im:
+                    im.load()
+            except (OSError, ValueError, SyntaxError) as bad:
+                return f"data.image_column {column!r}: image {item.get('path') or f'#{row}'} cannot be decoded ({bad})"
+    return f"data.image_column {column!r}: an image of rows {first}..{first + _DECODE_BATCH - 1} cannot be " \
+        f"decoded ({type(err).__name__}: {err})"
 
 
 def _set_channels(x: torch.Tensor, channels: int) -> torch.Tensor:

@@ -91,24 +91,24 @@ def _load_hf(name: str | None, config: str | None) -> datasets.DatasetDict:
     reason = _hub_unreachable_reason()
     if reason is not None:
         raise DataError(
-            f"could not load Hugging Face dataset {shown!r}: the Hub could not be reached ({reason}). "
+            f"data.name: could not load Hugging Face dataset {shown!r}: the Hub could not be reached ({reason}). "
             f"If the dataset is already in the local cache, set HF_HUB_OFFLINE=1; {_OFFLINE_HINT}"
         )
     try:
         loaded = datasets.load_dataset(name, config)
     except datasets.exceptions.DatasetNotFoundError as err:
         raise DataError(
-            f"could not load Hugging Face dataset {shown!r}: it does not exist on the Hub or cannot be "
+            f"data.name: could not load Hugging Face dataset {shown!r}: it does not exist on the Hub or cannot be "
             f"accessed ({err}); check data.name, or {_OFFLINE_HINT}"
         ) from err
     except ConnectionError as err:  # offline mode without a cached copy, or the Hub went away mid-way
         offline = " (offline mode and not in the local cache)" if datasets.config.HF_HUB_OFFLINE else ""
         raise DataError(
-            f"could not load Hugging Face dataset {shown!r}: the Hub could not be reached{offline}, or the "
+            f"data.name: could not load Hugging Face dataset {shown!r}: the Hub could not be reached{offline}, or the "
             f"dataset does not exist ({err}); {_OFFLINE_HINT}"
         ) from err
     except ValueError as err:  # e.g. an unknown config name: the library lists the valid ones
-        raise DataError(f"could not load Hugging Face dataset {shown!r} (check data.config): {err}") from err
+        raise DataError(f"data.name: could not load Hugging Face dataset {shown!r} (check data.config): {err}") from err
     if not isinstance(loaded, datasets.DatasetDict):  # pragma: no cover - load_dataset without split
         loaded = datasets.DatasetDict(train=loaded)
     return loaded
@@ -199,8 +199,10 @@ def check_columns(dd: dict[str, datasets.Dataset], image_column: str, label_colu
         available = list(ds.column_names)
         for field, column in (("data.image_column", image_column), ("data.label_column", label_column)):
             if column not in ds.features:
+                hint = " (an imagefolder data.path needs one sub-folder per class, at least 2 classes)" \
+                    if field == "data.label_column" else ""
                 raise DataError(
-                    f"{field} {column!r} is not a column of split {split!r}; available columns: {available}"
+                    f"{field} {column!r} is not a column of split {split!r}; available columns: {available}{hint}"
                 )
         image_feature, label_feature = ds.features[image_column], ds.features[label_column]
         if not _is_image_feature(image_feature):

@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST, STUDY_SPEC
-from ..spec import StudySpec, load_spec, parse_spec
+from ..spec import StudySpec, load_spec, parse_spec, study_target
 from ..stores import StoreError, Stores, open_storage, redact, resolve_stores
 from .champion import PromotionError, one_line, select
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
@@ -115,12 +115,9 @@ def promote(
 
 def _target(study: str) -> tuple[str, StudySpec | None]:
     """(study name, spec from the YAML file or None when STUDY is a name)."""
-    path = Path(study)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        spec = load_spec(path)
+    if study_target(study) == "file":  # the name rule is checked first: no filesystem access for '..'
+        spec = load_spec(Path(study))
         return spec.name, spec
-    if not _NAME_RE.fullmatch(study):
-        raise ValueError(f"STUDY {study!r} is neither a YAML file nor a study name (letters, digits, '_', '.', '-')")
     return study, None
 
 

@@ -12,6 +12,7 @@ sections), :mod:`.study_spec` (:class:`StudySpec`, :func:`load_spec`, :func:`par
 """
 
 from .errors import SpecError
+from .names import name_problem, study_target
 from .parameters import ParameterSpec, SearchSpec
 from .sections import (
     LOGGED_METRICS,
@@ -29,5 +30,5 @@ from .study_spec import SECTIONS, StudySpec, load_spec, parse_spec
 __all__ = [
     "LOGGED_METRICS", "SECTIONS", "VALIDATION_METRICS", "AugmentSpec", "DataSpec", "ExecutionSpec", "ModelSpec",
     "ObjectiveSpec", "ParameterSpec", "PrunerSpec", "SearchSpec", "SpecError", "StudySpec", "TrainSpec",
-    "load_spec", "parse_spec",
+    "load_spec", "name_problem", "parse_spec", "study_target",
 ]

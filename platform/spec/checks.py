@@ -16,7 +16,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from .parameters import SearchSpec, check_levels, combos, count_levels
-from .sections import DataSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
+from .sections import DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
 from .values import READY_NAMES, label
 from .yaml_paths import Problem, format_errors, render
 
@@ -42,6 +42,13 @@ def _check_pruner(pruner: PrunerSpec, objective: ObjectiveSpec, train: TrainSpec
     if pruner.warmup_epochs >= train.epochs:
         yield "pruner.warmup_epochs", f"{pruner.warmup_epochs} ≥ train.epochs ({train.epochs}), so nothing is " \
                                       "ever pruned; use fewer warm-up epochs or pruner.type: none"
+
+
+def _check_precision(train: TrainSpec, execution: ExecutionSpec) -> Iterator[Problem]:
+    """``16-mixed`` is a CUDA mode: on a CPU Lightning silently runs bf16 instead (the preflight also refuses it
+    when ``accelerator: auto`` resolves to the CPU)."""
+    if train.precision == "16-mixed" and execution.accelerator == "cpu":
+        yield "train.precision", "16-mixed needs a GPU, and execution.accelerator is cpu; use 32-true or bf16-mixed"
 
 
 def train_level_problems(train: TrainSpec, search: SearchSpec) -> Iterator[Problem]:
@@ -138,6 +145,7 @@ def _blame(field: str, value: Any, key: str, error: str) -> str:
 _CROSS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., Iterator[Problem]]], ...] = (
     (("search", "objective"), _check_objective),
     (("pruner", "objective", "train"), _check_pruner),
+    (("train", "execution"), _check_precision),
     (("train", "search"), train_level_problems),
     (("data", "model", "search"), model_problems),
 )

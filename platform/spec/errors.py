@@ -9,6 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+MAX_SHOWN = 20  # problems printed; the rest are counted ("... and 399,990 more unknown keys")
+MAX_LINE = 400  # characters of one problem line
+
+
+def _clip(line: str) -> str:
+    line = " ".join(line.splitlines())
+    return line if len(line) <= MAX_LINE else f"{line[:MAX_LINE - 3]}..."
+
+
+def _more(rest: list[str]) -> str:
+    unknown = sum(1 for line in rest if "unknown key" in line)
+    if unknown == len(rest):
+        return f"… and {len(rest):,} more unknown keys"
+    return f"… and {len(rest):,} more problems" + (f" ({unknown:,} unknown keys)" if unknown else "")
+
 
 class SpecError(ValueError):
     """A study spec (file, ``--set`` overrides or mapping) is invalid.
@@ -25,8 +40,12 @@ class SpecError(ValueError):
     def _render(self) -> str:
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
-        head = f"{self.source}: {count} {noun}" if self.source else f"invalid study spec: {count} {noun}"
-        return "\n".join([head, *(f"  {line}" for line in self.problems)])
+        head = f"{self.source}: {count:,} {noun}" if self.source else f"invalid study spec: {count:,} {noun}"
+        shown = self.problems if count <= MAX_SHOWN + 1 else self.problems[:MAX_SHOWN]
+        lines = [head, *(f"  {_clip(line)}" for line in shown)]
+        if len(shown) < count:
+            lines.append(f"  {_more(self.problems[MAX_SHOWN:])}")
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         return self._render()

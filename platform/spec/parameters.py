@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .sections import MAX_SEED, ModelSpec, Number, Spec, TrainSpec, raise_problems
 from .seeds import SeedRange
 from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
 from .values import target as target_of
@@ -38,7 +38,7 @@ class ParameterSpec(Spec):
     choices: list[Any] | None = None
     low: Number | None = None
     high: Number | None = None
-    step: int | None = None
+    step: int | None = Field(None, le=10**9)
 
     @model_validator(mode="before")
     @classmethod
@@ -111,9 +111,9 @@ class SearchSpec(Spec):
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
     seeds: list[int] | SeedRange = Field(default_factory=lambda: [0])
     effect: float | None = Field(None, gt=0.0)
-    n_trials: int | None = Field(None, ge=1)
-    max_trials: int | None = Field(None, ge=1)
-    timeout: float | None = Field(None, gt=0.0)
+    n_trials: int | None = Field(None, ge=1, le=1_000_000)
+    max_trials: int | None = Field(None, ge=1, le=1_000_000)
+    timeout: float | None = Field(None, gt=0.0, le=365 * 24 * 3600.0)
     reference: dict[str, Any] | None = None
     points: list[dict[str, Any]] | None = None  # grid only: these design points instead of the full product
 
@@ -149,6 +149,9 @@ class SearchSpec(Spec):
             return value
         if not value:
             raise ValueError("is empty; give at least one seed, e.g. [0]")
+        out_of_range = [s for s in value if not 0 <= s <= MAX_SEED]
+        if out_of_range:
+            raise ValueError(f"seed {out_of_range[0]} is out of range; seeds are integers in 0..{MAX_SEED}")
         duplicates = sorted({s for s in value if value.count(s) > 1})
         if duplicates:
             raise ValueError(f"seed {duplicates[0]} is listed twice; seeds must be distinct")
@@ -222,6 +225,14 @@ class SearchSpec(Spec):
             for key, level in point.items():
                 if not any(same(level, v) for v in levels(parameters[key]) or []):
                     problems.append((f"[{index}].{key}", f"{show(level)} is not a level of {key}"))
+        seen: dict[str, int] = {}
+        for index, point in enumerate(value):
+            if isinstance(point, dict) and not problems:
+                key = "|".join(f"{k}={label(point[k])}" for k in sorted(point))
+                if key in seen:
+                    problems.append((f"[{index}]", f"repeats design point [{seen[key]}] ({key.replace('|', ', ')}); "
+                                                   "list each design point once (seeds repeat it)"))
+                seen.setdefault(key, index)
         raise_problems(problems)
         return value
 

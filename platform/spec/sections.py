@@ -7,6 +7,7 @@ floats), and frozen.  The ``search`` section is in :mod:`.parameters`; the whole
 from __future__ import annotations
 
 import glob
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,9 +24,15 @@ LOGGED_METRICS: tuple[str, ...] = (
 VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(m for m in LOGGED_METRICS if m.startswith("val/")))
 
 
+MAX_MAGNITUDE = 1e12  # search-range ends (``low``/``high``): finite, and far from float overflow
+MAX_SEED = 2**32 - 1  # numpy / Lightning seeds are 32-bit
+
+
 def _number(value: Any) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number; got {show(value)}")
+    if not math.isfinite(value) or abs(value) > MAX_MAGNITUDE:
+        raise ValueError(f"expected a finite number of magnitude ≤ {MAX_MAGNITUDE:g}; got {show(value)}")
     return value
 
 
@@ -58,7 +65,7 @@ Devices = Annotated[Literal["auto"] | list[int], PlainValidator(_devices)]
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def raise_problems(problems: list[Problem]) -> None:
@@ -70,7 +77,7 @@ def raise_problems(problems: list[Problem]) -> None:
 
 
 class AugmentSpec(Spec):
-    random_crop_padding: int = Field(0, ge=0)
+    random_crop_padding: int = Field(0, ge=0, le=1024)
     horizontal_flip: bool = False
 
 
@@ -89,12 +96,12 @@ class DataSpec(Spec):
     test_split: str | None = None
     val_fraction: float = Field(0.15, gt=0.0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0.0, lt=0.5)
-    split_seed: int = 0
-    image_size: int = Field(16, ge=4)
+    split_seed: int = Field(0, ge=0, le=MAX_SEED)
+    image_size: int = Field(16, ge=4, le=1024)
     grayscale: bool | None = None
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
-    num_workers: int = Field(0, ge=0)
-    max_train_samples: int | None = Field(None, ge=1)
+    num_workers: int = Field(0, ge=0, le=256)
+    max_train_samples: int | None = Field(None, ge=1, le=10**9)
 
     @field_validator("name")
     @classmethod
@@ -141,12 +148,12 @@ class ModelSpec(Spec):
     backbone: Literal["conv", "attention", "full"] | None = None
     stem: Literal["conv", "attention"] | None = None
     attention_groups: list[int] | None = None
-    kernel_size: int | None = None
-    heads: int | None = None
+    kernel_size: int | None = Field(None, le=255)
+    heads: int | None = Field(None, ge=1, le=1024)
     pos_enc: Literal["none", "absolute", "relative"] | None = None
     backend: Literal["auto", "torch", "triton"] | None = None  # SASA2d kernel; null: the factory's ("auto")
-    stem_mixtures: int | None = None
-    width: float | None = None
+    stem_mixtures: int | None = Field(None, ge=1, le=64)
+    width: float | None = Field(None, gt=0.0, le=16.0)
     small_input: bool | None = None
 
     def options(self) -> dict[str, Any]:
@@ -182,19 +189,19 @@ class ModelSpec(Spec):
 class TrainSpec(Spec):
     """Optimisation: Nesterov SGD or AdamW, linear warm-up then per-step cosine decay to 0 (the paper's)."""
 
-    epochs: int = Field(10, ge=1)
-    max_steps: int | None = None
-    batch_size: int = Field(64, ge=1)
+    epochs: int = Field(10, ge=1, le=100_000)
+    max_steps: int | None = Field(None, le=10**9)
+    batch_size: int = Field(64, ge=1, le=65_536)
     optimizer: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0.0)
+    lr: float = Field(0.1, gt=0.0, le=1.0e6)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(1.0e-4, ge=0.0)
-    warmup_epochs: float = Field(1.0, ge=0.0)
+    weight_decay: float = Field(1.0e-4, ge=0.0, le=100.0)
+    warmup_epochs: float = Field(1.0, ge=0.0, le=100_000)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
     compile: bool = False  # torch.compile the network (opt-in; the first steps pay the compilation)
     channels_last: bool = False  # network and image batches in channels_last memory format
-    gradient_clip_val: float | None = Field(None, gt=0.0)
+    gradient_clip_val: float | None = Field(None, gt=0.0, le=1.0e6)
     deterministic: bool = False
     limit_train_batches: BatchLimit = None
     limit_val_batches: BatchLimit = None
@@ -247,15 +254,15 @@ class ObjectiveSpec(Spec):
 
 class PrunerSpec(Spec):
     type: Literal["none", "median", "hyperband", "successive_halving"] = "none"
-    warmup_epochs: int = Field(1, ge=0)
-    startup_trials: int = Field(5, ge=0)  # median: trials that are never pruned (Optuna's n_startup_trials)
+    warmup_epochs: int = Field(1, ge=0, le=100_000)
+    startup_trials: int = Field(5, ge=0, le=1_000_000)  # median: never-pruned trials (n_startup_trials)
 
 
 class ExecutionSpec(Spec):
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: Devices = "auto"
-    workers: int = Field(1, ge=1)
-    devices_per_trial: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=1024)
+    devices_per_trial: int = Field(1, ge=1, le=1024)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:

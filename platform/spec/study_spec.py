@@ -6,7 +6,6 @@ overrides) and :func:`parse_spec` (a mapping), both raising :class:`SpecError` w
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from .checks import cross_problems
 from .errors import SpecError
+from .names import name_problem
 from .parameters import SearchSpec
+from .reader import read_yaml_file
 from .sections import (
     DataSpec,
     ExecutionSpec,
@@ -27,10 +28,9 @@ from .sections import (
     TrainSpec,
     raise_problems,
 )
-from .yaml_paths import apply_overrides, format_errors, load_yaml, render, yaml_problem
+from .yaml_paths import apply_overrides, format_errors, render
 
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
-_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class StudySpec(Spec):
@@ -58,8 +58,9 @@ class StudySpec(Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not a valid study name; use letters, digits, '_', '.' and '-'")
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
@@ -114,10 +115,4 @@ def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | Non
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     """Read a study YAML file, apply ``--set`` overrides (``dotted.key=value``) and validate it."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(["file not found" if not path.exists() else "not a file"], path)
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError([yaml_problem(exc)], path) from None
-    return parse_spec(raw, overrides, source=path)
+    return parse_spec(read_yaml_file(path, known_keys=list(StudySpec.model_fields)), overrides, source=path)

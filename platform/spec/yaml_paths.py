@@ -14,10 +14,13 @@ import types
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Annotated, Any, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from .errors import SpecError
+from .reader import read_yaml_text
+
 Problem = tuple[str, str]
+DETAILED_PROBLEMS = 50  # problems past this many get short messages (no "did you mean" search)
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 # Free-form mapping keys (search parameter names) may themselves be dotted paths into these sections.
 _DOTTED_PARAM_ROOTS = ("model", "train")
@@ -38,7 +41,7 @@ def join(*parts: str | int) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part:
-            out = f"{out}.{part}" if out else str(part)
+            out = f"{out}.{part}" if out and not str(part).startswith("[") else f"{out}{part}"
     return out
 
 
@@ -62,43 +65,18 @@ def show(value: object) -> str:
         return repr(value)
     if isinstance(value, dict):
         return "a mapping"
-    return repr(value)
+    if isinstance(value, list | tuple):  # never repr a container: an alias bomb expands to 10**9 items
+        return f"a list of {len(value)} items" if value else "an empty list"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 # --- YAML ------------------------------------------------------------------------------------------------
 
 
-class SpecLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``) and rejects duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-SpecLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"), list("-+0123456789")
-)
-
-
-def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=SpecLoader)  # SpecLoader is a SafeLoader
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """A YAML error as one line with its (1-based) line and column."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    context = getattr(exc, "context", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "YAML"
-    return f"{where}: YAML syntax error: {problem}" + (f" ({context})" if context else "")
+def load_yaml(text: str, source: str | None = None) -> Any:
+    """YAML text through the shared safe reader (:mod:`.reader`); raises ``SpecError``."""
+    return read_yaml_text(text, source)
 
 
 # --- walking the pydantic schema -------------------------------------------------------------------------
@@ -206,7 +184,13 @@ def format_errors(
     ``root`` is the model that was validated; ``prefix`` is prepended to every path.
     """
     errors = err.errors() if isinstance(err, ValidationError) else err
-    return [line for error in errors for line in _error_lines(error, root, prefix)]
+    out: list[Problem] = []
+    for error in errors:
+        if len(out) >= DETAILED_PROBLEMS and error["type"] == "extra_forbidden":  # no hints for 400k typos
+            out.append((join(*prefix, *error["loc"]), "unknown key"))
+        else:
+            out.extend(_error_lines(error, root, prefix))
+    return out
 
 
 # --- --set overrides -------------------------------------------------------------------------------------
@@ -259,16 +243,17 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str], root: type[Ba
         key, sep, value_text = text.partition("=")
         key = key.strip()
         if not sep or not _KEY_RE.fullmatch(key):
-            problems.append(f"--set {text}: expected dotted.key=value (e.g. --set train.lr=0.05)")
+            problems.append(f"--set {text[:80]}: expected dotted.key=value (e.g. --set train.lr=0.05)")
             continue
+        shown = text if len(text) <= 80 else f"{text[:77]}..."
         try:
             value = load_yaml(value_text)
-        except yaml.YAMLError as exc:
-            problems.append(f"--set {text}: the value is not valid YAML: {getattr(exc, 'problem', exc)}")
+        except SpecError as exc:
+            problems.append(f"--set {shown}: the value is not valid YAML: {exc.problems[0]}")
             continue
         keys, problem = _override_path(root, key.split("."))
         if problem is not None:
-            problems.append(f"--set {text}: {problem}")
+            problems.append(f"--set {shown}: {problem}")
             continue
         _assign(raw, keys, value)
     return problems

@@ -2,8 +2,9 @@
 MLflow layer (:mod:`.tracking`), and password redaction for everything printed or logged (:mod:`.redaction`)."""
 
 from .connect import StoreError, check_tracking, open_storage, study_exists
+from .folders import folder_problem
 from .locations import Stores, ensure_local_dirs, resolve_stores
 from .redaction import redact
 
-__all__ = ["StoreError", "Stores", "check_tracking", "ensure_local_dirs", "open_storage", "redact", "resolve_stores",
-           "study_exists"]
+__all__ = ["StoreError", "Stores", "check_tracking", "ensure_local_dirs", "folder_problem", "open_storage", "redact",
+           "resolve_stores", "study_exists"]

@@ -76,18 +76,22 @@ def main(argv: list[str] | None = None) -> int:
                            fresh=args.fresh)
     try:
         spec, stores = request.load()
-    except SpecError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.dry_run:
-        print_design(spec, console=console, stored=stored_verdicts(spec, stores))
-        return 0
-    try:
+        if args.dry_run:
+            request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
+            print_design(spec, console=console, stored=stored_verdicts(spec, stores))
+            return 0
         if args.worker_index is not None:
             return run_worker(spec, stores, WorkerPlan.from_env())
         return run_study(request, console=console).code
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (StoreError, StudyConflictError, DataError, DevicePlanError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a folder or file the preflight could not foresee (a race, a full disk)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: --runs-dir {args.runs_dir}: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_USAGE
 
 

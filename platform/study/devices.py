@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 PLAN_ENV = "SASA_WORKER_PLAN"
+CPU_OVERSUBSCRIPTION = 4  # CPU worker processes per core, at most (more only thrash)
 
 
 class DevicePlanError(ValueError):
@@ -59,6 +60,10 @@ def plan_workers(
     use_gpu = accelerator == "gpu" or (accelerator == "auto" and cuda_count > 0)
     if not use_gpu:
         count = workers or spec_workers
+        if count * per_trial > CPU_OVERSUBSCRIPTION * cpu_count:
+            option = "--workers" if workers is not None else "execution.workers"
+            raise DevicePlanError(f"{option}: {count} workers × {per_trial} processes per trial is more than "
+                                  f"{CPU_OVERSUBSCRIPTION} per CPU core; this machine has {cpu_count} cores")
         threads = max(1, cpu_count // (count * per_trial))
         return [WorkerPlan(i, "cpu", per_trial, threads) for i in range(count)]
     if cuda_count == 0:

@@ -20,12 +20,13 @@ from rich.table import Table
 import sasa
 
 from ..reporting import verdicts
-from ..search import build_model, grid_points, sampled_target
+from ..search import grid_points, resolve, sampled_target
 from ..spec import StudySpec
 from ..stores import Stores, open_storage, study_exists
 from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
+MAX_ROWS = 20  # trials printed; the rest are counted
 
 
 def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdict] | None:
@@ -66,18 +67,29 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
         capped = f" (the space holds only {target})" if search.n_trials and target and target < search.n_trials else ""
         console.print(f"search: {search.n_trials} sampled points{capped} × {len(seeds)} seeds "
                       f"(timeout: {search.timeout or 'none'}) over:")
-        for name, param in search.parameters.items():
-            console.print(f"  {name}: {param}")
+        for name, param in list(search.parameters.items())[:MAX_ROWS]:
+            console.print(f"  {name}: {str(param)[:200]}")
         return
-    table = Table(title=f"{len(grid_points(spec)) * len(seeds)} trials")
+    points = grid_points(spec)
+    total = len(points) * len(seeds)
+    table = Table(title=f"{total:,} trials" + (f" (first {MAX_ROWS} shown)" if total > MAX_ROWS else ""))
     for column in ("#", "design point", "seed", "params (M)", "FLOPs (G)"):
         table.add_column(column, justify="left" if column == "design point" else "right")
+    sizes: dict[str, tuple[float, float]] = {}  # per architecture: built and counted once
     number = 0
-    for point in grid_points(spec):
-        model = build_model(spec, point, num_classes=NUM_CLASSES, in_channels=channels)
-        params = sum(p.numel() for p in model.parameters()) / 1e6
-        flops = sasa.count_flops(model, (1, channels, size, size)) / 1e9
-        for seed in seeds:
+    for point in points:
+        if number >= MAX_ROWS:
+            break
+        model_spec, _ = resolve(spec, point)
+        key = model_spec.model_dump_json()
+        if key not in sizes:
+            model = model_spec.build(num_classes=NUM_CLASSES, in_channels=channels)
+            sizes[key] = (sum(p.numel() for p in model.parameters()) / 1e6,
+                          sasa.count_flops(model, (1, channels, size, size)) / 1e9)
+        params, flops = sizes[key]
+        for seed in seeds[: MAX_ROWS - number]:
             table.add_row(str(number), point.key, str(seed), f"{params:.3f}", f"{flops:.4f}")
             number += 1
     console.print(table)
+    if total > number:
+        console.print(f"… and {total - number:,} more trials")

@@ -18,13 +18,15 @@ import torch
 from rich.console import Console
 from tqdm.auto import tqdm
 
-from ..records import ATTR_POINT, ATTR_SEED, TrialRecord
+from ..data.staging import discard
+from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord
 from ..search import sampled_target
 from ..spec import StudySpec, load_spec
 from ..stores import Stores, redact, resolve_stores
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress
 from .objective import Objective
+from .preflight import preflight
 from .report_hook import build_report_after_study
 from .session import Session, open_session, optimize
 from .summary import PointSummary, get_summary_info, get_verdicts, render_summary
@@ -56,6 +58,14 @@ class StudyRequest:
         stores = resolve_stores(cli_storage=self.storage, cli_tracking=self.tracking_uri, spec_storage=spec.storage,
                                 spec_tracking=spec.tracking, root=self.runs_dir)
         return spec, stores
+
+    def plan(self, spec: StudySpec) -> list[WorkerPlan]:
+        """The worker processes for ``spec`` on this machine; raises ``DevicePlanError`` when they do not fit."""
+        return plan_workers(
+            accelerator=spec.execution.accelerator, devices=spec.execution.devices, workers=self.workers,
+            spec_workers=spec.execution.workers, devices_per_trial=spec.execution.devices_per_trial,
+            cuda_count=torch.cuda.device_count(), cpu_count=os.cpu_count() or 1,
+        )
 
     def worker_argv(self) -> list[str]:
         """The command line of each worker process (without ``--fresh``: only the main process archives)."""
@@ -98,6 +108,9 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    failures = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _DropOptunaFailure) for f in failures.filters):
+        failures.addFilter(_DropOptunaFailure())
 
 
 def run_study(request: StudyRequest, *, console: Console | None = None) -> StudyResult:
@@ -105,12 +118,12 @@ def run_study(request: StudyRequest, *, console: Console | None = None) -> Study
     ``DevicePlanError`` before anything is trained."""
     console = console or Console()
     spec, stores = request.load()
-    plans = plan_workers(
-        accelerator=spec.execution.accelerator, devices=spec.execution.devices, workers=request.workers,
-        spec_workers=spec.execution.workers, devices_per_trial=spec.execution.devices_per_trial,
-        cuda_count=torch.cuda.device_count(), cpu_count=os.cpu_count() or 1,
-    )
-    session = open_session(spec, stores, fresh=request.fresh, console=console)
+    plans = request.plan(spec)
+    data = preflight(spec, stores, plans[0], cli_storage=request.storage, cli_tracking=request.tracking_uri)
+    try:
+        session = open_session(spec, stores, fresh=request.fresh, console=console, data=data)
+    finally:
+        discard(data)
     separate = len(plans) > 1 or (request.ddp_in_worker and plans[0].devices > 1)
     return _run(session, plans, request.worker_argv(), separate=separate, console=console)
 
@@ -122,18 +135,36 @@ def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:
     context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=False)
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        record = TrialRecord.of(trial)
-        value = f" {spec.objective.metric}={record.value:.4f}" if record.value is not None else ""
-        reason = f" ({record.fail_reason})" if record.fail_reason is not None else ""
-        attrs = trial.user_attrs
-        print(f"trial #{trial.number} {attrs.get(ATTR_POINT, '?')} seed={attrs.get(ATTR_SEED, '?')}: "
-              f"{trial.state.name.lower()}{value}{reason}", flush=True)
+        print(trial_line(session, trial), flush=True)
 
     try:
         optimize(session, Objective(context), on_trial_end=on_trial_end)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_DONE  # the main process judges completeness (it may start another round)
+
+
+class _DropOptunaFailure(logging.Filter):
+    """Optuna logs a failed trial at WARNING with its whole traceback; the study prints one line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.getMessage().startswith("Trial ") and " failed " in record.getMessage())
+
+
+def trial_line(session: Session, trial: optuna.trial.FrozenTrial) -> str:
+    """One line per finished trial: number, design point, seed, state, value or reason, where the traceback is."""
+    spec, record, attrs = session.spec, TrialRecord.of(trial), trial.user_attrs
+    value = f" {spec.objective.metric}={record.value:.4f}" if record.value is not None else ""
+    reason = f" ({record.fail_reason})" if record.fail_reason is not None else ""
+    where = ""
+    if trial.state == optuna.trial.TrialState.FAIL and attrs.get(ATTR_RUN):
+        try:
+            artifacts = session.tracker.client.get_run(attrs[ATTR_RUN]).info.artifact_uri
+            where = f"; traceback: {artifacts}/traceback.txt"
+        except Exception:  # the line must print even when the tracking store hiccups
+            where = f"; traceback: traceback.txt of MLflow run {attrs[ATTR_RUN]}"
+    return (f"trial #{trial.number} {attrs.get(ATTR_POINT, '?')} seed={attrs.get(ATTR_SEED, '?')}: "
+            f"{trial.state.name.lower()}{value}{reason}{where}")
 
 
 def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, separate: bool,
@@ -178,6 +209,8 @@ def _run_in_process(session: Session, objective: Objective) -> bool:
         now = progress(study, spec)
         bar.total, bar.n = now.total, now.done
         bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
+        if trial.state == optuna.trial.TrialState.FAIL:
+            tqdm.write(trial_line(session, trial))
 
     try:
         return optimize(session, objective, on_trial_end=on_trial_end)

@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from ..data import ImageDataModule, build_datamodule, prepare_data_once
+from ..data.staging import StagedData, install_staged
 from ..records import STUDY_PARENT_RUN, TAG_COMMIT, TAG_STORAGE
 from ..search import make_pruner, make_sampler
 from ..spec import StudySpec
@@ -66,7 +67,7 @@ class Session:
 
 
 def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create: bool = True,
-                 console: Console | None = None) -> Session:
+                 console: Console | None = None, data: StagedData | None = None) -> Session:
     ensure_local_dirs(stores)
     check_tracking(stores.tracking_uri)
     storage = open_storage(stores.storage_url)
@@ -80,7 +81,9 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
         return Session(spec, stores, study, tracker, tracker.experiment_id(spec.name), parent)
 
     # Data first: a missing dataset must not leave a half-made study behind.
-    prepare_data_once(spec.data, stores.data_cache)
+    if data is not None:  # checked by the preflight, before anything was created
+        install_staged(data)
+    prepare_data_once(spec.data, stores.data_cache)  # a no-op when the cache has it
     study, archived = open_study(spec, storage, fresh=fresh)
     if archived:
         old_dir = stores.trial_dir(spec.name)

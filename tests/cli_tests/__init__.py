@@ -1,0 +1,1 @@
+"""Command-line contract tests that run the three commands as processes (bad input, exit codes, side effects)."""
