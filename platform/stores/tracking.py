@@ -9,6 +9,8 @@ Tags written here and by the objective are the contract the dashboards and promo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import subprocess
 import time
@@ -18,13 +20,27 @@ from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
+import numpy as np
 import torch
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 import sasa
 
-from ..records import TAG_FAIL, TAG_PARENT, TAG_ROLE, TAG_STUDY
+from ..records import (
+    EXPERIMENT_KIND_TRAINING,
+    PARENT_METRIC_PREFIX,
+    SOURCE_NAME,
+    TAG_COMMIT,
+    TAG_EXPERIMENT_KIND,
+    TAG_FAIL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SOURCE_COMMIT,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_STUDY,
+)
 
 _MAX_PARAM_LEN = 6000
 
@@ -55,6 +71,31 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def source_tags(commit: str) -> dict[str, str]:
+    """MLflow's standard source tags (the UI's Source column): the command and the bare git commit."""
+    tags = {TAG_SOURCE_NAME: SOURCE_NAME, TAG_SOURCE_TYPE: "LOCAL"}
+    bare = commit.removesuffix("-dirty")
+    if bare and bare != "unknown":
+        tags[TAG_SOURCE_COMMIT] = bare
+    return tags
+
+
+def metric_name(text: str) -> str:
+    """A design point key as an MLflow metric name part (``window_size=3,heads=2`` → ``window_size:3 heads:2``)."""
+    return "".join(c if c.isalnum() or c in "_-. :/" else {"=": ":", ",": " "}.get(c, "_") for c in text)
+
+
+def table_metrics(rows: Any) -> dict[str, float]:
+    """The end-of-study table (``study.summary.PointSummary`` rows) as parent-run metrics
+    ``table/<point>/mean|std|n``: the UI's charts of the parent run compare design points."""
+    metrics: dict[str, float] = {}
+    for row in rows:
+        base = f"{PARENT_METRIC_PREFIX}{metric_name(row.key)}"
+        values = {"mean": row.mean, "std": row.std, "n": row.n_complete}
+        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None})
+    return metrics
+
+
 class Tracker:
     """MLflow access for one study: experiment, parent run, child runs."""
 
@@ -70,11 +111,15 @@ class Tracker:
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)
+            if experiment.tags.get(TAG_EXPERIMENT_KIND) != EXPERIMENT_KIND_TRAINING:  # made before the tag existed
+                self.client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
             return experiment.experiment_id
         location = None
         if self.artifact_root is not None:
             location = (self.artifact_root / name).resolve().as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        # Tagged as a model-training experiment: MLflow 3's UI otherwise opens it in its GenAI (traces) view.
+        return self.client.create_experiment(name, artifact_location=location,
+                                             tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND_TRAINING})
 
     def open_parent_run(self, experiment_id: str, study: str, run_id: str | None, tags: dict[str, str]) -> str:
         """Reopen the study's parent run (``run_id``) or create it; returns its id, status RUNNING."""
@@ -82,7 +127,8 @@ class Tracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(
-            experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
+            experiment_id, run_name=study,
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "study", TAG_STUDY: study, **tags},
         )
         return run.info.run_id
 
@@ -94,9 +140,35 @@ class Tracker:
         self, experiment_id: str, parent_run_id: str, *, name: str, tags: dict[str, str]
     ) -> str:
         run = self.client.create_run(
-            experiment_id, run_name=name, tags={TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags}
+            experiment_id, run_name=name,
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags},
         )
         return run.info.run_id
+
+    def log_dataset(self, run_id: str, data: Any, info: Mapping[str, Any]) -> None:
+        """Record the trial's data as an MLflow dataset input (the UI's Dataset column): name, source, digest of
+        what shapes the splits, and the image/label schema. ``data`` is the spec's ``DataSpec``, ``info`` the
+        data module's ``dataset_info()``. Metadata only: the images stay in the data cache."""
+        from mlflow.data.meta_dataset import MetaDataset  # late: only the study runner logs datasets
+        from mlflow.entities import DatasetInput, InputTag
+        from mlflow.types import Schema, TensorSpec
+
+        source = _dataset_source(data)
+        shaping = {k: getattr(data, k, None) for k in ("source", "name", "config", "path", "image_size",
+                                                         "val_fraction", "test_fraction", "split_seed",
+                                                         "max_train_samples", "grayscale")}
+        digest = hashlib.sha256(json.dumps({**shaping, **dict(info)}, sort_keys=True, default=str).encode())
+        image = (-1, int(info["channels"]), int(info["image_size"]), int(info["image_size"]))
+        schema = Schema([TensorSpec(np.dtype(np.float32), image, "image"),
+                         TensorSpec(np.dtype(np.int64), (-1,), "label")])
+        name = str(info.get("name") or data.source)
+        dataset = MetaDataset(source, name=name, digest=digest.hexdigest()[:8], schema=schema)
+        context = InputTag("mlflow.data.context", "training")
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
+
+    def log_table(self, run_id: str, rows: Any) -> None:
+        """The ablation table's numbers on the parent run (see :func:`table_metrics`)."""
+        self.log_metrics(run_id, table_metrics(rows))
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(key, str(value)[:_MAX_PARAM_LEN]) for key, value in flatten(params).items()]
@@ -155,6 +227,18 @@ class Tracker:
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
         return info.model_uri
+
+
+def _dataset_source(data: Any) -> Any:
+    """Where the images come from, as an MLflow dataset source."""
+    if data.source == "hf":
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+        return HuggingFaceDatasetSource(path=data.name, config_name=data.config)
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    where = "sklearn.datasets.load_digits" if data.source == "digits" else str(data.path)
+    return CodeDatasetSource({"source": where, "kind": str(data.source)})
 
 
 class MlflowEpochLogger(pl.Callback):

@@ -181,6 +181,7 @@ class Objective:
         flops = sasa.count_flops(net, input_size)
         resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed}
         ctx.tracker.log_params(run_id, resolved)
+        ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config}.items():
             trial.set_user_attr(key, value)
