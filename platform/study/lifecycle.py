@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -80,7 +81,9 @@ def open_study(spec: StudySpec, storage: RDBStorage, *, fresh: bool) -> tuple[op
         pruner=make_pruner(spec),
     )
     if not study.metric_names:  # named objectives in Optuna's tools (optuna-dashboard, plots)
-        study.set_metric_names(metric_names(spec))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(spec))
     if STUDY_FINGERPRINT not in study.user_attrs:
         study.set_user_attr(STUDY_FINGERPRINT, digest)
         study.set_user_attr(STUDY_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))

@@ -183,3 +183,15 @@ def wait_for_text(driver: Any, texts: list[str], limit_s: float = 90.0) -> str:
         body = driver.find_element(By.TAG_NAME, "body").text
         missing = [t for t in texts if t not in body]
         raise AssertionError(f"not shown after {limit_s:.0f} s: {missing}\npage text:\n{body[:3000]}") from None
+
+
+@contextmanager
+def optuna_dashboard(storage_url: str, log: Path) -> Iterator[str]:
+    """``optuna-dashboard`` (the dev extra's pinned version) over ``storage_url`` on a free loopback port."""
+    script = Path(sys.executable).with_name("optuna-dashboard")
+    if not script.is_file():
+        raise RuntimeError(f"{script} not found: install the dev extra (`pip install -e .[dev]`, optuna-dashboard)")
+    port = free_port()
+    cmd = [str(script), storage_url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"]
+    with _serve(cmd, "/api/meta", port, log) as base:
+        yield base
