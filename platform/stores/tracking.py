@@ -14,7 +14,7 @@ import json
 import math
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 
 import sasa
+from sasa.models.normalized import Normalized
 
 from ..records import (
     EXPERIMENT_KIND_TRAINING,
@@ -202,15 +203,21 @@ class Tracker:
                 closed.append(run.info.run_id)
         return closed
 
-    def log_backbone(self, run_id: str, model: Any, input_example: Any) -> str:
-        """Log the trained backbone as an MLflow model (signature + input example); returns its model URI."""
+    def log_backbone(self, run_id: str, model: Any, input_example: Any, *, mean: Sequence[float],
+                     std: Sequence[float]) -> str:
+        """Log the trained backbone as an MLflow model that takes raw images (values in [0, 1]): the training
+        split's normalisation (``mean``, ``std`` per channel) goes inside it (:class:`sasa.models.normalized.
+        Normalized`), so ``mlflow models serve`` and ``load_model`` callers send images as they are.
+        ``input_example`` is a normalised batch (``(B, C, S, S)``, as the data module yields); the logged example
+        and signature are its raw form. Returns the model URI."""
         import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
         from mlflow.models import infer_signature  # late: as above
 
-        model = model.eval().cpu()
-        example = input_example.cpu().numpy()
+        model = Normalized(model.eval().cpu(), mean, std).eval()
+        raw = input_example.cpu() * model.std + model.mean  # (B, C, S, S) back to [0, 1]
+        example = raw.numpy()
         with torch.no_grad():
-            output = model(input_example.cpu()).numpy()
+            output = model(raw).numpy()
         signature = infer_signature(example, output)
         # The model's classes live in ``sasa``; shipping its source with the model makes it loadable anywhere.
         # Pickle, not MLflow 3's default "pt2" export: an exported graph is specialised to the example's batch

@@ -222,7 +222,8 @@ class Objective:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
         example = datamodule.example_batch(2)
-        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example))
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example,
+                                                                     mean=datamodule.mean, std=datamodule.std))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:
             return outcome.best_value
