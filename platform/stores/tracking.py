@@ -23,7 +23,8 @@ import mlflow
 import numpy as np
 import torch
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.types import Schema, TensorSpec
 
 import sasa
 from sasa.models.normalized import Normalized
@@ -151,8 +152,6 @@ class Tracker:
         what shapes the splits, and the image/label schema. ``data`` is the spec's ``DataSpec``, ``info`` the
         data module's ``dataset_info()``. Metadata only: the images stay in the data cache."""
         from mlflow.data.meta_dataset import MetaDataset  # late: only the study runner logs datasets
-        from mlflow.entities import DatasetInput, InputTag
-        from mlflow.types import Schema, TensorSpec
 
         source = _dataset_source(data)
         shaping = {k: getattr(data, k, None) for k in ("source", "name", "config", "path", "image_size",
@@ -239,10 +238,10 @@ class Tracker:
 def _dataset_source(data: Any) -> Any:
     """Where the images come from, as an MLflow dataset source."""
     if data.source == "hf":
-        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource  # late: only for hf data
 
         return HuggingFaceDatasetSource(path=data.name, config_name=data.config)
-    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.code_dataset_source import CodeDatasetSource  # late: as above, only when logging a dataset
 
     where = "sklearn.datasets.load_digits" if data.source == "digits" else str(data.path)
     return CodeDatasetSource({"source": where, "kind": str(data.source)})
