@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from . import browse
 from .collect import ARCHIVE_MARK, ReportError, load_study, open_mlflow, open_optuna, stored_spec, study_names
 from .html import render_index
 from .lab import spec, stores
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", action="store_true", help="also attach the report to the study's parent MLflow "
                         "run (the default only reads the stores; a finished study logs its report itself)")
     parser.add_argument("--no-log", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    browse = parser.add_argument_group("read-only views (nothing is written to either store)")
+    browse.add_argument("--list", action="store_true", help="every study: design, done/total, pruned/failed, "
+                        "running, best, last update")
+    browse.add_argument("--export", metavar="STUDY", help="one row per trial joined with its MLflow run, as "
+                        "<out>/STUDY-trials.csv and .parquet (--out default: the current folder)")
+    browse.add_argument("--compare", nargs=2, metavar=("A", "B"), help="two studies' ablation tables side by side")
     return parser
 
 
@@ -166,9 +173,37 @@ def _index_markdown(title: str, rows: list[list[str]], links: list[str | None], 
     return "\n".join(lines) + "\n"
 
 
+def _browse(args: argparse.Namespace) -> int:
+    """``--list``, ``--export STUDY``, ``--compare A B``: read the stores, never write to them."""
+    where = _stores(args, None)
+    storage = open_optuna(where.storage_url)
+    if args.list:
+        lines = browse.list_studies(storage)
+        print(f"studies in {stores.redact(where.storage_url)}:")
+        print(browse.markdown_table(browse.LIST_HEADER, [line.cells() for line in lines]) if lines else "(none)")
+    elif args.export:
+        study = load_study(storage, args.export, where.storage_url)
+        csv_path, parquet_path = browse.export_study(study, open_mlflow(where.tracking_uri), args.out or Path("."))
+        print(f"exported {len(study.trials)} trials: {csv_path} and {parquet_path}")
+    else:
+        print(browse.compare_markdown(storage, where.storage_url, *args.compare))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    chosen = [flag for flag, on in (("--list", args.list), ("--export", args.export), ("--compare", args.compare),
+                                    ("--all", args.all), ("STUDY", args.study)) if on]
+    if chosen and chosen[0] in ("--list", "--export", "--compare"):
+        if len(chosen) > 1:
+            print(f"error: {chosen[0]} goes alone; also given: {', '.join(chosen[1:])}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            return _browse(args)
+        except ReportError as exc:
+            print(f"error: {stores.redact(' '.join(str(exc).split()))}", file=sys.stderr)
+            return EXIT_USAGE
     if args.all == (args.study is not None):
         print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
         return EXIT_USAGE

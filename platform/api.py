@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 from mlflow import MlflowClient
 
-from .promote.promotion import DEFAULT_ALIAS, DEFAULT_TOLERANCE
+from .promote.promotion import DEFAULT_ALIAS
 from .promote.promotion import promote as _promote
 from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
 from .reporting import collect, publish
@@ -140,7 +140,7 @@ def promote(
     name: str | None = None,
     trial: int | None = None,
     force: bool = False,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
     storage: str | None = None,
     tracking_uri: str | None = None,
     runs_dir: str | Path | None = None,

@@ -60,6 +60,17 @@ TAG_FAIL = "sasa.fail_reason"
 TAG_STORAGE = "sasa.optuna_storage"  # on the parent run, password redacted
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 
+# --- MLflow's own tags: they fill the UI's columns and choose its view ------------------------------------------
+TAG_RUN_NAME = "mlflow.runName"
+TAG_SOURCE_NAME = "mlflow.source.name"  # the Source column
+TAG_SOURCE_TYPE = "mlflow.source.type"  # LOCAL: a command run from a checkout
+TAG_SOURCE_COMMIT = "mlflow.source.git.commit"  # a bare commit hash (``sasa.git_commit`` also says "-dirty")
+SOURCE_NAME = "python -m platform.study"
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # experiment tag: which of the UI's views the experiment is
+EXPERIMENT_KIND_TRAINING = "custom_model_development"  # "model training" (MLflow 3's default view is GenAI)
+TRAINING_VIEW_QUERY = "workflowType=machine_learning"  # URL parameter that opens the UI's model-training view
+PARENT_METRIC_PREFIX = "table/"  # parent-run metrics: the ablation table, ``table/<point>/<stat>``
+
 
 # --- reading trials -------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ..spec import StudySpec, load_spec, parse_spec, study_target
 from ..stores import StoreError, Stores, open_storage, redact, resolve_stores
 from .champion import PromotionError, one_line, select
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
-from .verification import verify_version
+from .verification import default_tolerance, verify_version
 
 DEFAULT_ALIAS = "champion"
 DEFAULT_TOLERANCE = 1e-4
@@ -52,7 +52,7 @@ def promote(
     name: str | None = None,
     trial: int | None = None,
     force: bool = False,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = None,
     storage: str | None = None,
     tracking_uri: str | None = None,
     runs_dir: Path = Path("runs"),
@@ -64,7 +64,7 @@ def promote(
     :class:`PromotionError`, ``NoChampionError``, ``StoreError``, ``SpecError`` or ``DataError`` when promotion
     cannot go on; the alias only moves after the verification passed.
     """
-    check_args(alias=alias, name=name, trial=trial, tolerance=tolerance)
+    check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     study_name, yaml_spec = _target(str(study))
     stores = resolve_stores(
         cli_storage=storage, cli_tracking=tracking_uri, root=Path(runs_dir),
@@ -100,6 +100,9 @@ def promote(
     version, created = version_for(client, name, study_name, champion, spec, run, model_uri)
     if not created:
         print(f"trial #{winner.number} is already registered as {name} version {version.version}: no new version")
+    if tolerance is None:
+        tolerance, precision = default_tolerance(spec, winner)
+        print(f"tolerance {tolerance:g} (the trial trained with precision {precision}; --tolerance overrides)")
     verify_version(client, name, version, spec, champion, stores, tolerance)
     holder = alias_holder(client, name, alias)
     if holder is not None and str(holder.version) == str(version.version):
@@ -157,5 +160,10 @@ def _print_usage(uri: str, tracking_uri: str, run: Any) -> None:
     print("    import mlflow, mlflow.pytorch, torch")
     print(f"    mlflow.set_tracking_uri({redact(tracking_uri)!r})")
     print(f"    model = mlflow.pytorch.load_model({uri!r}, map_location='cpu')")
-    print("    with torch.no_grad():  # images normalised with the version's tags sasa.input_mean / sasa.input_std")
+    print("    with torch.no_grad():  # raw images, values in [0, 1]: the normalisation is inside the model")
     print(f"        logits = model(torch.zeros(2, {channels}, {size}, {size}))  # (B, C, S, S) → (B, classes)")
+    print("or serve it over HTTP (JSON in, logits out):")
+    print(f"    MLFLOW_TRACKING_URI={redact(tracking_uri)} mlflow models serve -m {uri} --env-manager local "
+          "--host 127.0.0.1 --port 5001")
+    print(f"    curl -s 127.0.0.1:5001/invocations -H 'Content-Type: application/json' "
+          f"-d '{{\"inputs\": <list of (B, {channels}, {size}, {size}) images in [0, 1]>}}'")

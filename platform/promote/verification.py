@@ -1,6 +1,11 @@
 """Verification before an alias moves: re-evaluate the registered model on the study's test split (CPU, eval mode,
 float32) and compare with the trial's logged ``test/acc`` (absolute) and ``test/loss`` (relative) within a
 tolerance; the result is written on the model version as ``sasa.verification*`` tags.
+
+Models logged by the study runner take raw images in [0, 1] (normalisation inside, ``sasa.models.normalized``):
+the test split, cached normalised, is mapped back to [0, 1] for them. The default tolerance follows the trial's
+recorded training precision (:data:`TOLERANCE_BY_PRECISION`): the logged numbers of a mixed-precision trial were
+computed in float16/bfloat16 and the float32 re-evaluation can flip a few borderline predictions.
 """
 
 from __future__ import annotations
@@ -22,6 +27,30 @@ from ..search import point_from_optuna, resolve
 from ..spec import StudySpec
 from ..stores import Stores
 from .champion import TAG_VERIFY, TAG_VERIFY_TOL, Champion, PromotionError, UnusableModelError, one_line
+
+# Default tolerance by the trial's ``train.precision``: float32/float64 trials repeat their numbers up to rounding
+# (1e-4 is below one test example under 10,000 images); half-precision trials get a stated, looser bound
+# (bfloat16 keeps 8 bits of mantissa, float16 11).
+TOLERANCE_BY_PRECISION = {"32-true": 1e-4, "64-true": 1e-4, "16-mixed": 2e-3, "bf16-mixed": 5e-3}
+
+
+def default_tolerance(spec: StudySpec, trial: FrozenTrial) -> tuple[float, str]:
+    """(tolerance, precision) for ``trial``: the precision its design point trained with, looked up above."""
+    _, train = resolve(spec, point_from_optuna(spec, trial.params))
+    return TOLERANCE_BY_PRECISION.get(train.precision, max(TOLERANCE_BY_PRECISION.values())), train.precision
+
+
+def takes_raw_images(model: Any) -> bool:
+    """Was the model logged with normalisation inside (``sasa.models.normalized.Normalized``)?"""
+    return type(model).__name__ == "Normalized" and hasattr(model, "mean") and hasattr(model, "std")
+
+
+def _raw(loader: Any, mean: list[float], std: list[float]) -> Any:
+    """The (normalised) test batches mapped back to raw [0, 1] images."""
+    m = torch.tensor(mean).view(1, -1, 1, 1)  # (1, C, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    for images, labels in loader:
+        yield images * s + m, labels
 
 
 @dataclass(frozen=True)
@@ -69,8 +98,11 @@ def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path,
     datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=int(trial.user_attrs.get(ATTR_SEED, 0)),
                                   cache_dir=cache_dir, num_workers=0)
     datamodule.setup("test")
+    loader = datamodule.test_dataloader()
+    if takes_raw_images(model):
+        loader = _raw(loader, datamodule.mean, datamodule.std)
     try:
-        acc, loss, count = evaluate(model, datamodule.test_dataloader(), label_smoothing=train.label_smoothing)
+        acc, loss, count = evaluate(model, loader, label_smoothing=train.label_smoothing)
     except PromotionError:
         raise
     except Exception as exc:  # e.g. an exported graph that only accepts its example's batch size

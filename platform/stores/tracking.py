@@ -9,22 +9,40 @@ Tags written here and by the objective are the contract the dashboards and promo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import mlflow
+import numpy as np
 import torch
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.types import Schema, TensorSpec
 
 import sasa
+from sasa.models.normalized import Normalized
 
-from ..records import TAG_FAIL, TAG_PARENT, TAG_ROLE, TAG_STUDY
+from ..records import (
+    EXPERIMENT_KIND_TRAINING,
+    PARENT_METRIC_PREFIX,
+    SOURCE_NAME,
+    TAG_COMMIT,
+    TAG_EXPERIMENT_KIND,
+    TAG_FAIL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SOURCE_COMMIT,
+    TAG_SOURCE_NAME,
+    TAG_SOURCE_TYPE,
+    TAG_STUDY,
+)
 
 _MAX_PARAM_LEN = 6000
 
@@ -55,6 +73,31 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def source_tags(commit: str) -> dict[str, str]:
+    """MLflow's standard source tags (the UI's Source column): the command and the bare git commit."""
+    tags = {TAG_SOURCE_NAME: SOURCE_NAME, TAG_SOURCE_TYPE: "LOCAL"}
+    bare = commit.removesuffix("-dirty")
+    if bare and bare != "unknown":
+        tags[TAG_SOURCE_COMMIT] = bare
+    return tags
+
+
+def metric_name(text: str) -> str:
+    """A design point key as an MLflow metric name part (``window_size=3,heads=2`` → ``window_size:3 heads:2``)."""
+    return "".join(c if c.isalnum() or c in "_-. :/" else {"=": ":", ",": " "}.get(c, "_") for c in text)
+
+
+def table_metrics(rows: Any) -> dict[str, float]:
+    """The end-of-study table (``study.summary.PointSummary`` rows) as parent-run metrics
+    ``table/<point>/mean|std|n``: the UI's charts of the parent run compare design points."""
+    metrics: dict[str, float] = {}
+    for row in rows:
+        base = f"{PARENT_METRIC_PREFIX}{metric_name(row.key)}"
+        values = {"mean": row.mean, "std": row.std, "n": row.n_complete}
+        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None})
+    return metrics
+
+
 class Tracker:
     """MLflow access for one study: experiment, parent run, child runs."""
 
@@ -70,11 +113,15 @@ class Tracker:
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)
+            if experiment.tags.get(TAG_EXPERIMENT_KIND) != EXPERIMENT_KIND_TRAINING:  # made before the tag existed
+                self.client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
             return experiment.experiment_id
         location = None
         if self.artifact_root is not None:
             location = (self.artifact_root / name).resolve().as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        # Tagged as a model-training experiment: MLflow 3's UI otherwise opens it in its GenAI (traces) view.
+        return self.client.create_experiment(name, artifact_location=location,
+                                             tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND_TRAINING})
 
     def open_parent_run(self, experiment_id: str, study: str, run_id: str | None, tags: dict[str, str]) -> str:
         """Reopen the study's parent run (``run_id``) or create it; returns its id, status RUNNING."""
@@ -82,7 +129,8 @@ class Tracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(
-            experiment_id, run_name=study, tags={TAG_ROLE: "study", TAG_STUDY: study, **tags}
+            experiment_id, run_name=study,
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "study", TAG_STUDY: study, **tags},
         )
         return run.info.run_id
 
@@ -94,9 +142,33 @@ class Tracker:
         self, experiment_id: str, parent_run_id: str, *, name: str, tags: dict[str, str]
     ) -> str:
         run = self.client.create_run(
-            experiment_id, run_name=name, tags={TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags}
+            experiment_id, run_name=name,
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags},
         )
         return run.info.run_id
+
+    def log_dataset(self, run_id: str, data: Any, info: Mapping[str, Any]) -> None:
+        """Record the trial's data as an MLflow dataset input (the UI's Dataset column): name, source, digest of
+        what shapes the splits, and the image/label schema. ``data`` is the spec's ``DataSpec``, ``info`` the
+        data module's ``dataset_info()``. Metadata only: the images stay in the data cache."""
+        from mlflow.data.meta_dataset import MetaDataset  # late: only the study runner logs datasets
+
+        source = _dataset_source(data)
+        shaping = {k: getattr(data, k, None) for k in ("source", "name", "config", "path", "image_size",
+                                                         "val_fraction", "test_fraction", "split_seed",
+                                                         "max_train_samples", "grayscale")}
+        digest = hashlib.sha256(json.dumps({**shaping, **dict(info)}, sort_keys=True, default=str).encode())
+        image = (-1, int(info["channels"]), int(info["image_size"]), int(info["image_size"]))
+        schema = Schema([TensorSpec(np.dtype(np.float32), image, "image"),
+                         TensorSpec(np.dtype(np.int64), (-1,), "label")])
+        name = str(info.get("name") or data.source)
+        dataset = MetaDataset(source, name=name, digest=digest.hexdigest()[:8], schema=schema)
+        context = InputTag("mlflow.data.context", "training")
+        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
+
+    def log_table(self, run_id: str, rows: Any) -> None:
+        """The ablation table's numbers on the parent run (see :func:`table_metrics`)."""
+        self.log_metrics(run_id, table_metrics(rows))
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(key, str(value)[:_MAX_PARAM_LEN]) for key, value in flatten(params).items()]
@@ -130,15 +202,21 @@ class Tracker:
                 closed.append(run.info.run_id)
         return closed
 
-    def log_backbone(self, run_id: str, model: Any, input_example: Any) -> str:
-        """Log the trained backbone as an MLflow model (signature + input example); returns its model URI."""
+    def log_backbone(self, run_id: str, model: Any, input_example: Any, *, mean: Sequence[float],
+                     std: Sequence[float]) -> str:
+        """Log the trained backbone as an MLflow model that takes raw images (values in [0, 1]): the training
+        split's normalisation (``mean``, ``std`` per channel) goes inside it (:class:`sasa.models.normalized.
+        Normalized`), so ``mlflow models serve`` and ``load_model`` callers send images as they are.
+        ``input_example`` is a normalised batch (``(B, C, S, S)``, as the data module yields); the logged example
+        and signature are its raw form. Returns the model URI."""
         import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
         from mlflow.models import infer_signature  # late: as above
 
-        model = model.eval().cpu()
-        example = input_example.cpu().numpy()
+        model = Normalized(model.eval().cpu(), mean, std).eval()
+        raw = input_example.cpu() * model.std + model.mean  # (B, C, S, S) back to [0, 1]
+        example = raw.numpy()
         with torch.no_grad():
-            output = model(input_example.cpu()).numpy()
+            output = model(raw).numpy()
         signature = infer_signature(example, output)
         # The model's classes live in ``sasa``; shipping its source with the model makes it loadable anywhere.
         # Pickle, not MLflow 3's default "pt2" export: an exported graph is specialised to the example's batch
@@ -155,6 +233,18 @@ class Tracker:
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
         return info.model_uri
+
+
+def _dataset_source(data: Any) -> Any:
+    """Where the images come from, as an MLflow dataset source."""
+    if data.source == "hf":
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource  # late: only for hf data
+
+        return HuggingFaceDatasetSource(path=data.name, config_name=data.config)
+    from mlflow.data.code_dataset_source import CodeDatasetSource  # late: as above, only when logging a dataset
+
+    where = "sklearn.datasets.load_digits" if data.source == "digits" else str(data.path)
+    return CodeDatasetSource({"source": where, "kind": str(data.source)})
 
 
 class MlflowEpochLogger(pl.Callback):

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -78,10 +79,19 @@ def open_study(spec: StudySpec, storage: RDBStorage, *, fresh: bool) -> tuple[op
         sampler=make_sampler(spec),
         pruner=make_pruner(spec),
     )
+    if not study.metric_names:  # named objectives in Optuna's tools (optuna-dashboard, plots)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metric_names(spec))
     if STUDY_FINGERPRINT not in study.user_attrs:
         study.set_user_attr(STUDY_FINGERPRINT, digest)
         study.set_user_attr(STUDY_SPEC, json.loads(redact(json.dumps(spec_dict, default=str)) or "{}"))
     return study, archived
+
+
+def metric_names(spec: StudySpec) -> list[str]:
+    """The study's objective names, in Optuna's order: the metric, then the second objective if any."""
+    return [spec.objective.metric] + ([spec.objective.second] if spec.objective.second else [])
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,7 @@ class Objective:
         resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed,
                     "runtime": runtime_settings(train_spec, ctx.accelerator)}
         ctx.tracker.log_params(run_id, resolved)
+        ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config}.items():
             trial.set_user_attr(key, value)
@@ -239,7 +240,8 @@ class Objective:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
         example = datamodule.example_batch(2)
-        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example))
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example,
+                                                                     mean=datamodule.mean, std=datamodule.std))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:
             return outcome.best_value

@@ -23,6 +23,7 @@ from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord
 from ..search import sampled_target
 from ..spec import StudySpec, load_spec
 from ..stores import Stores, redact, resolve_stores
+from ..stores.locations import experiment_url
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress
 from .objective import Objective
@@ -224,6 +225,7 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
                        found=get_verdicts(study, spec.resolved_dict()))
+        session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
     html = None
@@ -234,6 +236,8 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
             console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
-    console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open http://127.0.0.1:5000")
+    console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open "
+                  f"{experiment_url(session.experiment_id)} (the experiment, in the UI's model-training view)",
+                  soft_wrap=True)
     return StudyResult(name=spec.name, code=code, done=state.done, total=state.total, points=rows, stores=stores,
                        report=html)

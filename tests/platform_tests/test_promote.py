@@ -273,3 +273,38 @@ def test_failures_are_one_line_and_exit_2(study_dir: Path, capsys) -> None:
         assert code == 2, (args, err)
         assert message in _error_line(err), (args, err)
     assert not _versions(_client(study_dir), "sasa-nomodel")
+
+
+def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys, tmp_path: Path) -> None:
+    """``mlflow models serve -m models:/NAME@champion --env-manager local`` on loopback answers a JSON request of
+    raw [0, 1] images with the logits of backbone((x - mean) / std), the training split's statistics."""
+    import json
+    import urllib.request
+
+    from tests.ui_tests.servers import model_server
+
+    code, out, err = _promote(capsys, study_dir, STUDY)  # the champion (promoted once already, or now)
+    assert code == 0, err
+    assert "tolerance 0.0001 (the trial trained with precision 32-true" in out
+    assert "mlflow models serve -m models:/sasa-ptiny@champion --env-manager local" in out
+    name, tracking = default_model_name(STUDY), stores(study_dir)[1]
+    version = _client(study_dir).get_model_version_by_alias(name, "champion")
+    mean, std = json.loads(version.tags["sasa.input_mean"]), json.loads(version.tags["sasa.input_std"])
+
+    import mlflow.pytorch
+
+    loaded = mlflow.pytorch.load_model(f"models:/{name}@champion", map_location="cpu").eval()
+    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # raw, values in [0, 1]
+    with torch.no_grad():  # the backbone alone, on images normalised here with the version's statistics
+        normalised = (images - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+        expected = loaded.backbone(normalised)  # (2, 10)
+    assert std != [1.0] and mean != [0.0]  # the normalisation is not the identity, so the check means something
+
+    with model_server(f"models:/{name}@champion", tracking, tmp_path / "serve.log") as base:
+        request = urllib.request.Request(f"{base}/invocations", data=json.dumps({"inputs": images.tolist()}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())
+    served = torch.tensor(answer["predictions"])
+    assert served.shape == (2, 10)
+    torch.testing.assert_close(served, expected, rtol=1e-4, atol=1e-5)

@@ -95,11 +95,13 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def _serve(cmd: list[str], url_path: str, port: int, log: Path, cwd: Path | None = None) -> Iterator[str]:
+def _serve(cmd: list[str], url_path: str, port: int, log: Path, cwd: Path | None = None,
+           env: dict[str, str] | None = None) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as handle:
         process = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                   start_new_session=True)
         try:
             wait_for_http(base + url_path, process, log)
             yield base
@@ -183,3 +185,28 @@ def wait_for_text(driver: Any, texts: list[str], limit_s: float = 90.0) -> str:
         body = driver.find_element(By.TAG_NAME, "body").text
         missing = [t for t in texts if t not in body]
         raise AssertionError(f"not shown after {limit_s:.0f} s: {missing}\npage text:\n{body[:3000]}") from None
+
+
+@contextmanager
+def optuna_dashboard(storage_url: str, log: Path) -> Iterator[str]:
+    """``optuna-dashboard`` (the dev extra's pinned version) over ``storage_url`` on a free loopback port."""
+    script = Path(sys.executable).with_name("optuna-dashboard")
+    if not script.is_file():
+        raise RuntimeError(f"{script} not found: install the dev extra (`pip install -e .[dev]`, optuna-dashboard)")
+    port = free_port()
+    cmd = [str(script), storage_url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"]
+    with _serve(cmd, "/api/meta", port, log) as base:
+        yield base
+
+
+@contextmanager
+def model_server(model_uri: str, tracking_uri: str, log: Path) -> Iterator[str]:
+    """``mlflow models serve -m MODEL_URI --env-manager local`` on a free loopback port; yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    # The server execs `uvicorn` by name: the environment's scripts folder must be on PATH (an activated venv).
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
+    with _serve(cmd, "/ping", port, log, cwd=log.parent, env=env) as base:
+        yield base

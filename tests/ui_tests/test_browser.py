@@ -112,3 +112,55 @@ def test_mlflow_ui_and_report_in_a_real_browser(reported_study: Path) -> None:
             errors = [e for e in errors if "/favicon.ico" not in e]
         assert not errors, errors
         _screenshot(driver, "report.png", full_page=True)
+
+
+GROUP_BY_BUTTON = 'button[data-component-id*="experimentviewrunsgroupbyselector"]'
+
+
+def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(reported_study: Path) -> None:
+    """The URL the study prints opens the model-training view (not MLflow 3's GenAI default), whose runs table
+    shows each child's Dataset and Source; grouping by the ``sasa.design_point`` tag puts each design point's
+    seeds under one group; the parent run holds the ablation table's numbers as metrics."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from platform.records import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND, TAG_POINT
+    from platform.stores.locations import experiment_url
+
+    tmp = reported_study
+    tracking = stores(tmp)[1]
+    client = MlflowClient(tracking_uri=tracking)
+    experiment = client.get_experiment_by_name(STUDY)
+    assert experiment.tags[TAG_EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    points = sorted(r.data.tags[TAG_POINT] for r in children)
+    assert points == ["window_size=3", "window_size=5"]
+    for point in points:  # the end-of-study table on the parent run, one metric per design point
+        assert f"table/{point.replace('=', ':')}/mean" in parent.data.metrics
+
+    with (
+        mlflow_server(tracking, tmp / "runs" / "mlartifacts", tmp / "mlflow-server-2.log") as mlflow_url,
+        chromium(tmp / "chromium-profile-2") as driver,
+    ):
+        driver.get(experiment_url(experiment.experiment_id, mlflow_url))
+        wait_for_text(driver, [STUDY, "Model training", "Run Name", "Dataset", "Source"])
+        assert "workflowType=machine_learning" in driver.current_url
+        for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
+            button.click()
+        driver.find_elements(By.CSS_SELECTOR, RUN_NAME_EXPANDER)[0].click()
+        names = [r.info.run_name for r in children]
+        body = wait_for_text(driver, [*names, "digits (", "python -m platform.study"])
+        assert body.count("digits (") == len(children)  # the Dataset column: one dataset input per child run
+        assert body.count("python -m platform.study") == len(runs)  # the Source column: every run
+        _screenshot(driver, "mlflow-training-view.png")
+        assert not _unexpected(console_errors(driver))
+
+        driver.find_element(By.CSS_SELECTOR, GROUP_BY_BUTTON).click()
+        wait_for_text(driver, [TAG_POINT])
+        driver.find_element(By.XPATH, f"//*[text()='{TAG_POINT}']").click()
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        wait_for_text(driver, [f"Group by: {TAG_POINT}", *(f"Group: {p}" for p in points), *names])
+        _screenshot(driver, "mlflow-grouped-by-design-point.png")
+        assert not _unexpected(console_errors(driver))

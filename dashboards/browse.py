@@ -1,0 +1,193 @@
+"""Read-only views of the stores for ``python -m dashboards``: ``--list``, ``--export STUDY``, ``--compare A B``.
+
+Nothing here writes: the Optuna storage and the MLflow tracking store are opened the way the report opens them
+(a missing SQLite file is an error, never created), no experiment, run, table or attribute is made, and the
+only files written are the ones ``--export`` is asked for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from .collect import ARCHIVE_MARK, ReportError, _get_point_info, _get_study_info, load_study, stored_spec, study_names
+from .lab import records
+from .lab import spec as spec_module
+from .report import build_table
+
+LIST_HEADER = ("study", "design", "done/total", "pruned/failed", "running", "best", "last update")
+
+
+# --- --list ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyLine:
+    """One study of the storage, as ``--list`` shows it."""
+
+    name: str
+    design: str
+    done: int
+    total: int | None
+    pruned: int
+    failed: int
+    running: int
+    best: str
+    last_update: dt.datetime | None
+
+    def cells(self) -> list[str]:
+        total = "?" if self.total is None else str(self.total)
+        when = "—" if self.last_update is None else self.last_update.strftime("%Y-%m-%d %H:%M")
+        return [self.name, self.design, f"{self.done}/{total}", f"{self.pruned}/{self.failed}", str(self.running),
+                self.best, when]
+
+
+def planned_total(spec: dict[str, Any]) -> int | None:
+    """(design point, seed) pairs the spec asks for: grid points × seeds, or ``n_trials`` × seeds; None if unknown."""
+    search = spec.get("search") or {}
+    seeds = len(search.get("seeds") or [0])
+    if search.get("design", "grid") != "grid":
+        n_trials = search.get("n_trials")
+        return None if n_trials is None else int(n_trials) * seeds
+    try:
+        parsed = spec_module.parse_spec(spec, source="stored spec")
+    except spec_module.SpecError:
+        return None
+    names = list(parsed.search.parameters)
+    return len(list(spec_module.parameters.combos(parsed.search, names))) * seeds
+
+
+def _last_update(trials: Sequence[FrozenTrial]) -> dt.datetime | None:
+    stamps = [t.datetime_complete or t.datetime_start for t in trials]
+    known = [s for s in stamps if s is not None]
+    return max(known) if known else None
+
+
+def _best(trials: Sequence[FrozenTrial], spec: dict[str, Any]) -> str:
+    objective = spec.get("objective") or {}
+    metric, direction = objective.get("metric", "value"), objective.get("direction", "maximize")
+    scored = [t for t in trials if t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0])]
+    if not scored:
+        return "—"
+    pick = max if direction == "maximize" else min
+    best = pick(scored, key=lambda t: t.values[0])
+    return f"{metric}={best.values[0]:.4f} ({records.design_point(best) or '#' + str(best.number)})"
+
+
+def study_line(study: optuna.Study) -> StudyLine:
+    trials = study.get_trials(deepcopy=False)
+    spec = study.user_attrs.get(records.STUDY_SPEC)
+    spec = spec if isinstance(spec, dict) else {}
+    done = {records.pair_of(t) for t in trials if records.is_done(t)} - {None}
+    live = [t for t in trials if not records.is_spurious(t)]
+    return StudyLine(
+        name=study.study_name,
+        design=str((spec.get("search") or {}).get("design", "?")),
+        done=len(done),
+        total=planned_total(spec) if spec else None,
+        pruned=sum(t.state == TrialState.PRUNED for t in live),
+        failed=sum(records.is_failure(t) for t in live),
+        running=sum(t.state == TrialState.RUNNING for t in live),
+        best=_best(live, spec),
+        last_update=_last_update(trials),
+    )
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyLine]:
+    """Every study of the storage (archived ones last), one line each."""
+    names = sorted(study_names(storage), key=lambda n: (ARCHIVE_MARK in n, n))
+    return [study_line(optuna.load_study(study_name=n, storage=storage)) for n in names]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --- --export ---------------------------------------------------------------------------------------------------
+
+
+def _run_columns(client: Any, run_id: str | None) -> dict[str, Any]:
+    """The trial's MLflow run: name, status, times, and every metric's last value as ``metric:<key>``."""
+    if client is None or not run_id:
+        return {}
+    try:
+        run = client.get_run(run_id)
+    except Exception:  # a run deleted or in another tracking store: the trial row stays, without MLflow columns
+        return {"mlflow_status": "missing"}
+    info = run.info
+    out: dict[str, Any] = {
+        "mlflow_run_name": info.run_name, "mlflow_status": info.status,
+        "mlflow_start": pd.to_datetime(info.start_time, unit="ms", utc=True) if info.start_time else None,
+        "mlflow_end": pd.to_datetime(info.end_time, unit="ms", utc=True) if info.end_time else None,
+        "mlflow_artifact_uri": info.artifact_uri,
+    }
+    out.update({f"metric:{k}": float(v) for k, v in sorted(run.data.metrics.items())})
+    return out
+
+
+def export_frame(study: optuna.Study, client: Any) -> pd.DataFrame:
+    """One row per trial (Optuna's record) joined with its child MLflow run (by the trial's run id)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        record = records.TrialRecord.of(trial)
+        row: dict[str, Any] = {
+            "trial": record.number, "state": record.state, "design_point": record.design_point,
+            "seed": record.seed, "value": record.value, "spurious": record.spurious,
+            "params": record.params, "flops": record.flops, "throughput": record.throughput,
+            "test_acc": record.test_acc, "fail_reason": record.fail_reason, "mlflow_run_id": record.mlflow_run_id,
+            "model_uri": record.model_uri,
+            "start": trial.datetime_start, "complete": trial.datetime_complete,
+        }
+        row.update({f"param:{k}": str(v) for k, v in record.optuna_params.items()})
+        row.update(_run_columns(client, record.mlflow_run_id))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export_study(study: optuna.Study, client: Any, out: Path) -> tuple[Path, Path]:
+    """Write ``<out>/<study>-trials.csv`` and ``.parquet``; returns both paths."""
+    frame = export_frame(study, client)
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, parquet_path = out / f"{study.study_name}-trials.csv", out / f"{study.study_name}-trials.parquet"
+    frame.to_csv(csv_path, index=False)
+    frame.to_parquet(parquet_path, index=False)
+    return csv_path, parquet_path
+
+
+# --- --compare --------------------------------------------------------------------------------------------------
+
+
+def ablation_rows(study: optuna.Study) -> tuple[str, dict[str, tuple[str, str, str]]]:
+    """(metric, {design point: (mean ± std, n ok/pruned/failed, verdict)}) of one study's ablation table."""
+    info = _get_study_info(study, stored_spec(study))
+    rows, _ = build_table(_get_point_info(study, info), info)
+    out = {}
+    for row in rows:
+        s, p = row.summary, row.point
+        value = "—" if s.mean is None else f"{s.mean:.4f}" + ("" if s.std is None else f" ± {s.std:.4f}")
+        out[p.key] = (value, f"{p.n_complete}/{p.n_pruned}/{p.n_failed}", row.verdict)
+    return info.metric, out
+
+
+def compare_markdown(storage: optuna.storages.BaseStorage, storage_url: str, a: str, b: str) -> str:
+    """Two studies' ablation tables side by side, joined on the design point (``—`` where one lacks it)."""
+    metric_a, rows_a = ablation_rows(load_study(storage, a, storage_url))
+    metric_b, rows_b = ablation_rows(load_study(storage, b, storage_url))
+    header = ["design point", f"{a}: {metric_a}", f"{a}: n", f"{a}: verdict",
+              f"{b}: {metric_b}", f"{b}: n", f"{b}: verdict"]
+    keys = list(rows_a) + [k for k in rows_b if k not in rows_a]
+    empty = ("—", "—", "—")
+    body = [[key, *rows_a.get(key, empty), *rows_b.get(key, empty)] for key in keys]
+    if not body:
+        raise ReportError(f"neither '{a}' nor '{b}' has a design point yet: nothing to compare")
+    return markdown_table(header, body)
