@@ -86,8 +86,15 @@ def test_yaml_target_uses_its_spec_and_default_output(stores: Stores, tmp_path: 
     assert f"report: {report / 'report.html'}" in out
     assert "| window_size=5 |" in out and "search.reference (window_size=5)" in out
     table = (report / "table.md").read_text()
-    assert next(ln for ln in table.splitlines() if ln.startswith("| window_size=5 |")).endswith("| reference |")
-    assert next(ln for ln in table.splitlines() if ln.startswith("| window_size=7 |")).endswith("| better |")
+    header = next(ln for ln in table.splitlines() if ln.startswith("| design point"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+
+    def verdict(point: str) -> str:
+        row = next(ln for ln in table.splitlines() if ln.startswith(f"| {point} |"))
+        return dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))["verdict"]
+
+    assert verdict("window_size=5") == "reference"
+    assert verdict("window_size=7") == "better"
 
 
 def test_all_writes_an_index_of_every_study(stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
