@@ -276,7 +276,7 @@ def test_bad_arguments_and_setup_order(tmp_path: Path) -> None:
         build_datamodule(Spec(), batch_size=0, seed=0, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="num_workers"):
         build_datamodule(Spec(), batch_size=8, seed=0, cache_dir=tmp_path, num_workers=-1)
-    with pytest.raises(ValueError, match="moved to execution.data_workers"):
+    with pytest.raises(ValueError, match=r"moved to execution\.data_workers"):
         Spec(num_workers=2)
     dm = build_datamodule(Spec(), batch_size=8, seed=0, cache_dir=tmp_path)
     with pytest.raises(RuntimeError, match="setup"):
