@@ -288,7 +288,15 @@ class ImageDataModule(pl.LightningDataModule):
                                 channels=self.in_channels, seed=self.seed + 1)
         return TensorBatches(self._get(f"{split}_x"), self._get(f"{split}_y"))
 
-    def _loader(self, split: str, *, train: bool) -> Any:
+    def dataloader(self, split: str, *, train: bool, prepared: bool | None = None) -> Any:
+        """The loader of ``split`` (``train``: shuffled and, in stream mode, cropped/flipped by the workers).
+
+        ``prepared`` True: batches go through :meth:`prepare_batch` on the CPU (normalised float32); False: raw
+        uint8 batches, for a caller that moves them to a device and calls :meth:`prepare_batch` there; None (the
+        Lightning hooks): False when a trainer is attached (``on_after_batch_transfer`` prepares them), else True.
+        """
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be one of 'train', 'val', 'test'; got {split!r}")
         options: dict[str, Any] = {
             "batch_size": self.batch_size,
             "num_workers": self.num_workers,
@@ -304,16 +312,18 @@ class ImageDataModule(pl.LightningDataModule):
             options.update(shuffle=True, generator=torch.Generator().manual_seed(self.seed))
             self._augment_generator.manual_seed(self.seed + 1)  # each fit draws the same augmentation stream
         loader = DataLoader(self._dataset(split, train=train), **options)
-        return loader if self.trainer is not None else _Standalone(loader, self, train)
+        if prepared is None:
+            prepared = self.trainer is None
+        return _Standalone(loader, self, train) if prepared else loader
 
     def train_dataloader(self) -> Any:
-        return self._loader("train", train=True)
+        return self.dataloader("train", train=True)
 
     def val_dataloader(self) -> Any:
-        return self._loader("val", train=False)
+        return self.dataloader("val", train=False)
 
     def test_dataloader(self) -> Any:
-        return self._loader("test", train=False)
+        return self.dataloader("test", train=False)
 
 
 def build_datamodule(

@@ -72,12 +72,17 @@ def _sample_statistics(data_spec: Any, train: dict[str, Any]) -> dict[str, Any]:
     images = StreamImages(data_spec, train, split="train", train=False, channels=None, seed=0)
     count = len(images)
     picks = np.random.default_rng(data_spec.split_seed).permutation(count)[: min(STAT_SAMPLES, count)]
-    sample = [images[int(i)][0] for i in picks]
-    channels = (1 if data_spec.grayscale else 3) if data_spec.grayscale is not None else max(
-        x.shape[0] for x in sample)
-    stack = torch.stack([_channels(x, channels) for x in sample]).to(torch.float64) / 255.0  # (n, C, S, S)
-    mean = stack.mean(dim=(0, 2, 3))
-    std = stack.std(dim=(0, 2, 3), correction=0).clamp_min(1e-6)
+    fixed = None if data_spec.grayscale is None else (1 if data_spec.grayscale else 3)
+    sums: list[tuple[torch.Tensor, torch.Tensor]] = []  # per image: (C,) sum and sum of squares, in [0, 1]
+    for i in picks:  # one image at a time: memory stays flat however large the sample
+        pixels = _channels(images[int(i)][0], fixed).to(torch.float64).div_(255.0)  # (C, S, S)
+        sums.append((pixels.sum(dim=(1, 2)), pixels.square().sum(dim=(1, 2))))
+    channels = fixed or max(len(t) for t, _ in sums)  # colour if any sampled image is colour
+    total = sum((t.expand(channels) for t, _ in sums), torch.zeros(channels, dtype=torch.float64))
+    squares = sum((q.expand(channels) for _, q in sums), torch.zeros(channels, dtype=torch.float64))
+    count = len(sums) * int(data_spec.image_size) ** 2
+    mean = total / count
+    std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
     return {"channels": channels, "mean": mean.float(), "std": std.float()}
 
 

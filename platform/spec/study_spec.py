@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .checks import cross_problems
+from .compose import compose_files
 from .errors import SpecError
 from .parameters import SearchSpec
 from .sections import (
@@ -27,7 +28,7 @@ from .sections import (
     TrainSpec,
     raise_problems,
 )
-from .yaml_paths import apply_overrides, format_errors, load_yaml, render, yaml_problem
+from .yaml_paths import apply_overrides, format_errors, render
 
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -111,13 +112,9 @@ def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | Non
     return spec
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
-    """Read a study YAML file, apply ``--set`` overrides (``dotted.key=value``) and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(["file not found" if not path.exists() else "not a file"], path)
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SpecError([yaml_problem(exc)], path) from None
-    return parse_spec(raw, overrides, source=path)
+def load_spec(path: str | Path | Sequence[str | Path], overrides: Sequence[str] = ()) -> StudySpec:
+    """Read a study YAML file, or several merged left to right (:mod:`.compose`: a study then recipes), apply
+    ``--set`` overrides (``dotted.key=value``) and validate it."""
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    raw, source = compose_files(paths)
+    return parse_spec(raw, overrides, source=source)
