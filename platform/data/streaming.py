@@ -60,7 +60,7 @@ def build_stream_index(data_spec: Any, dd: datasets.DatasetDict, spill_dir: Path
     index: dict[str, Any] = {}
     for split in SPLITS:
         source = origin[split]
-        rows = torch.as_tensor(np.asarray(splits[split][_ROW], dtype=np.int64))
+        rows = torch.as_tensor(np.asarray(splits[split].with_format("numpy")[_ROW], dtype=np.int64))
         index[split] = {"files": _arrow_files(dd[source], spill_dir / source), "rows": rows}
     payload: dict[str, Any] = {"mode": "stream", "class_names": class_names, "splits": index}
     payload.update(_sample_statistics(data_spec, index["train"]))

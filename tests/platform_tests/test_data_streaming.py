@@ -234,3 +234,13 @@ def test_auto_mode_picks_by_decoded_size(folder: Path, tmp_path: Path) -> None:
     assert memory.mode == "memory" and prepare_data_once(spec, tmp_path) == cache_file(spec, tmp_path)
     x, _ = next(iter(memory.val_dataloader()))  # the whole image resized (no centre crop) in memory mode
     assert x.shape == (32, 3, SIZE, SIZE)
+
+
+def test_in_memory_source_streams_from_a_spilled_copy(tmp_path: Path) -> None:
+    # digits live only in memory (no arrow files): the index saves them once under the cache folder
+    spec = Spec(image_size=16, mode="stream", grayscale=False)
+    dm = _setup(spec, tmp_path, batch_size=100)
+    assert dm.mode == "stream" and (dm.in_channels, dm.num_classes) == (3, 10)
+    assert dm.num_train + dm.num_val + dm.num_test == 1797 and list(tmp_path.glob("*.spill"))
+    x, y = next(iter(dm.val_dataloader()))
+    assert x.shape == (100, 3, 16, 16) and torch.equal(x[:, 0], x[:, 1])  # grey digits repeated to 3 channels
