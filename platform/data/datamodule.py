@@ -9,9 +9,9 @@
   statistics); images are decoded in DataLoader workers with the ImageNet pipeline (RandomResizedCrop + flip for
   training, resize + centre crop for evaluation) and normalised on the training device.
 
-``<key>`` hashes the data fields that change the prepared data (not ``mode``, ``augment``, ``eval_resize`` or
-the worker count); both files are written atomically (temp file + ``os.replace``). The study CLI calls
-:func:`prepare_data_once` once before any worker starts; each trial's ``setup()`` only loads the file.
+``<key>`` (:mod:`.cache`) hashes the data fields that change the prepared data; both files are written
+atomically (temp file + ``os.replace``). The study CLI calls :func:`prepare_data_once` once before any worker
+starts; each trial's ``setup()`` only loads the file.
 
 Batches leave the loaders as uint8. Under a Lightning ``Trainer`` the module's ``on_after_batch_transfer`` turns
 them into normalised float32 on the device; a module used on its own (no trainer attached when a loader is made)
@@ -20,9 +20,6 @@ yields the same normalised (and, for training, augmented) float32 batches on the
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +29,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader
 
-from .memory import CACHE_VERSION, TensorBatches, build_memory_cache, passthrough, write_atomically
+from .cache import MODES, available_memory, cache_file, choose_mode, stream_file
+from .memory import TensorBatches, build_memory_cache, passthrough, write_atomically
 from .sources import DataError, load_source, select_splits
 from .streaming import StreamImages, build_stream_index, check_stream_index
 from .transforms import normalise, pad_crop_flip
@@ -40,73 +38,7 @@ from .transforms import normalise, pad_crop_flip
 __all__ = ["MODES", "DataError", "ImageDataModule", "available_memory", "build_datamodule", "cache_file",
            "choose_mode", "prepare_data_once", "stream_file"]
 
-MODES = ("auto", "memory", "stream")
-MEMORY_SHARE = 0.25  # auto: in memory when the uint8 images take at most this share of the available RAM
-_KEY_FIELDS = (
-    "source", "name", "config", "path", "format", "image_column", "label_column", "train_split", "val_split",
-    "test_split", "val_fraction", "test_fraction", "split_seed", "image_size", "grayscale", "max_train_samples",
-)  # fmt: skip
 _PREFETCH = 4  # batches each worker keeps ready
-
-
-# --------------------------------------------------------------------------------------------- cache key
-def _local_fingerprint(path: Any) -> list[list[Any]]:
-    """(relative name, size, mtime_ns) of every file under a local source, so edited data rebuilds the cache."""
-    root = Path(os.fspath(path))
-    if root.is_file():
-        stat = root.stat()
-        return [[root.name, stat.st_size, stat.st_mtime_ns]]
-    if root.is_dir():
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-    else:  # a glob of parquet files (or a path that does not exist: loading reports it)
-        files = sorted(Path(p) for p in glob.glob(os.fspath(path), recursive=True))
-    return [[os.fspath(p), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-
-
-def _digest(data_spec: Any) -> str:
-    key: dict[str, Any] = {f: getattr(data_spec, f) for f in _KEY_FIELDS}
-    key["version"] = CACHE_VERSION
-    if key["source"] == "local" and key["path"] is not None:
-        key["path"] = os.path.abspath(os.fspath(key["path"]))
-        key["files"] = _local_fingerprint(key["path"])
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def cache_file(data_spec: Any, cache_dir: str | os.PathLike[str]) -> Path:
-    """Where the in-memory (uint8) cache for ``data_spec`` lives: ``<cache_dir>/<sha256 of the data fields>.pt``."""
-    return Path(cache_dir) / f"{_digest(data_spec)}.pt"
-
-
-def stream_file(data_spec: Any, cache_dir: str | os.PathLike[str]) -> Path:
-    """Where the streaming index for ``data_spec`` lives: ``<cache_dir>/<same key>.stream.pt``."""
-    return Path(cache_dir) / f"{_digest(data_spec)}.stream.pt"
-
-
-# ------------------------------------------------------------------------------------------ choosing a mode
-def available_memory() -> int:
-    """Bytes of RAM available now (``MemAvailable`` of /proc/meminfo; free pages where that is missing)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def choose_mode(data_spec: Any, num_images: int, *, available: int | None = None) -> str:
-    """``memory`` if ``num_images`` decoded to uint8 at ``image_size`` fit in :data:`MEMORY_SHARE` of the
-    available RAM (each trial process holds its own copy), else ``stream``; an explicit mode is kept."""
-    mode = getattr(data_spec, "mode", "auto")
-    if mode not in MODES:
-        raise DataError(f"data.mode is {mode!r}; expected one of {list(MODES)}")
-    if mode != "auto":
-        return mode
-    channels = getattr(data_spec, "expected_channels", 3)
-    decoded = num_images * channels * int(data_spec.image_size) ** 2
-    budget = MEMORY_SHARE * (available_memory() if available is None else available)
-    return "memory" if decoded <= budget else "stream"
 
 
 def _source_images(data_spec: Any, dd: Any) -> int:
