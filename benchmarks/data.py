@@ -6,7 +6,8 @@ Measures, on data it builds in a temporary folder (JPEGs of ImageNet-like sizes,
   without a DataLoader (the cost of one worker), and through the data module's loader with W worker processes
   over one epoch of the 4N folder (images/s and images/s per worker);
 - peak RSS of a process that prepares a folder of N and of 4N images and streams one epoch over it with 2
-  workers (main process and the largest worker; ``ru_maxrss``), to show memory does not grow with the images;
+  workers (main process: ``VmHWM``; largest worker: ``VmRSS`` sampled every 20 ms), to show memory does not grow
+  with the number of images;
 - the in-memory path at 32 px (digits upscaled, 3 channels, pad-4 crop + flip on ``--device``): images/s of the
   uint8 cache with on-device normalisation and augmentation, beside the previous design (float32 cache,
   augmentation in the CPU ``collate_fn``) reproduced here, in the same run;
@@ -19,13 +20,14 @@ Writes ``benchmarks/results/data.md`` (``--out``). Timings are wall clock on wha
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,15 +96,46 @@ def loader_rate(root: Path, cache: Path, workers: int) -> float:
     return done / (time.perf_counter() - start)
 
 
+def _rss_mb(pid: int | str, field: str = "VmRSS") -> float:
+    """A process's resident set (``VmRSS``) or its high-water mark (``VmHWM``) in MB, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # the process ended between listing and reading
+        pass
+    return 0.0
+
+
+def _children() -> list[str]:
+    pids: list[str] = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids += (task / "children").read_text().split()
+    return pids
+
+
 def rss_child(root: Path, cache: Path, workers: int) -> None:
-    """(In a fresh process) prepare ``root`` and stream one epoch; print peak RSS of this process and a worker."""
+    """(In a fresh process) prepare ``root`` and stream one epoch; print the peak RSS of this process (``VmHWM``:
+    ``ru_maxrss`` would include the parent's RSS at fork) and of its largest worker (sampled every 20 ms)."""
+    worker_peak = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal worker_peak
+        while not done.is_set():
+            worker_peak = max([worker_peak, *(_rss_mb(pid) for pid in _children())])
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     dm = build_datamodule(_stream_spec(root), batch_size=64, seed=0, cache_dir=cache, num_workers=workers)
     dm.setup("fit")
     seen = sum(len(x) for x, _ in dm.dataloader("train", train=True, prepared=False))
-    del dm
-    main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"images": seen, "main_mb": main, "worker_mb": worker}))
+    done.set()
+    sampler.join()
+    print(json.dumps({"images": seen, "main_mb": _rss_mb("self", "VmHWM"), "worker_mb": worker_peak}))
 
 
 def peak_rss(root: Path, cache: Path, workers: int) -> dict[str, float]:
