@@ -1,4 +1,4 @@
-"""The report's figures as PNG bytes (matplotlib, Agg backend, no pyplot state).
+"""The report's figures as PNG bytes (matplotlib Figures rendered by Agg, no pyplot state, no backend change).
 
 Ablation figures follow the paper's comparisons (Ramachandran et al., 2019): the objective per factor level with
 95 % confidence intervals over seeds, validation curves per level, and accuracy against cost (FLOPs, parameters),
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import matplotlib
 
-matplotlib.use("Agg")  # no display; figures are drawn by matplotlib.figure.Figure without pyplot state
-
+# No ``matplotlib.use``: figures are drawn by matplotlib.figure.Figure without pyplot state, so the report never
+# changes the backend of the process that builds it (a notebook keeps its inline plots).
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 

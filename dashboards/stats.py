@@ -16,6 +16,12 @@ Degenerate cases, decided here once:
 - a test whose smallest attainable p-value with n pairs is ≥ α can never detect anything: the sign test and the
   exact Wilcoxon test need n ≥ 6 non-zero differences (2^(1−5) = 0.0625). Such a non-significant result reads
   ``needs more seeds``, not ``no detectable difference``.
+
+Bounded metrics: an interval of a bounded metric is clipped to the metric's range (an accuracy's t interval can
+reach past 1 with few seeds). :func:`metric_bounds` gives the range from the metric's name — accuracies
+(``*acc*``, as fractions) [0, 1], losses [0, ∞) — and a difference of two values of a metric bounded by [lo, hi]
+lies in [lo − hi, hi − lo]. Clipping keeps every point of the interval that is possible, so its coverage does not
+drop.
 """
 
 from __future__ import annotations
@@ -51,8 +57,42 @@ class Summary:
     ci_high: float | None
 
 
-def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
-    """``mean ± t_{(1+c)/2, n−1} · s/√n``; std and CI are None below 2 values."""
+Bounds = tuple[float, float]
+
+
+def metric_bounds(metric: str) -> Bounds | None:
+    """The range of a metric by name: ``*acc*`` → (0, 1), ``*loss*`` → (0, ∞); None when unknown (unbounded)."""
+    name = metric.lower()
+    if "acc" in name:
+        return (0.0, 1.0)
+    if "loss" in name:
+        return (0.0, math.inf)
+    return None
+
+
+def difference_bounds(bounds: Bounds | None) -> Bounds | None:
+    """The range of ``a − b`` for a and b in ``bounds``: (lo − hi, hi − lo)."""
+    if bounds is None:
+        return None
+    low, high = bounds
+    return (low - high, high - low)
+
+
+def clip_interval(low: float | None, high: float | None, bounds: Bounds | None) -> tuple[float | None, float | None]:
+    """An interval clipped to ``bounds`` (None ends and None bounds pass through)."""
+    if bounds is None:
+        return low, high
+    if not bounds[0] <= bounds[1]:
+        raise ValueError(f"bounds={bounds!r} is not valid; need (low, high) with low ≤ high")
+
+    def clip(value: float | None) -> float | None:
+        return None if value is None else min(max(value, bounds[0]), bounds[1])
+
+    return clip(low), clip(high)
+
+
+def describe(values: Sequence[float], confidence: float = CONFIDENCE, bounds: Bounds | None = None) -> Summary:
+    """``mean ± t_{(1+c)/2, n−1} · s/√n`` clipped to ``bounds``; std and CI are None below 2 values."""
     data = np.asarray(values, dtype=float)
     n = int(data.size)
     if n == 0:
@@ -62,7 +102,8 @@ def describe(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary
         return Summary(1, mean, None, None, None)
     std = float(data.std(ddof=1))
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    low, high = clip_interval(mean - half, mean + half, bounds)
+    return Summary(n, mean, std, low, high)
 
 
 @dataclass(frozen=True)

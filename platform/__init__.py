@@ -17,8 +17,8 @@ Inside the package every import is relative, so the code runs unchanged under ei
 
 
 def _load_stdlib_platform(namespace: dict) -> None:
-    import importlib.machinery as _machinery
-    import sysconfig as _sysconfig
+    import importlib.machinery as _machinery  # late: no module-level imports here
+    import sysconfig as _sysconfig  # late: as above
 
     stdlib_dir = _sysconfig.get_paths()["stdlib"]
     spec = _machinery.PathFinder.find_spec("platform", [stdlib_dir])

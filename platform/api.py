@@ -26,7 +26,7 @@ from .reporting import collect, publish
 from .search import point_from_optuna
 from .spec import parse_spec
 from .stores import Stores, resolve_stores
-from .study.run import StudyRequest, StudyResult
+from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study
 from .training import SasaClassifier
 
@@ -56,7 +56,8 @@ def run_study(
         raise ValueError(f"workers={workers!r} is not valid; give an integer >= 1 (worker processes) or None")
     request = StudyRequest(spec_path=Path(spec_path), overrides=tuple(overrides), storage=storage,
                            tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS), workers=workers,
-                           fresh=fresh)
+                           fresh=fresh, ddp_in_worker=True)
+    quiet_libraries()  # as the CLI: library chatter below WARNING, progress and results stay
     return _run_study(request)
 
 

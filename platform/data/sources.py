@@ -57,8 +57,8 @@ def load_source(spec: Any, *, build_cache_dir: Path | None = None) -> datasets.D
 
 
 def _load_digits() -> datasets.DatasetDict:
-    from PIL import Image
-    from sklearn.datasets import load_digits
+    from PIL import Image  # late: heavy third-party, only for the digits source
+    from sklearn.datasets import load_digits  # late: heavy third-party, only for digits
 
     bunch = load_digits()
     # 0–16 grey levels → 8-bit grey images (16 ↦ 255), so digits take the same path as every image dataset.
@@ -74,8 +74,8 @@ def _hub_unreachable_reason() -> str | None:
     """None if the Hub answers within the probe timeout, else why it does not (offline mode included)."""
     if datasets.config.HF_HUB_OFFLINE:
         return None  # the library answers from its cache or raises at once
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
+    from huggingface_hub import constants  # late: only to probe the Hub
+    from huggingface_hub.utils import get_session  # late: as above
 
     try:
         get_session().head(constants.ENDPOINT, timeout=_HUB_PROBE_TIMEOUT_S)
@@ -235,7 +235,7 @@ def _stratified_cut(
     idx: np.ndarray, labels: np.ndarray, n_out: int, seed: int, field: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split ``idx`` into (kept, cut) with ``len(cut) == n_out``, class proportions preserved."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # late: heavy third-party
 
     try:
         kept, cut = train_test_split(idx, test_size=n_out, stratify=labels[idx], random_state=seed)

@@ -28,14 +28,27 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from ..records import ATTR_FLOPS, ATTR_MODEL_CONFIG, ATTR_PARAMS, ATTR_POINT, ATTR_SEED, ATTR_SPURIOUS, ATTR_TEST
+from ..records import (
+    ATTR_FLOPS,
+    ATTR_MODEL_CONFIG,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_SEED,
+    ATTR_SPURIOUS,
+    ATTR_TEST,
+    TAG_COMMIT,
+    TAG_POINT,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+)
 from ..search import point_from_optuna
 from ..spec import StudySpec
 from ..stores import redact
 
-# Model-version tags that promotion reads back (the others are for people and the MLflow UI).
+# Model-version tags that promotion reads back (the others are for people and the MLflow UI); the tags a version
+# shares with the trial's run (study, trial number, design point, seed, commit) are named in ``records``.
 TAG_RUN = "sasa.mlflow_run_id"
-TAG_TRIAL = "sasa.trial_number"
 TAG_METRIC = "sasa.metric"
 TAG_VALUE = "sasa.metric_value"
 TAG_VERIFY = "sasa.verification"
@@ -186,14 +199,14 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
     trial, attrs = champion.trial, champion.trial.user_attrs
     data = spec.data
     tags: dict[str, Any] = {
-        "sasa.study": study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
-        "sasa.design_point": attrs.get(ATTR_POINT), "sasa.seed": attrs.get(ATTR_SEED),
+        TAG_STUDY: study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
+        TAG_POINT: attrs.get(ATTR_POINT), TAG_SEED: attrs.get(ATTR_SEED),
         TAG_METRIC: spec.objective.metric, TAG_VALUE: repr(champion.value),
         "sasa.direction": spec.objective.direction, "sasa.rule": champion.rule,
         "sasa.params": attrs.get(ATTR_PARAMS), "sasa.flops": attrs.get(ATTR_FLOPS),
         "sasa.model_config": json.dumps(attrs.get(ATTR_MODEL_CONFIG), sort_keys=True),
         "sasa.data.source": data.source, "sasa.data.name": data.name or data.path or data.source,
-        "sasa.git_commit": run.data.tags.get("sasa.git_commit", "unknown"), TAG_VERIFY: "pending",
+        TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "unknown"), TAG_VERIFY: "pending",
     }
     if champion.point_mean is not None:
         tags["sasa.point_mean"] = repr(champion.point_mean)

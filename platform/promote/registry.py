@@ -12,7 +12,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ..records import ATTR_RUN
+from ..records import ATTR_RUN, TAG_STUDY
 from ..spec import StudySpec
 from ..stores import StoreError, Stores, check_tracking, redact
 from .champion import TAG_METRIC, TAG_VALUE, Champion, PromotionError, description, is_better, version_tags
@@ -95,7 +95,7 @@ def version_for(client: Any, name: str, study: str, champion: Champion, spec: St
             name, description=f"SASA backbones promoted from sasa-lab study `{study}` by `python -m platform.promote`; "
             f"load the champion with mlflow.pytorch.load_model('models:/{name}@champion').",
         )
-        client.set_registered_model_tag(name, "sasa.study", study)
+        client.set_registered_model_tag(name, TAG_STUDY, study)
     client.update_model_version(name, str(version.version), description=description(study, champion, spec, run))
     print(f"registered {name} version {version.version} from {model_uri} (MLflow run {run_id})")
     return client.get_model_version(name, str(version.version)), True

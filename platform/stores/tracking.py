@@ -132,8 +132,8 @@ class Tracker:
 
     def log_backbone(self, run_id: str, model: Any, input_example: Any) -> str:
         """Log the trained backbone as an MLflow model (signature + input example); returns its model URI."""
-        import mlflow.pytorch
-        from mlflow.models import infer_signature
+        import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
+        from mlflow.models import infer_signature  # late: as above
 
         model = model.eval().cpu()
         example = input_example.cpu().numpy()

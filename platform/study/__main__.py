@@ -9,12 +9,9 @@ store, 130 interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 from pathlib import Path
 
-import optuna
 from rich.console import Console
 
 from ..data import DataError
@@ -24,7 +21,7 @@ from .ddp import ddp_follower_requested, run_ddp_follower
 from .devices import DevicePlanError, WorkerPlan
 from .dry_run import print_design
 from .lifecycle import StudyConflictError
-from .run import StudyRequest, run_study, run_worker
+from .run import StudyRequest, quiet_libraries, run_study, run_worker
 
 EXIT_USAGE = 2
 
@@ -73,25 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    """Keep the terminal for progress and results: library chatter goes below WARNING."""
-    # Set on the rank_zero loggers themselves: importing pytorch_lightning later (mlflow.pytorch does) resets
-    # its package logger to INFO, but a child's own level wins.
-    for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
-        for name in (package, f"{package}.utilities.rank_zero"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     if ddp_follower_requested():
         return run_ddp_follower()
     args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # recipes after --set too
-    _quiet_libraries()
+    quiet_libraries()
     console = Console()
     request = StudyRequest(spec_path=args.study, recipes=tuple(args.recipes), overrides=tuple(args.overrides),
                            storage=args.storage,

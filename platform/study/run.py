@@ -6,8 +6,10 @@ processes → summary, report. Worker processes and DDP ranks re-enter through `
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,9 @@ class StudyRequest:
     runs_dir: Path = Path("runs")
     workers: int | None = None
     fresh: bool = False
+    # Lightning starts DDP ranks by re-running the command line, which only a ``python -m ... study`` process has:
+    # callers without one (the Python API in a notebook) run DDP trials in a worker process.
+    ddp_in_worker: bool = False
 
     def load(self) -> tuple[StudySpec, Stores]:
         """The validated spec (raises ``SpecError``) and the stores it and the arguments name."""
@@ -81,6 +86,20 @@ class StudyResult:
         return self.done >= self.total
 
 
+def quiet_libraries() -> None:
+    """Keep the terminal for progress and results: library chatter goes below WARNING."""
+    # Set on the rank_zero loggers themselves: importing pytorch_lightning later (mlflow.pytorch does) resets
+    # its package logger to INFO, but a child's own level wins.
+    for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        for name in (package, f"{package}.utilities.rank_zero"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def run_study(request: StudyRequest, *, console: Console | None = None) -> StudyResult:
     """Run or resume the study; raises ``SpecError``, ``StoreError``, ``StudyConflictError``, ``DataError`` or
     ``DevicePlanError`` before anything is trained."""
@@ -92,7 +111,8 @@ def run_study(request: StudyRequest, *, console: Console | None = None) -> Study
         cuda_count=torch.cuda.device_count(), cpu_count=os.cpu_count() or 1,
     )
     session = open_session(spec, stores, fresh=request.fresh, console=console)
-    return _run(session, plans, request.worker_argv(), console=console)
+    separate = len(plans) > 1 or (request.ddp_in_worker and plans[0].devices > 1)
+    return _run(session, plans, request.worker_argv(), separate=separate, console=console)
 
 
 def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:
@@ -116,14 +136,15 @@ def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:
     return EXIT_DONE  # the main process judges completeness (it may start another round)
 
 
-def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, console: Console) -> StudyResult:
+def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, separate: bool,
+         console: Console) -> StudyResult:
     spec = session.spec
     state = progress(session.study, spec)
     if nothing_left(session.study, spec):
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()
     try:
-        if len(plans) > 1:
+        if separate:
             finished = run_workers(session, plans, worker_argv)
         else:
             plan = plans[0]

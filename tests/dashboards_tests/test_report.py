@@ -13,8 +13,9 @@ from mlflow import MlflowClient
 from scipy import stats as sps
 
 from dashboards.paper import paper_table
-from dashboards.report import Outcome, TableRow, report_study
-from platform.report_hook import build_report_after_study
+from dashboards.publish import Outcome, report_study
+from dashboards.report import TableRow
+from platform.study.report_hook import build_report_after_study
 from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
 
 SEEDS = [0, 1, 2, 3, 4]

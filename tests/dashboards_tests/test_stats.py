@@ -103,3 +103,24 @@ def test_zero_variance_differences() -> None:
 def test_bad_test_name() -> None:
     with pytest.raises(ValueError, match="ttest, wilcoxon"):
         stats.paired_test({0: 1.0}, {0: 1.0}, test="anova")
+
+
+def test_metric_bounds_by_name() -> None:
+    assert stats.metric_bounds("val/acc") == (0.0, 1.0) and stats.metric_bounds("test_accuracy") == (0.0, 1.0)
+    assert stats.metric_bounds("val/loss") == (0.0, math.inf)
+    assert stats.metric_bounds("val/bleu") is None
+    assert stats.difference_bounds((0.0, 1.0)) == (-1.0, 1.0) and stats.difference_bounds(None) is None
+    assert stats.difference_bounds((0.0, math.inf)) == (-math.inf, math.inf)
+
+
+def test_interval_of_a_bounded_metric_stays_in_range() -> None:
+    values = [1.0, 1.0, 0.95]  # t interval ≈ [0.912, 1.055]: an accuracy cannot exceed 1
+    open_ = stats.describe(values)
+    clipped = stats.describe(values, bounds=stats.metric_bounds("val/acc"))
+    assert open_.ci_high is not None and open_.ci_high > 1.0
+    assert clipped.ci_high == 1.0 and clipped.ci_low == pytest.approx(open_.ci_low)
+    assert (clipped.mean, clipped.std) == (open_.mean, open_.std)
+    assert stats.clip_interval(-0.2, None, (0.0, 1.0)) == (0.0, None)
+    assert stats.clip_interval(-5.0, 5.0, None) == (-5.0, 5.0)
+    with pytest.raises(ValueError, match="bounds"):
+        stats.clip_interval(0.0, 1.0, (1.0, 0.0))

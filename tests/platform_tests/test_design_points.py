@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from platform.errors import SpecError
-from platform.search_space import grid_points
-from platform.spec import load_spec, parse_spec
+from platform.search import grid_points
+from platform.spec import SpecError, load_spec, parse_spec
 from tests.platform_tests.studyrun import REPO, tiny_spec
 
 PARAMETERS = {"backbone": ["conv", "full", None], "attention_groups": [None, [3, 4]]}

@@ -20,8 +20,9 @@ from mlflow.exceptions import MlflowException
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from platform._champion import NoChampionError, pareto_front, select
-from platform.promote import default_model_name, main
+from platform.promote.__main__ import main
+from platform.promote.champion import NoChampionError, pareto_front, select
+from platform.promote.promotion import default_model_name
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 
 STUDY = "ptiny"

@@ -1,4 +1,4 @@
-"""Tests for platform.search_space: design points, encoding, Optuna distributions/suggest, samplers, pruners."""
+"""Tests for platform.search: design points, encoding, Optuna distributions/suggest, samplers, pruners."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 import optuna
 import pytest
 
-from platform import search_space
-from platform.errors import SpecError
-from platform.search_space import DesignPoint, decode, encode, grid_points, point_from_optuna, resolve, suggest
-from platform.spec import StudySpec, TrainSpec, parse_spec
+from platform import search as search_space
+from platform.search import DesignPoint, build_model, grid_points, point_from_optuna, resolve, suggest
+from platform.spec import SpecError, StudySpec, TrainSpec, parse_spec
+from platform.spec.parameters import count_levels, decode
+from platform.spec.values import encode
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -40,10 +41,13 @@ def test_no_parameters_gives_one_base_point() -> None:
     spec = parse_spec({"name": "s", "model": {"kernel_size": 5}})
     (point,) = grid_points(spec)
     assert point == DesignPoint({}, "base", {})
-    options, train = resolve(spec, point)
-    assert options["kernel_size"] == 5 and options["name"] == "resnet26"
+    model, train = resolve(spec, point)
+    options = model.options()
+    assert options["kernel_size"] == 5 and model.name == "resnet26"
     assert "backbone" not in options and "stem" not in options  # nulls dropped: create_model's defaults apply
     assert train == spec.train
+    net = build_model(spec, point, num_classes=10, in_channels=1)
+    assert net.config["kernel_size"] == 5 and net.config["heads"] == 8  # the factory's default fills heads
 
 
 def test_attention_groups_are_encoded_for_optuna_and_decoded_back() -> None:
@@ -95,8 +99,8 @@ def test_suggest_samples_inside_every_distribution() -> None:
 
 def test_resolve_applies_model_and_train_values() -> None:
     spec = spec_with({"window_size": [3], "attention_groups": [[3, 4]], "lr": [0.01], "train.epochs": [2]})
-    options, train = resolve(spec, grid_points(spec)[0])
-    assert options["kernel_size"] == 3 and options["attention_groups"] == [3, 4]
+    model, train = resolve(spec, grid_points(spec)[0])
+    assert model.kernel_size == 3 and model.attention_groups == [3, 4]
     assert isinstance(train, TrainSpec) and train.lr == 0.01 and train.epochs == 2
     assert spec.train.lr == 0.1  # the spec itself is unchanged
 
@@ -105,8 +109,8 @@ def test_resolve_revalidates_the_sections() -> None:
     spec = spec_with({"lr": [0.1], "heads": [4]})
     with pytest.raises(ValueError, match="lr"):
         resolve(spec, DesignPoint({"lr": -1.0}, "lr=-1", {"lr": -1.0}))
-    with pytest.raises(ValueError, match="heads"):
-        resolve(spec, DesignPoint({"heads": 0}, "heads=0", {"heads": 0}))
+    with pytest.raises(ValueError, match="heads"):  # one check per option: the factory's
+        build_model(spec, DesignPoint({"heads": 0}, "heads=0", {"heads": 0}), num_classes=10, in_channels=1)
 
 
 def test_train_levels_are_checked_against_the_real_train_section() -> None:
@@ -121,7 +125,7 @@ def test_train_levels_are_checked_against_the_real_train_section() -> None:
 
 def test_huge_int_ranges_are_not_enumerated() -> None:
     spec = spec_with({"train.batch_size": {"type": "int", "low": 1, "high": 10**12}}, design="random", n_trials=1)
-    assert search_space.count_levels(spec.search.parameters["train.batch_size"]) == 10**12
+    assert count_levels(spec.search.parameters["train.batch_size"]) == 10**12
     with pytest.raises(SpecError, match="the grid has 1000000000000 design points"):
         spec_with({"train.batch_size": {"type": "int", "low": 1, "high": 10**12}})
 

@@ -11,8 +11,7 @@ import pydantic
 import pytest
 import yaml
 
-from platform.errors import SpecError
-from platform.spec import LOGGED_METRICS, StudySpec, load_spec, parse_spec
+from platform.spec import LOGGED_METRICS, SpecError, StudySpec, load_spec, parse_spec
 
 BASE: dict[str, Any] = {
     "name": "window_size",
@@ -212,8 +211,11 @@ def test_minimal_spec_gets_the_documented_defaults(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, "name: tiny\n"))
     assert spec.data.source == "digits" and spec.data.image_size == 16 and spec.data.val_fraction == 0.15
     assert spec.data.grayscale is None and spec.data.augment.horizontal_flip is False
-    assert spec.model.name == "resnet26" and spec.model.kernel_size == 7 and spec.model.heads == 8
-    assert spec.model.pos_enc == "relative" and spec.model.small_input is True and spec.model.backbone is None
+    # Model options default to null: the factory's own default (one default per option).
+    assert spec.model.name == "resnet26" and spec.model.options() == {}
+    config = spec.model.build(num_classes=10, in_channels=1).config
+    assert config["kernel_size"] == 7 and config["heads"] == 8 and config["pos_enc"] == "relative"
+    assert config["small_input"] is False and config["backbone"] == "conv"
     assert spec.train.epochs == 10 and spec.train.optimizer == "sgd" and spec.train.precision == "32-true"
     assert spec.train.weight_decay == pytest.approx(1e-4) and spec.train.max_steps is None
     assert spec.search.design == "grid" and spec.search.parameters == {} and spec.search.seeds == [0]

@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from platform import study as study_cli
+from platform.study import __main__ as study_cli
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 
 

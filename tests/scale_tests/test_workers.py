@@ -19,8 +19,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from platform.devices import DevicePlanError, plan_workers
 from platform.stores import open_storage
+from platform.study.devices import DevicePlanError, plan_workers
 from tests.platform_tests.studyrun import REPO, run_study, stores, tiny_spec, write_spec
 from tests.scale_tests import (
     assert_complete_exactly_once,

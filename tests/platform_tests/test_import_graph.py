@@ -1,0 +1,51 @@
+"""The import graph of ``platform/``, ``dashboards/`` and ``sasa/`` (from the source, see import_graph.py):
+no cycles, ``sasa`` imports nothing of the platform, few levels inside ``platform/``, and no first-party import
+hidden inside a function (late imports only for heavy third-party modules, each with a comment)."""
+
+from __future__ import annotations
+
+from tests.platform_tests.import_graph import build_graph, cycles, unit_levels
+
+MAX_UNIT_LEVELS = 5
+# What ``sasa`` (a pure PyTorch library) must never import: the platform under either name, the dashboards, and
+# the training/search/tracking stack.
+FORBIDDEN_IN_SASA = ("platform", "sasa_lab", "dashboards", "lightning", "optuna", "mlflow", "pytorch_lightning")
+
+
+def test_graph_sees_the_relative_and_name_dependent_imports() -> None:
+    graph = build_graph()
+    # A relative import inside a subpackage, both branches of dashboards' bridge, and the platform's bridge back.
+    assert "platform.records" in graph.edges["platform.study.lifecycle"]
+    assert {"platform.records", "platform.stores", "platform.spec"} <= graph.edges["dashboards.lab"]
+    assert {"dashboards.publish", "dashboards.collect"} <= graph.edges["platform.reporting"]
+    assert "platform.api" in graph.edges["platform"]
+
+
+def test_no_import_cycles() -> None:
+    found = cycles(build_graph())
+    assert not found, f"import cycles: {found}"
+
+
+def test_sasa_imports_nothing_of_the_platform() -> None:
+    graph = build_graph()
+    bad = {m: sorted(t for t in graph.edges[m] if not t.startswith("sasa")) for m in graph.imports_of("sasa")}
+    assert not {m: t for m, t in bad.items() if t}, bad
+    for module in graph.imports_of("sasa"):
+        text = graph.modules[module].read_text(encoding="utf-8")
+        for name in FORBIDDEN_IN_SASA:
+            assert f"import {name}" not in text and f"from {name}" not in text, f"{module} imports {name}"
+
+
+def test_platform_units_are_layered() -> None:
+    levels = unit_levels(build_graph())
+    assert levels["records"] == 1, "records.py must stay at the bottom"
+    assert max(levels.values()) <= MAX_UNIT_LEVELS, levels
+
+
+def test_no_late_first_party_import_and_every_late_import_is_explained() -> None:
+    graph = build_graph()
+    first_party = [(m, line, name) for m, items in graph.late.items() for line, name, _ in items
+                   if name.split(".")[0] in ("platform", "sasa_lab", "dashboards", "sasa")]
+    assert not first_party, f"first-party imports inside functions (dodging a cycle?): {first_party}"
+    unexplained = [(m, line, name) for m, items in graph.late.items() for line, name, noted in items if not noted]
+    assert not unexplained, f"late imports without a comment saying why: {unexplained}"
