@@ -242,5 +242,5 @@ def test_in_memory_source_streams_from_a_spilled_copy(tmp_path: Path) -> None:
     dm = _setup(spec, tmp_path, batch_size=100)
     assert dm.mode == "stream" and (dm.in_channels, dm.num_classes) == (3, 10)
     assert dm.num_train + dm.num_val + dm.num_test == 1797 and list(tmp_path.glob("*.spill"))
-    x, y = next(iter(dm.val_dataloader()))
+    x, _ = next(iter(dm.val_dataloader()))
     assert x.shape == (100, 3, 16, 16) and torch.equal(x[:, 0], x[:, 1])  # grey digits repeated to 3 channels
