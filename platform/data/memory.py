@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .sources import DataError
+from .transforms import decode_image
 
 __all__ = ["CACHE_VERSION", "SPLITS", "TensorBatches", "build_memory_cache", "passthrough", "write_atomically"]
 
@@ -33,25 +34,15 @@ _DECODE_BATCH = 512
 
 
 def _item_to_chw(item: Any, column: str) -> torch.Tensor:
-    """One image (PIL image or array) → float32 (C, H, W) in [0, 1] with C ∈ {1, 3} (alpha dropped)."""
-    from PIL import Image  # late: heavy third-party, only for image decoding
-
-    if isinstance(item, Image.Image):
-        if item.mode in ("I", "I;16", "I;16L", "I;16B"):  # 16-bit grey PNGs
-            arr = np.asarray(item, dtype=np.float32) / 65535.0
-        elif item.mode == "F":
-            arr = np.asarray(item, dtype=np.float32)
-        else:
-            grey = item.mode in ("1", "L", "LA", "La")
-            arr = np.asarray(item.convert("L" if grey else "RGB"), dtype=np.float32) / 255.0
-    else:
-        raw = np.asarray(item)
-        scale = 65535.0 if raw.dtype in (np.uint16, np.int32) else 255.0 if raw.dtype.kind in "iu" else 1.0
-        arr = raw.astype(np.float32) / scale
-        if arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
-            arr = arr.transpose(1, 2, 0)  # (C, H, W) → (H, W, C)
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)):
-            raise DataError(f"data.image_column {column!r}: array of shape {raw.shape} is not an image")
+    """One image array (H×W, H×W×C or C×H×W) → float32 (C, H, W) in [0, 1], C ∈ {1, 3} (alpha dropped);
+    integer pixels are divided by their range (255, or 65535 for 16-bit)."""
+    raw = np.asarray(item)
+    scale = 65535.0 if raw.dtype in (np.uint16, np.int32) else 255.0 if raw.dtype.kind in "iu" else 1.0
+    arr = raw.astype(np.float32) / scale
+    if arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4) and arr.shape[0] in (1, 3, 4):
+        arr = arr.transpose(1, 2, 0)  # (C, H, W) → (H, W, C)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (1, 3, 4)):
+        raise DataError(f"data.image_column {column!r}: array of shape {raw.shape} is not an image")
     chw = torch.from_numpy(np.ascontiguousarray(arr))
     chw = chw[None] if chw.ndim == 2 else chw.permute(2, 0, 1)  # (H, W[, C]) → (C, H, W)
     return chw[:3] if chw.shape[0] == 4 else chw
@@ -79,18 +70,24 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _decode(ds: Any, image_column: str, label_column: str, size: int, channels: int | None
+def _decode(ds: Any, image_column: str, label_column: str, size: int, channels: int | None, split: str
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """A split → uint8 images (N, C, size, size) and int64 labels (N,); C = ``channels``, or the source's
     (3 if any image is colour) when None."""
     import datasets  # late: heavy third-party, only while building the cache
 
-    if not isinstance(ds.features[image_column], datasets.Image):
-        ds = ds.with_format("numpy")
+    files = isinstance(ds.features[image_column], datasets.Image)
+    # Image columns are decoded here, not by ``datasets``, so a broken file is reported by its path
+    ds = ds.cast_column(image_column, datasets.Image(decode=False)) if files else ds.with_format("numpy")
     chunks: list[torch.Tensor] = []
     labels: list[int] = []
-    for batch in ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH):
-        items = [_item_to_chw(item, image_column) for item in batch[image_column]]
+    for start, batch in enumerate(ds.select_columns([image_column, label_column]).iter(batch_size=_DECODE_BATCH)):
+        if files:
+            where = [f"{split}, row {start * _DECODE_BATCH + i}" for i in range(len(batch[image_column]))]
+            items = [decode_image(item, w).float().div_(255.0) for item, w in zip(batch[image_column], where,
+                                                                                  strict=True)]
+        else:
+            items = [_item_to_chw(item, image_column) for item in batch[image_column]]
         present = max(t.shape[0] for t in items)
         items = [t.expand(present, -1, -1) for t in items]  # grey → colour when a batch mixes both
         if len({t.shape for t in items}) == 1:
@@ -127,7 +124,8 @@ def build_memory_cache(data_spec: Any, splits: dict[str, Any], class_names: list
     if size < 1:
         raise DataError(f"data.image_size is {size}; expected a positive integer")
     fixed = None if data_spec.grayscale is None else (1 if data_spec.grayscale else 3)
-    decoded = {s: _decode(ds, data_spec.image_column, data_spec.label_column, size, fixed) for s, ds in splits.items()}
+    decoded = {s: _decode(ds, data_spec.image_column, data_spec.label_column, size, fixed, f"split {s}")
+               for s, ds in splits.items()}
     channels = fixed or max(x.shape[1] for x, _ in decoded.values())  # colour if any split has colour
     payload: dict[str, Any] = {"version": CACHE_VERSION, "mode": "memory", "class_names": class_names}
     for split in SPLITS:

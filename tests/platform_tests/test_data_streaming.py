@@ -244,3 +244,15 @@ def test_in_memory_source_streams_from_a_spilled_copy(tmp_path: Path) -> None:
     assert dm.num_train + dm.num_val + dm.num_test == 1797 and list(tmp_path.glob("*.spill"))
     x, _ = next(iter(dm.val_dataloader()))
     assert x.shape == (100, 3, 16, 16) and torch.equal(x[:, 0], x[:, 1])  # grey digits repeated to 3 channels
+
+
+def test_corrupt_jpeg_in_memory_mode_is_reported_by_path(tmp_path: Path) -> None:
+    root = tmp_path / "imgs"
+    for i, (data, label) in enumerate(_records(30, seed=6)):
+        (root / CLASSES[label]).mkdir(parents=True, exist_ok=True)
+        (root / CLASSES[label] / f"{i:03d}.jpg").write_bytes(data)
+    bad = root / "circle" / "003.jpg"
+    bad.write_bytes(bad.read_bytes()[:300])  # truncated
+    with pytest.raises(DataError, match="could not decode image") as caught:
+        prepare_data_once(Spec(source="local", path=str(root), image_size=SIZE, mode="memory"), tmp_path / "c")
+    assert str(bad) in str(caught.value)
