@@ -1,12 +1,19 @@
-"""Benchmark: SASA2d vs an unfold-based SASA (as public reimplementations write it) vs a 3×3 convolution.
+"""Benchmark: SASA2d vs an unfold-based SASA (as public reimplementations write it) vs convolutions.
 
-Run by hand (not a test):  python -m benchmarks.sasa [--quick] [--out benchmarks/results]
+Run by hand (not a test):  python -m benchmarks.sasa [--device cpu|cuda] [--quick] [--out benchmarks/results]
 
-For each configuration (batch 8, float32, 2 CPU threads) it times forward + backward (input gradients included;
-median of several repetitions after a warm-up, wall clock) and measures the peak of live CPU-allocator bytes
-during one forward + backward (allocation/free events recorded by torch.profiler with profile_memory=True,
-relative to the start of the pass, so the input and the weights are not counted). The unfold baseline is skipped
-where its estimated peak (6 unfolded B·C·k²·H·W tensors) would not fit in the memory budget.
+CPU (default; results ``sasa.md``/``.csv``): for each configuration (batch 8, float32, 2 CPU threads) it times
+forward + backward (input gradients included; median of several repetitions after a warm-up, wall clock) of
+SASA2d, the unfold baseline and a 3×3 convolution, and measures the peak of live CPU-allocator bytes during one
+forward + backward (allocation/free events recorded by torch.profiler with profile_memory=True, relative to the
+start of the pass, so the input and the weights are not counted). The unfold baseline is skipped where its
+estimated peak (6 unfolded B·C·k²·H·W tensors) would not fit in the memory budget.
+
+CUDA (``--device cuda``; results ``gpu_sasa.md``/``.csv``): the same sweep at batch 64 in fp32 and bf16 (module
+and input cast), one column per SASA2d backend (``--backends triton,torch``) plus the unfold baseline, a 3×3
+and a 7×7 convolution (cuDNN, ``cudnn.benchmark`` on); CUDA-event times and ``torch.cuda.max_memory_allocated``
+peaks (see benchmarks/sasa_cuda.py). Jobs run in priority order under a time budget (``--budget-s``); the tables
+are rewritten after every job, so an interrupted run still leaves them.
 """
 
 from __future__ import annotations
@@ -14,17 +21,16 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
-from torch.profiler import profile
 
+from benchmarks.timing import check_device, cpu_name, cpu_peak_mib, interleaved_ms, parse_list, wait_for_load
 from sasa.layers import SASA2d
+from sasa.layers.sasa2d import absolute_encoding
 
 BATCH = 8
 HEADS = 8
@@ -32,13 +38,21 @@ FULL = [(c, hw, k) for c in (64, 128, 256) for hw in (32, 56) for k in (3, 7, 11
 QUICK = [(128, 32, 3), (128, 32, 7)]
 UNFOLD_BUDGET_BYTES = 6 << 30
 MAX_ATTEMPTS = 3
+BACKENDS = ("auto", "torch", "triton")
+
+
+def make_sasa(channels: int, kernel_size: int, backend: str = "auto", heads: int = HEADS, **options) -> SASA2d:
+    """SASA2d(channels → channels) with relative positions; ``backend="auto"`` is the layer's default."""
+    kwargs = {} if backend == "auto" else {"backend": backend}
+    return SASA2d(channels, channels, kernel_size, heads, options.pop("pos_enc", "relative"), **options, **kwargs)
 
 
 class UnfoldSASA(nn.Module):
     """Per-head SASA the way public reimplementations write it: unfold k and v into (B, C, k², H·W) tensors.
 
-    Shares the weights of ``layer`` (same q/k/v projections, relative embeddings, masked padding), so its output
-    equals SASA2d's; only the memory layout of the windows differs.
+    Shares the weights of ``layer`` (same q/k/v projections, positional encoding, masked padding, stride-2 pool),
+    so its output equals SASA2d's; only the memory layout of the windows differs. Written independently of the
+    library's window kernels, it also serves as the reference of benchmarks/gpu_correctness.py.
     """
 
     def __init__(self, layer: SASA2d) -> None:
@@ -50,12 +64,17 @@ class UnfoldSASA(nn.Module):
         B, _, H, W = x.shape
         ks, heads, d, p = m.kernel_size, m.heads, m.head_dim, m.kernel_size // 2
         q = m.query(x).view(B, heads, d, 1, H * W)
-        k = F.unfold(m.key(x), ks, padding=p).view(B, heads, d, ks * ks, H * W)
+        key = m.key(x)
+        if m.pos_enc == "absolute":
+            key = key + absolute_encoding(d, H, W, device=x.device, dtype=key.dtype).repeat(heads, 1, 1)
+        k = F.unfold(key, ks, padding=p).view(B, heads, d, ks * ks, H * W)
         v = F.unfold(m.value(x), ks, padding=p).view(B, heads, d, ks * ks, H * W)
-        rows = m.rel_rows[:, None].expand(ks, ks, heads, d // 2)  # (dy, dx, heads, d//2)
-        cols = m.rel_cols[None, :].expand(ks, ks, heads, d - d // 2)
-        rel = torch.cat([rows, cols], dim=-1).reshape(ks * ks, heads, d).permute(1, 2, 0)[..., None]
-        logits = (q * (k + rel)).sum(2)  # (B, heads, k², H·W)
+        if m.pos_enc == "relative":
+            rows = m.rel_rows[:, None].expand(ks, ks, heads, d // 2)  # (dy, dx, heads, d//2)
+            cols = m.rel_cols[None, :].expand(ks, ks, heads, d - d // 2)
+            rel = torch.cat([rows, cols], dim=-1).reshape(ks * ks, heads, d).permute(1, 2, 0)[..., None]
+            k = k + rel.to(k.dtype)  # rel: (heads, d, k², 1)
+        logits = (q * k).sum(2)  # (B, heads, k², H·W)
         inside = F.unfold(x.new_ones(1, 1, H, W), ks, padding=p)  # (1, k², H·W): 1 inside the image
         logits = logits.masked_fill(inside == 0, float("-inf"))
         attn = torch.softmax(logits, dim=2)
@@ -69,58 +88,21 @@ def fwd_bwd(module: nn.Module, x: Tensor) -> None:
     module(x).sum().backward()
 
 
-def interleaved_ms(fns: dict[str, Callable[[], None]], reps: int) -> tuple[dict[str, tuple[float, float]], float]:
-    """(median, min) milliseconds per function, and this process's CPU share over the timed runs.
-
-    The functions take turns so that load drifts hit all alike. The CPU share is the process's CPU time divided
-    by (wall time × threads): near 1 when the 2 threads had the cores to themselves, lower when other processes
-    took turns on them.
-    """
-    for fn in fns.values():
-        fn()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    cpu_start, wall_start = os.times(), time.perf_counter()
-    for _ in range(reps):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(1e3 * (time.perf_counter() - start))
-    cpu_end, wall = os.times(), time.perf_counter() - wall_start
-    cpu = (cpu_end.user + cpu_end.system) - (cpu_start.user + cpu_start.system)
-    share = cpu / (wall * torch.get_num_threads())
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}, share
-
-
-def peak_mib(fn: Callable[[], None]) -> float:
-    """Peak of live allocator bytes during ``fn`` (profiler allocation/free events, in time order)."""
-    with profile(profile_memory=True) as prof:
-        fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    live = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak / 2**20
-
-
-def wait_for_load(max_load: float | None, patience_s: float = 1800.0) -> float:
-    """Wait (at most ``patience_s``) until the 1-minute load average drops below ``max_load``; return it."""
-    deadline = time.time() + patience_s
-    while max_load is not None and os.getloadavg()[0] >= max_load and time.time() < deadline:
-        time.sleep(10)
-    return os.getloadavg()[0]
-
-
 def measure(
-    configs: list[tuple[int, int, int]], reps: int, max_load: float | None = None, min_share: float = 0.0
+    configs: list[tuple[int, int, int]],
+    reps: int,
+    max_load: float | None = None,
+    min_share: float = 0.0,
+    backend: str = "auto",
+    batch: int = BATCH,
 ) -> list[dict]:
     rows = []
     for channels, hw, ks in configs:
         torch.manual_seed(0)
-        x = torch.randn(BATCH, channels, hw, hw, requires_grad=True)
-        sasa = SASA2d(channels, channels, ks, HEADS, "relative")
+        x = torch.randn(batch, channels, hw, hw, requires_grad=True)
+        sasa = make_sasa(channels, ks, backend)
         conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        unfold_bytes = 6 * 4 * BATCH * channels * ks * ks * hw * hw
+        unfold_bytes = 6 * 4 * batch * channels * ks * ks * hw * hw
         modules = {"sasa": sasa, "unfold": UnfoldSASA(sasa), "conv": conv}
         row: dict = {"C": channels, "HxW": f"{hw}x{hw}", "k": ks}
         if unfold_bytes > UNFOLD_BUDGET_BYTES:
@@ -137,7 +119,7 @@ def measure(
         for name, (median, fastest) in timings.items():
             row[f"{name}_ms"], row[f"{name}_min_ms"] = median, fastest
         for name, fn in fns.items():
-            row[f"{name}_mib"] = peak_mib(fn)
+            row[f"{name}_mib"] = cpu_peak_mib(fn)
         print(format_row(row), flush=True)
         rows.append(row)
     return rows
@@ -169,42 +151,80 @@ def format_row(r: dict) -> str:
     )
 
 
-def cpu_name() -> str:
+def parse_configs(value: str) -> list[tuple[int, int, int]]:
+    """``"128:32:7,64:56:3"`` → [(C, H=W, k), ...]; ValueError naming ``--configs`` otherwise."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
+        configs = [tuple(int(part) for part in item.split(":")) for item in value.split(",") if item.strip()]
+    except ValueError:
+        configs = []
+    if not configs or any(len(c) != 3 or min(c) < 1 or c[2] % 2 == 0 for c in configs):
+        raise ValueError(f"--configs: invalid value {value!r}; expected C:HW:k items (k odd), e.g. 128:32:7,64:56:3")
+    return configs  # type: ignore[return-value]
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--quick", action="store_true", help="only C=128, 32×32, k ∈ {3, 7}")
-    parser.add_argument("--reps", type=int, default=5, help="timed repetitions per measurement (median)")
+    parser.add_argument("--configs", default=None, help="explicit C:HW:k list (e.g. 128:32:7,64:56:3)")
+    parser.add_argument("--batch", type=int, default=None, help=f"batch size (default {BATCH} on CPU, 64 on CUDA)")
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions per measurement (CPU 5, CUDA 20)")
+    parser.add_argument("--backend", default="auto", help="CPU: the SASA2d backend (auto, torch, triton)")
+    parser.add_argument("--backends", default="triton,torch", help="CUDA: SASA2d backends, one column each")
+    parser.add_argument("--dtypes", default="bf16,fp32", help="CUDA: fp32 and/or bf16")
+    parser.add_argument(
+        "--gpu-sweep", action="store_true", help="on CPU: run the CUDA sweep's code (dry run of gpu_check.sh)"
+    )
+    parser.add_argument("--budget-s", type=float, default=None, help="CUDA: start no new job after this many s")
+    parser.add_argument("--cap-s", type=float, default=0.5, help="CUDA: stop timed reps of one job after this")
     parser.add_argument(
         "--max-load",
         type=float,
         default=None,
-        help="before each configuration wait (up to 30 min) until the 1-minute load average is below this",
+        help="CPU: before each configuration wait (up to 30 min) until the 1-minute load average is below this",
     )
     parser.add_argument(
         "--min-share",
         type=float,
         default=0.0,
-        help=f"re-measure a row (up to {MAX_ATTEMPTS} tries) whose CPU share came out below this",
+        help=f"CPU: re-measure a row (up to {MAX_ATTEMPTS} tries) whose CPU share came out below this",
     )
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for sasa.md/.csv")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the .md/.csv")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        device = check_device(args.device)
+        configs = parse_configs(args.configs) if args.configs else QUICK if args.quick else FULL
+        parse_list(args.backend, BACKENDS, "--backend")
+        backends = parse_list(args.backends, BACKENDS, "--backends")
+        dtypes = parse_list(args.dtypes, ("fp32", "bf16"), "--dtypes")
+        if args.batch is not None and args.batch < 1:
+            raise ValueError(f"--batch: must be a positive integer, got {args.batch}")
+    except ValueError as exc:
+        parser.error(str(exc))
+    if device.type == "cuda" or args.gpu_sweep:
+        from benchmarks.sasa_cuda import run_sweep
+
+        run_sweep(configs, dtypes, backends, args, device)
+        return
+    run_cpu(configs, args)
+
+
+def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace) -> None:
     torch.set_num_threads(2)
+    reps = args.reps or 5
+    batch = args.batch or BATCH
     load_before = os.getloadavg()[0]
     print(HEADER)
     started = time.time()
-    rows = measure(QUICK if args.quick else FULL, args.reps, args.max_load, args.min_share)
+    rows = measure(configs, reps, args.max_load, args.min_share, args.backend, batch)
     load_after = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "sasa_quick" if args.quick else "sasa"
+    name = "sasa_quick" if args.quick or args.configs else "sasa"
     keys = ["C", "HxW", "k", "sasa_ms", "unfold_ms", "conv_ms", "sasa_min_ms", "unfold_min_ms", "conv_min_ms"]
     keys += ["sasa_mib", "unfold_mib", "conv_mib", "load", "cpu_share", "attempts"]
     with (args.out / f"{name}.csv").open("w", newline="") as fh:
@@ -212,10 +232,11 @@ def main(argv: list[str] | None = None) -> None:
         writer.writeheader()
         writer.writerows(rows)
     waited = "" if args.max_load is None else f" (each row waited for a load below {args.max_load})"
+    backend = "" if args.backend == "auto" else f" SASA2d backend {args.backend!r}."
     note = (
-        f"Batch {BATCH}, float32, {HEADS} heads, relative positions, forward + backward (input gradients "
-        f"included), median of {args.reps} runs after a warm-up, the three taking turns; torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {cpu_name()}. Peak memory: live CPU-allocator bytes during one "
+        f"Batch {batch}, float32, {HEADS} heads, relative positions, forward + backward (input gradients "
+        f"included), median of {reps} runs after a warm-up, the three taking turns; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {cpu_name()}.{backend} Peak memory: live CPU-allocator bytes during one "
         "forward + backward from torch.profiler allocation/free events (input and weights excluded). "
         "Other processes shared the 2 cores: *load* is the 1-minute load average when a row started"
         f"{waited}; *CPU share* is this process's CPU time / (wall time × threads) over the row's timed runs "

@@ -1,7 +1,8 @@
 """sasa: Stand-Alone Self-Attention (Ramachandran et al., NeurIPS 2019) in pure PyTorch.
 
 Public API: :class:`SASA2d`, :class:`AttentionStem`, :func:`create_model`, :func:`list_models`,
-:func:`count_flops`.  This package never imports lightning, optuna, mlflow or ``platform``.
+:func:`count_flops`.  This package never imports lightning, optuna, mlflow or ``platform``, and needs triton
+only for ``backend="triton"`` (the attention kernels and the backend switch live in :mod:`sasa.kernels`).
 """
 
 from sasa.flops import count_flops

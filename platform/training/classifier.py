@@ -44,6 +44,21 @@ def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+# Layers whose ``weight`` is decayed; nothing else is (biases, norms, embeddings).
+DECAYED_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
+
+def decay_groups(net: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """Trainable parameters of ``net`` split into (weight-decayed, not decayed), in ``named_parameters`` order."""
+    decayed = {id(module.weight) for module in net.modules() if isinstance(module, DECAYED_LAYERS)}
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for param in net.parameters():
+        if param.requires_grad:
+            (decay if id(param) in decayed else no_decay).append(param)
+    return decay, no_decay
+
+
 class SasaClassifier(pl.LightningModule):
     """Cross-entropy classifier around a ``sasa`` backbone (images → logits).
 
@@ -55,8 +70,11 @@ class SasaClassifier(pl.LightningModule):
     see :meth:`for_backbone`.
 
     Logs ``{stage}/loss``, ``{stage}/acc`` and ``{stage}/acc_top5`` per epoch for train/val/test.
-    Weight decay applies to conv/linear weights only, not to biases, norms or position embeddings (timm's
-    default for attention models; documented in README).
+    Weight decay applies to the weights of conv/linear layers only (:data:`DECAYED_LAYERS`); every other parameter
+    — biases, norm scales/shifts, the relative embeddings ``rel_rows``/``rel_cols`` and the attention stem's
+    position and mixture embeddings ``emb_row``/``emb_col``/``mix_embed`` (the paper's spatially-aware
+    values) — get none. The paper does not say; this is the common practice for attention models (timm's
+    default). See :func:`decay_groups`.
     """
 
     def __init__(
@@ -139,11 +157,7 @@ class SasaClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
-        decay, no_decay = [], []
-        for name, param in self.net.named_parameters():
-            if not param.requires_grad:
-                continue
-            (decay if param.ndim > 1 and not name.endswith(("rel_rows", "rel_cols")) else no_decay).append(param)
+        decay, no_decay = decay_groups(self.net)
         groups = [
             {"params": decay, "weight_decay": hp["weight_decay"]},
             {"params": no_decay, "weight_decay": 0.0},

@@ -22,6 +22,12 @@ Choices where the paper is silent (see README "The SASA layer"):
 - "absolute": parameter-free sinusoidal encoding (as in Transformers) of the key pixel's absolute row in the first
   d//2 channels of every head and of its column in the other d - d//2, added to the keys; works for any H, W.
 - stride 2: attention at stride 1 followed by a 2×2 average pool (ceil_mode, so odd sizes and 1×1 work).
+
+The windowed-attention core runs on a ``backend`` (:mod:`sasa.kernels`): "torch" (plain PyTorch ops, any device),
+"triton" (fused kernels: CUDA, or a CPU tensor under ``TRITON_INTERPRET=1``) or "auto" (the ``SASA_BACKEND``
+environment variable if set, else Triton on CUDA when installed and torch elsewhere), resolved at every forward
+from the input's device. Each backend is one ``torch.library`` custom op, opaque to ``torch.compile`` and
+``torch.export``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from sasa.layers._window import window_attention
+from sasa.kernels import check_backend, env_backend, window_attention
 
 POS_ENCODINGS = ("none", "absolute", "relative")
 
@@ -64,6 +70,8 @@ class SASA2d(nn.Module):
     """k×k local multi-head self-attention, a drop-in replacement for a k×k convolution.
 
     Input ``(B, in_channels, H, W)`` → output ``(B, out_channels, ceil(H/stride), ceil(W/stride))``.
+    ``backend`` ("auto" | "torch" | "triton") picks the attention kernel (module docstring); it changes speed and
+    memory, not the result (beyond floating-point rounding).
     """
 
     def __init__(
@@ -74,6 +82,7 @@ class SASA2d(nn.Module):
         heads: int = 8,
         pos_enc: str = "relative",
         stride: int = 1,
+        backend: str = "auto",
     ) -> None:
         super().__init__()
         _check_positive_int("SASA2d", "in_channels", in_channels)
@@ -90,6 +99,9 @@ class SASA2d(nn.Module):
             raise ValueError(f"SASA2d: pos_enc must be one of {list(POS_ENCODINGS)}, got {pos_enc!r}")
         if stride not in (1, 2) or isinstance(stride, bool):
             raise ValueError(f"SASA2d: stride must be 1 or 2, got {stride!r}")
+        check_backend(backend, "SASA2d")
+        if backend == "auto":
+            env_backend()  # a bad SASA_BACKEND fails here, at construction, not at the first forward
 
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -98,6 +110,7 @@ class SASA2d(nn.Module):
         self.head_dim = out_channels // heads
         self.pos_enc = pos_enc
         self.stride = stride
+        self.backend = backend
 
         self.query = nn.Conv2d(in_channels, out_channels, 1, bias=False)
         self.key = nn.Conv2d(in_channels, out_channels, 1, bias=False)
@@ -111,6 +124,10 @@ class SASA2d(nn.Module):
             self.register_parameter("rel_cols", None)
         self.pool = nn.AvgPool2d(2, 2, ceil_mode=True) if stride == 2 else nn.Identity()
         self.reset_parameters()
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("backend", "auto")  # modules pickled before the backend switch existed
+        super().__setstate__(state)
 
     def reset_parameters(self) -> None:
         if self.rel_rows is not None:
@@ -127,13 +144,20 @@ class SASA2d(nn.Module):
         row_bias = col_bias = None
         if self.pos_enc == "relative":
             d_row = d // 2
-            # q·r_{dy,dx} = q[:d_row]·rows[dy] + q[d_row:]·cols[dx]: (B·heads, k, H, W) each.
-            q5 = q.view(B, heads, d, H, W)
-            row_bias = torch.einsum("bhcyx,khc->bhkyx", q5[:, :, :d_row], self.rel_rows).flatten(0, 1)
-            col_bias = torch.einsum("bhcyx,khc->bhkyx", q5[:, :, d_row:], self.rel_cols).flatten(0, 1)
+            # q·r_{dy,dx} = q[:d_row]·rows[dy] + q[d_row:]·cols[dx]: (B·heads, k, H, W) each, as one matmul
+            # batched over (B, heads): (1, heads, k, c) @ (B, heads, c, H·W) → (B, heads, k, H·W). Batching over
+            # B·heads (not only heads, as an einsum would) keeps the embeddings' gradient a sum of B·heads small
+            # products instead of one product reducing over B·H·W, which a GPU runs on a handful of blocks.
+            q4 = q.view(B, heads, d, H * W)
+            rows = self.rel_rows.to(q.dtype).permute(1, 0, 2).unsqueeze(0)  # (1, heads, k, d_row)
+            cols = self.rel_cols.to(q.dtype).permute(1, 0, 2).unsqueeze(0)  # (1, heads, k, d - d_row)
+            row_bias = torch.matmul(rows, q4[:, :, :d_row]).view(B * heads, self.kernel_size, H, W)
+            col_bias = torch.matmul(cols, q4[:, :, d_row:]).view(B * heads, self.kernel_size, H, W)
         elif self.pos_enc == "absolute":
             k = k + absolute_encoding(d, H, W, device=x.device, dtype=k.dtype)
-        y = window_attention(q, k, v, self.kernel_size, row_bias, col_bias)
+        # Under autocast the projections and the bias einsums may give different dtypes: window_attention casts
+        # them all to q's dtype, so the (autocast-opaque) custom op always receives one dtype.
+        y = window_attention(q, k, v, self.kernel_size, row_bias, col_bias, self.backend)
         return self.pool(y.view(B, self.out_channels, H, W))
 
     def core_flops(self, input_shape: tuple[int, int, int, int]) -> int:
@@ -152,5 +176,5 @@ class SASA2d(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, heads={self.heads}, "
-            f"pos_enc={self.pos_enc!r}, stride={self.stride}"
+            f"pos_enc={self.pos_enc!r}, stride={self.stride}, backend={self.backend!r}"
         )

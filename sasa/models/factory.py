@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from sasa.kernels import BACKENDS
 from sasa.models.resnet import ResNet
 
 __all__ = ["MODELS", "PRESETS", "create_model", "list_models"]
@@ -60,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "kernel_size": 7,
     "heads": 8,
     "pos_enc": "relative",
+    "backend": "auto",
     "stem_mixtures": 4,
     "width": 1.0,
     "small_input": False,
@@ -150,6 +152,7 @@ def _resolve(name: object, num_classes: object, options: dict[str, Any]) -> dict
         "kernel_size": _integer("kernel_size", opts["kernel_size"], 1),
         "heads": _integer("heads", opts["heads"], 1),
         "pos_enc": _choice("pos_enc", opts["pos_enc"], POS_ENCODINGS),
+        "backend": _choice("backend", opts["backend"], BACKENDS),
         "stem_mixtures": _integer("stem_mixtures", opts["stem_mixtures"], 1),
         "width": _width(opts["width"]),
         "small_input": opts["small_input"],
@@ -161,7 +164,8 @@ def create_model(name: str, num_classes: int, **options: Any) -> nn.Module:
 
     Keyword options (defaults): ``in_channels`` (3); ``backbone`` preset "conv" | "attention" | "full"
     (None = conv); ``stem`` "conv" | "attention"; ``attention_groups`` subset of 1–4 whose bottleneck
-    spatial layers are SASA2d; ``kernel_size`` (7), ``heads`` (8), ``pos_enc`` ("relative") for every SASA2d;
+    spatial layers are SASA2d; ``kernel_size`` (7), ``heads`` (8), ``pos_enc`` ("relative"), ``backend``
+    ("auto"; "torch" | "triton", see :class:`~sasa.layers.SASA2d`) for every SASA2d;
     ``stem_mixtures`` (4); ``width`` (1.0) channel multiplier, widths rounded to multiples of 8;
     ``small_input`` (False) a non-downsampling stem for 8×8–32×32 images.  Explicit ``stem`` /
     ``attention_groups`` override the preset.  Bad names, options or values raise ``ValueError``.
@@ -189,6 +193,7 @@ def create_model(name: str, num_classes: int, **options: Any) -> nn.Module:
         kernel_size=config["kernel_size"],
         heads=config["heads"],
         pos_enc=config["pos_enc"],
+        backend=config["backend"],
         stem_mixtures=config["stem_mixtures"],
     )
     model.config = config

@@ -50,9 +50,7 @@ class Bottleneck(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, mid_channels, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid_channels)
         if attention is None:
-            self.conv2: nn.Module = nn.Conv2d(
-                mid_channels, mid_channels, 3, stride=stride, padding=1, bias=False
-            )
+            self.conv2: nn.Module = nn.Conv2d(mid_channels, mid_channels, 3, stride=stride, padding=1, bias=False)
         else:  # attention at stride 1, then a 2×2 average pool when stride == 2 (inside SASA2d)
             self.conv2 = SASA2d(mid_channels, mid_channels, stride=stride, **attention)
         self.bn2 = nn.BatchNorm2d(mid_channels)
@@ -105,7 +103,7 @@ class ResNet(nn.Module):
         stem: ``"conv"`` or ``"attention"``.
         small_input: a stem that does not downsample (for 8×8 to 32×32 images).
         attention_groups: 1-based layer groups whose spatial layers are :class:`SASA2d`.
-        kernel_size, heads, pos_enc: passed to every :class:`SASA2d`.
+        kernel_size, heads, pos_enc, backend: passed to every :class:`SASA2d`.
         stem_mixtures: value mixtures of the attention stem.
         zero_init_last: start every bottleneck's last batch-norm gamma at zero.
     """
@@ -123,6 +121,7 @@ class ResNet(nn.Module):
         kernel_size: int = 7,
         heads: int = 8,
         pos_enc: str = "relative",
+        backend: str = "auto",
         stem_mixtures: int = 4,
         zero_init_last: bool = True,
     ) -> None:
@@ -142,7 +141,7 @@ class ResNet(nn.Module):
             )
         else:
             raise ValueError(f"stem={stem!r} is not valid; valid values: 'conv', 'attention'")
-        attention = {"kernel_size": kernel_size, "heads": heads, "pos_enc": pos_enc}
+        attention = {"kernel_size": kernel_size, "heads": heads, "pos_enc": pos_enc, "backend": backend}
         channels = stem_width
         groups: list[nn.Module] = []
         for index, (depth, width) in enumerate(zip(blocks, widths, strict=True)):

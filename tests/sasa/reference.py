@@ -114,3 +114,39 @@ def stem_reference(stem: AttentionStem, x: Tensor) -> Tensor:
     if stem.downsample:
         y = F.max_pool2d(y, stem.block_size, stem.block_size, ceil_mode=True)
     return y
+
+
+def window_reference(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    kernel_size: int,
+    row_bias: Tensor | None = None,
+    col_bias: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Windowed attention core from the equations, heads merged into the batch axis: (out, lse).
+
+    q, k, v ``(N, d, H, W)``; for pixel (i, j) and offset (dy, dx) the key is (i+dy-p, j+dx-p), p = k // 2,
+    logit = q_ij · k_key (+ row_bias[:, dy, i, j] + col_bias[:, dx, i, j]); offsets outside the image are left
+    out of the softmax. Loops over the k² offsets on zero-padded copies, in the inputs' dtype (use float64).
+    Returns out ``(N, d, H, W)`` and lse ``(N, H, W)``, the log-sum-exp of each pixel's in-image logits.
+    """
+    H, W = q.shape[-2:]
+    p = kernel_size // 2
+    k_pad = F.pad(k, (p, p, p, p))  # (N, d, H+2p, W+2p)
+    v_pad = F.pad(v, (p, p, p, p))
+    inside = torch.ones(H, W, dtype=torch.bool, device=q.device)
+    inside = F.pad(inside, (p, p, p, p))  # (H+2p, W+2p): True on image pixels
+    logits, values = [], []
+    for dy in range(kernel_size):
+        for dx in range(kernel_size):
+            key = k_pad[:, :, dy : dy + H, dx : dx + W]  # key pixel (i+dy-p, j+dx-p) for every (i, j)
+            logit = (q * key).sum(1)  # (N, H, W)
+            if row_bias is not None:
+                logit = logit + row_bias[:, dy] + col_bias[:, dx]
+            logits.append(logit.masked_fill(~inside[dy : dy + H, dx : dx + W], float("-inf")))
+            values.append(v_pad[:, :, dy : dy + H, dx : dx + W])
+    logits_all = torch.stack(logits, 1)  # (N, k², H, W)
+    weights = torch.softmax(logits_all, dim=1)
+    out = sum(weights[:, o, None] * values[o] for o in range(len(values)))  # (N, d, H, W)
+    return out, torch.logsumexp(logits_all, dim=1)

@@ -101,10 +101,15 @@ def test_attention_stem_mixtures(mixtures: int) -> None:
 
 
 def test_attention_options_reach_every_layer() -> None:
-    model = create_model("resnet38", 10, backbone="attention", kernel_size=5, heads=4, pos_enc="none", **SMALL)
+    model = create_model(
+        "resnet38", 10, backbone="attention", kernel_size=5, heads=4, pos_enc="none", backend="torch", **SMALL
+    )
     layers = [m for m in model.modules() if isinstance(m, SASA2d)]
     assert len(layers) == 2 + 3 + 5 + 2
-    assert {(m.kernel_size, m.heads, m.pos_enc) for m in layers} == {(5, 4, "none")}
+    assert {(m.kernel_size, m.heads, m.pos_enc, m.backend) for m in layers} == {(5, 4, "none", "torch")}
+    assert model.config["backend"] == "torch"
+    full = create_model("resnet26", 10, backbone="full", backend="triton", **SMALL)  # built anywhere; runs on CUDA
+    assert {m.backend for m in full.modules() if isinstance(m, SASA2d)} == {"triton"}
 
 
 def test_resnet_v1_5_strides_and_shortcuts() -> None:
@@ -195,12 +200,15 @@ def test_config_is_resolved_json_and_round_trips() -> None:
         "kernel_size": 7,
         "heads": 4,
         "pos_enc": "relative",
+        "backend": "auto",
         "stem_mixtures": 4,
         "width": 0.25,
         "small_input": True,
     }
     rebuilt = create_model(**config)
     assert rebuilt.config == config
+    chosen = create_model("resnet26", 10, backbone="attention", backend="triton", **SMALL).config
+    assert create_model(**json.loads(json.dumps(chosen))).config["backend"] == "triton"
     assert str(rebuilt) == str(model) and n_params(rebuilt) == n_params(model)
     assert create_model("resnet26", 10, backbone="full").config["backbone"] == "full"
     assert create_model("resnet26", 10, stem="attention", attention_groups=[1, 2, 3, 4]).config["backbone"] == "full"
@@ -237,6 +245,8 @@ def test_in_channels() -> None:
         ({"width": -1.0}, ["width=-1.0"]),
         ({"width": float("nan")}, ["width=nan"]),
         ({"pos_enc": "rel"}, ["pos_enc='rel'", "'none', 'absolute', 'relative'"]),
+        ({"backend": "cuda"}, ["backend='cuda'", "'auto', 'torch', 'triton'"]),
+        ({"backend": "tritn"}, ["backend='tritn'", "did you mean 'triton'"]),
         ({"small_input": "yes"}, ["small_input='yes'"]),
         ({"num_classes": -1}, ["num_classes=-1"]),
         ({"in_channels": 0}, ["in_channels=0"]),

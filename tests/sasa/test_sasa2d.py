@@ -1,4 +1,9 @@
-"""SASA2d against the paper's equations (tests/sasa/reference.py), its gradients, window and memory."""
+"""SASA2d (torch backend) against the paper's equations (tests/sasa/reference.py), its gradients, window and memory.
+
+The torch backend runs small maps through the dense all-pairs path and the rest through the
+``sasa::window_attention_torch`` custom op; the ``op_only`` fixture forces the custom op on every shape so the
+window kernel itself is tested on the tiny shapes too. The Triton backend is tested in test_backends.py.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,26 @@ from torch.autograd.graph import saved_tensors_hooks
 from torch.nn import functional as F
 from torch.profiler import profile
 
-from sasa.layers import SASA2d, _window
-from sasa.layers._window import window_attention
+from sasa.kernels import _torch_window, ops, window_attention
+from sasa.layers import SASA2d
 from tests.sasa.reference import sasa_reference
+
+
+@pytest.fixture(autouse=True)
+def _default_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU "auto" is the torch backend unless SASA_BACKEND says otherwise: keep the variable unset here."""
+    monkeypatch.delenv("SASA_BACKEND", raising=False)
+
+
+def _force_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ops, "use_dense", lambda *args: False)
+
+
+@pytest.fixture
+def op_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The torch backend's custom op on every shape (the small-map dense path switched off)."""
+    _force_op(monkeypatch)
+
 
 # (kernel_size, heads, pos_enc, stride, H, W): every kernel size 1..11 and head count 1..16 appears, with
 # non-square, odd, 1×1 and smaller-than-window inputs, all three encodings and both strides.
@@ -33,16 +55,21 @@ CASES = [
 
 
 @pytest.mark.parametrize(("kernel_size", "heads", "pos_enc", "stride", "H", "W"), CASES)
-def test_matches_reference(kernel_size: int, heads: int, pos_enc: str, stride: int, H: int, W: int) -> None:
+def test_matches_reference(
+    kernel_size: int, heads: int, pos_enc: str, stride: int, H: int, W: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     torch.manual_seed(kernel_size * 100 + heads * 10 + H)
     layer = SASA2d(5, 16, kernel_size, heads, pos_enc, stride)
     x = torch.randn(2, 5, H, W)
-    y = layer(x)
+    y = layer(x)  # the torch backend's choice of path (dense on small maps)
+    _force_op(monkeypatch)
+    y_op = layer(x)  # the window kernel (custom op)
     with torch.no_grad():
         expected = sasa_reference(layer, x)
     assert y.shape == (2, 16, -(-H // stride), -(-W // stride))
     scale = expected.abs().max().item()
     torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5 * scale)
+    torch.testing.assert_close(y_op, expected, rtol=1e-5, atol=1e-5 * scale)
 
 
 @pytest.mark.parametrize("pos_enc", ["none", "relative", "absolute"])
@@ -55,8 +82,11 @@ def test_constant_image_padding_is_masked(pos_enc: str) -> None:
     torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("window_op", [False, True], ids=["auto-path", "op"])
 @pytest.mark.parametrize("pos_enc", ["none", "relative", "absolute"])
-def test_gradcheck_module(pos_enc: str) -> None:
+def test_gradcheck_module(pos_enc: str, window_op: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if window_op:
+        _force_op(monkeypatch)
     torch.manual_seed(1)
     layer = SASA2d(3, 8, 3, 2, pos_enc, stride=2 if pos_enc == "absolute" else 1).double()
     x = torch.randn(2, 3, 3, 4, dtype=torch.float64, requires_grad=True)
@@ -68,7 +98,7 @@ def test_gradcheck_module(pos_enc: str) -> None:
     assert torch.autograd.gradcheck(fn, (x, *tables), fast_mode=True)
 
 
-def test_gradcheck_kernel_with_bias() -> None:
+def test_gradcheck_kernel_with_bias(op_only: None) -> None:
     """The hand-written backward of the windowed kernel, on independent q, k, v and bias inputs."""
     torch.manual_seed(2)
     N, d, H, W, ks = 2, 2, 3, 4, 3
@@ -83,7 +113,7 @@ def test_gradcheck_kernel_with_bias() -> None:
     )
 
 
-def test_chunks_and_worker_threads_do_not_change_results(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunks_and_worker_threads_do_not_change_results(op_only: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """One chunk on one thread vs one batch·head entry per chunk shared by two worker threads."""
     torch.manual_seed(6)
     layer = SASA2d(4, 8, 5, 2, "relative")
@@ -92,7 +122,7 @@ def test_chunks_and_worker_threads_do_not_change_results(monkeypatch: pytest.Mon
     results = []
     try:
         for chunk_bytes, n_threads in ((1 << 30, 1), (1, 2)):
-            monkeypatch.setattr(_window, "CHUNK_BYTES", chunk_bytes)
+            monkeypatch.setattr(_torch_window, "CHUNK_BYTES", chunk_bytes)
             torch.set_num_threads(n_threads)
             y = layer(x)
             grads = torch.autograd.grad((y * torch.arange(y.numel()).view_as(y)).sum(), [x, layer.rel_rows])
@@ -150,10 +180,10 @@ ATTENTION = B * HEADS * HW * HW * KS * KS
 # Elements: O(C·H·W + heads·H·W·k²), and for the peak also the kernel's scratch (a constant: one chunk per
 # worker thread, 2 threads here); both well below B·C·H·W·k².
 SAVED_BUDGET = 10 * ACTIVATION + 2 * ATTENTION
-PEAK_BUDGET = 12 * ACTIVATION + 3 * ATTENTION + 2 * _window.CHUNK_BYTES // 4
+PEAK_BUDGET = 12 * ACTIVATION + 3 * ATTENTION + 2 * _torch_window.CHUNK_BYTES // 4
 
 
-def test_forward_saves_nothing_of_size_k2_activations() -> None:
+def test_forward_saves_nothing_of_size_k2_activations(op_only: None) -> None:
     torch.manual_seed(4)
     layer = SASA2d(C, C, KS, HEADS, "relative")
     x = torch.randn(B, C, HW, HW, requires_grad=True)
@@ -171,7 +201,7 @@ def test_forward_saves_nothing_of_size_k2_activations() -> None:
     y.sum().backward()  # the saved tensors still suffice for backward
 
 
-def test_peak_memory_stays_within_activation_plus_attention_budget() -> None:
+def test_peak_memory_stays_within_activation_plus_attention_budget(op_only: None) -> None:
     torch.manual_seed(5)
     layer = SASA2d(C, C, KS, HEADS, "relative")
     x = torch.randn(B, C, HW, HW, requires_grad=True)
@@ -212,6 +242,17 @@ def test_bad_arguments(kwargs: dict, message: str) -> None:
     assert str(info.value).startswith("SASA2d:")
 
 
+def test_layers_pickled_before_the_backend_switch_still_load() -> None:
+    layer = SASA2d(4, 8, 3, 2)
+    state = dict(layer.__dict__)
+    del state["backend"]  # what a SASA2d pickled by an earlier version carries
+    restored = SASA2d.__new__(SASA2d)
+    restored.__setstate__(state)
+    assert restored.backend == "auto"
+    x = torch.randn(1, 4, 5, 5)
+    torch.testing.assert_close(restored(x), layer(x))
+
+
 def test_parameters_flops_and_repr() -> None:
     layer = SASA2d(8, 16, 7, 4, "relative", 2)
     assert layer.rel_rows.shape == (7, 4, 2) and layer.rel_cols.shape == (7, 4, 2)
@@ -220,5 +261,6 @@ def test_parameters_flops_and_repr() -> None:
     # q·k, q·r and the weighted sum: B·H·W·k²·C MACs each, 2 FLOPs per MAC, at the input resolution.
     assert layer.core_flops((2, 8, 10, 6)) == 2 * 3 * 2 * 10 * 6 * 49 * 16
     assert SASA2d(8, 16, 3, 4, "absolute").core_flops((1, 8, 4, 4)) == 2 * 2 * 16 * 9 * 16
-    assert layer.extra_repr() == "8, 16, kernel_size=7, heads=4, pos_enc='relative', stride=2"
+    assert layer.extra_repr() == "8, 16, kernel_size=7, heads=4, pos_enc='relative', stride=2, backend='auto'"
+    assert "backend='torch'" in repr(SASA2d(8, 16, backend="torch"))
     assert [name for name, _ in layer.named_children()] == ["query", "key", "value", "pool"]

@@ -1,0 +1,286 @@
+"""SASA's windowed-attention core as ``torch.library`` custom ops, and the backend switch that picks one.
+
+Two backends compute the same k×k windowed attention (padding masked out of the softmax; Ramachandran et al.,
+NeurIPS 2019, arXiv:1906.05909, eq. 2–3):
+
+- ``"torch"``: plain PyTorch ops (:mod:`sasa.kernels._torch_window`; on small maps the all-pairs formulation of
+  :mod:`sasa.kernels._dense_window`). Any device: the CPU kernel, and the CUDA fallback without Triton.
+- ``"triton"``: fused Triton kernels (:mod:`sasa.kernels._triton_window`, imported on first use only), which save
+  nothing with a k² factor for backward (an online softmax keeps one log-sum-exp per pixel). CUDA, or a CPU tensor
+  under Triton's interpreter (``TRITON_INTERPRET=1``; slow, for tests).
+
+Each backend is one opaque custom op with a registered autograd formula (whose backward is a second custom op)
+and a fake implementation, so ``torch.compile(fullgraph=True)`` and ``torch.export`` see a single node:
+
+    sasa::window_attention_torch(q, k, v, row_bias?, col_bias?, kernel_size) -> (out, attn)
+    sasa::window_attention_torch_backward(grad_out, q, k, v, attn, kernel_size, has_bias) -> grads
+    sasa::window_attention_triton(q, k, v, row_bias?, col_bias?, kernel_size) -> (out, lse)
+    sasa::window_attention_triton_backward(grad_out, q, k, v, row_bias?, col_bias?, out, lse, kernel_size) -> grads
+
+q, k, v are ``(N, d, H, W)`` with N = batch·heads, biases ``(N, kernel_size, H, W)`` (both or neither); ``attn``
+is ``(N, k², H, W)``, ``lse`` ``(N, H, W)`` float32; ``grads`` is ``[grad_q, grad_k, grad_v]`` plus
+``[grad_row_bias, grad_col_bias]`` when there are biases.
+
+Backend resolution (:func:`resolve_backend`), at every call from the input's device, so a model built on the CPU
+and moved to a GPU switches to Triton: an explicit ``"torch"`` / ``"triton"`` wins; ``"auto"`` defers to the
+``SASA_BACKEND`` environment variable when it is set, and otherwise means Triton on CUDA when the ``triton``
+package is installed and the torch backend everywhere else. Under ``torch.compile`` the choice is made while
+tracing and fixed in the compiled graph.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import torch
+from torch import Tensor
+
+from sasa.kernels._dense_window import dense_window_attention, use_dense
+from sasa.kernels._torch_window import torch_window_backward, torch_window_forward
+
+__all__ = ["BACKENDS", "ENV_VAR", "check_backend", "env_backend", "resolve_backend", "window_attention"]
+
+BACKENDS = ("auto", "torch", "triton")
+ENV_VAR = "SASA_BACKEND"
+
+
+def _triton_installed() -> bool:
+    """Whether the triton package can be found (without importing it: ``import sasa`` never needs triton)."""
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):  # a broken or deliberately blocked entry in sys.modules
+        return False
+
+
+TRITON_INSTALLED = _triton_installed()  # looked up once, at import (a constant for torch.compile)
+
+
+def check_backend(value: object, owner: str = "backend") -> str:
+    """``value`` if it is one of :data:`BACKENDS`, else a ValueError naming ``owner`` and the valid values."""
+    if not isinstance(value, str) or value not in BACKENDS:
+        raise ValueError(f"{owner}: backend must be one of {list(BACKENDS)}, got {value!r}")
+    return value
+
+
+def env_backend() -> str:
+    """The ``SASA_BACKEND`` environment variable ("auto" when unset or empty), validated."""
+    value = os.environ.get(ENV_VAR, "").strip()
+    if not value:
+        return "auto"
+    if value not in BACKENDS:
+        raise ValueError(f"environment variable {ENV_VAR}={value!r} is not valid; valid values: {list(BACKENDS)}")
+    return value
+
+
+def _interpreter_enabled() -> bool:
+    """Whether TRITON_INTERPRET is set to a true value (Triton's own spelling: 1, true, on, yes)."""
+    return os.environ.get("TRITON_INTERPRET", "").strip().lower() in ("1", "true", "on", "yes")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend ("torch" or "triton") that runs for ``backend`` on a tensor of ``device``.
+
+    Raises ValueError for an invalid ``backend`` or ``SASA_BACKEND``, and for ``"triton"`` where it cannot run:
+    triton not installed, a CPU tensor without ``TRITON_INTERPRET=1``, or a device other than CPU / CUDA.
+    """
+    requested = check_backend(backend, "window_attention")
+    if requested == "auto":
+        requested = env_backend()
+    if device.type == "meta":  # shapes only (e.g. count_flops on a meta model): the fake kernels run
+        return "triton" if requested == "triton" else "torch"
+    if requested == "auto":
+        return "triton" if device.type == "cuda" and TRITON_INSTALLED else "torch"
+    if requested == "torch":
+        return "torch"
+    if not TRITON_INSTALLED:
+        raise ValueError(
+            "backend='triton' needs the triton package, which is not installed; install it "
+            "(pip install triton==3.6.0) or use backend='torch'"
+        )
+    if device.type == "cuda":
+        return "triton"
+    if device.type == "cpu":
+        if _interpreter_enabled():
+            return "triton"
+        raise ValueError(
+            "backend='triton' on a CPU tensor runs only under Triton's interpreter (slow; for tests): set the "
+            "environment variable TRITON_INTERPRET=1, or use backend='torch'"
+        )
+    raise ValueError(
+        f"backend='triton' runs on CUDA (or CPU under TRITON_INTERPRET=1), not on {device.type!r}; use backend='torch'"
+    )
+
+
+# ---- torch backend: (out, attn), attn saved for the backward ----
+
+
+@torch.library.custom_op("sasa::window_attention_torch", mutates_args=())
+def _torch_op(
+    q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int
+) -> tuple[Tensor, Tensor]:
+    return torch_window_forward(q, k, v, row_bias, col_bias, kernel_size)
+
+
+@_torch_op.register_fake
+def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
+    n, _, height, width = q.shape
+    return q.new_empty(q.shape), q.new_empty(n, kernel_size * kernel_size, height, width)
+
+
+@torch.library.custom_op("sasa::window_attention_torch_backward", mutates_args=())
+def _torch_backward_op(
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, kernel_size: int, has_bias: bool
+) -> list[Tensor]:
+    grads = torch_window_backward(grad_out, q, k, v, attn, kernel_size, has_bias)
+    return [g for g in grads if g is not None]
+
+
+@_torch_backward_op.register_fake
+def _(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, kernel_size: int, has_bias: bool):
+    n, _, height, width = q.shape
+    grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
+    if has_bias:
+        grads += [q.new_empty(n, kernel_size, height, width), q.new_empty(n, kernel_size, height, width)]
+    return grads
+
+
+def _torch_setup_context(ctx, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
+    q, k, v, row_bias, _col_bias, kernel_size = inputs
+    ctx.save_for_backward(q, k, v, output[1])
+    ctx.kernel_size, ctx.has_bias = kernel_size, row_bias is not None
+    ctx.set_materialize_grads(False)  # attn gets no gradient: no attention-sized zeros for it in backward
+
+
+def _torch_backward(ctx, grad_out: Tensor | None, _grad_attn: Tensor | None) -> tuple:
+    if grad_out is None:  # out took no part in the loss
+        return None, None, None, None, None, None
+    q, k, v, attn = ctx.saved_tensors
+    grads = _torch_backward_op(grad_out, q, k, v, attn, ctx.kernel_size, ctx.has_bias)
+    row, col = (grads[3], grads[4]) if ctx.has_bias else (None, None)
+    return grads[0], grads[1], grads[2], row, col, None
+
+
+_torch_op.register_autograd(_torch_backward, setup_context=_torch_setup_context)
+
+
+# ---- triton backend: (out, lse), nothing with a k² factor saved ----
+
+
+@torch.library.custom_op("sasa::window_attention_triton", mutates_args=())
+def _triton_op(
+    q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int
+) -> tuple[Tensor, Tensor]:
+    from sasa.kernels._triton_window import triton_window_forward  # needs triton: imported on first use only
+
+    return triton_window_forward(q, k, v, row_bias, col_bias, kernel_size)
+
+
+@_triton_op.register_fake
+def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
+    n, _, height, width = q.shape
+    return q.new_empty(q.shape), q.new_empty(n, height, width, dtype=torch.float32)
+
+
+@torch.library.custom_op("sasa::window_attention_triton_backward", mutates_args=())
+def _triton_backward_op(
+    grad_out: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    row_bias: Tensor | None,
+    col_bias: Tensor | None,
+    out: Tensor,
+    lse: Tensor,
+    kernel_size: int,
+) -> list[Tensor]:
+    from sasa.kernels._triton_window import triton_window_backward
+
+    grads = triton_window_backward(grad_out.contiguous(), q, k, v, row_bias, col_bias, out, lse, kernel_size)
+    return [g for g in grads if g is not None]
+
+
+@_triton_backward_op.register_fake
+def _(
+    grad_out: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    row_bias: Tensor | None,
+    col_bias: Tensor | None,
+    out: Tensor,
+    lse: Tensor,
+    kernel_size: int,
+):
+    grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
+    if row_bias is not None and col_bias is not None:
+        grads += [torch.empty_like(row_bias), torch.empty_like(col_bias)]
+    return grads
+
+
+def _triton_setup_context(ctx, inputs: tuple, output: tuple[Tensor, Tensor]) -> None:
+    q, k, v, row_bias, col_bias, kernel_size = inputs
+    ctx.save_for_backward(q, k, v, row_bias, col_bias, *output)
+    ctx.kernel_size = kernel_size
+    ctx.set_materialize_grads(False)  # lse gets no gradient: no zeros for it in backward
+
+
+def _triton_backward(ctx, grad_out: Tensor | None, _grad_lse: Tensor | None) -> tuple:
+    if grad_out is None:  # out took no part in the loss
+        return None, None, None, None, None, None
+    q, k, v, row_bias, col_bias, out, lse = ctx.saved_tensors
+    grads = _triton_backward_op(grad_out, q, k, v, row_bias, col_bias, out, lse, ctx.kernel_size)
+    row, col = (grads[3], grads[4]) if row_bias is not None else (None, None)
+    return grads[0], grads[1], grads[2], row, col, None
+
+
+_triton_op.register_autograd(_triton_backward, setup_context=_triton_setup_context)
+
+
+def window_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    kernel_size: int,
+    row_bias: Tensor | None = None,
+    col_bias: Tensor | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """k×k windowed attention with padding masked out of the softmax, heads merged into the batch axis.
+
+    Args:
+        q, k, v: ``(N, d, H, W)``, N = batch · heads (each entry one head of one image).
+        kernel_size: odd window size k.
+        row_bias, col_bias: optional ``(N, k, H, W)`` logit terms added for window row dy / column dx (the
+            separable relative-position term q·r_row[dy] + q·r_col[dx]); both or neither.
+        backend: "auto", "torch" or "triton" (see :func:`resolve_backend`).
+
+    Returns:
+        ``(N, d, H, W)`` in q's dtype: k, v and the biases are cast to it first (under autocast the projections
+        may differ; the custom ops are opaque to autocast and always receive one dtype).
+    """
+    if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"window_attention: kernel_size must be an odd integer >= 1, got {kernel_size!r}")
+    if (row_bias is None) != (col_bias is None):
+        raise ValueError("window_attention: give both row_bias and col_bias or neither")
+    resolved = resolve_backend(backend, q.device)
+    dtype = q.dtype
+    k, v = k.to(dtype), v.to(dtype)
+    if row_bias is not None and col_bias is not None:
+        row_bias, col_bias = row_bias.to(dtype), col_bias.to(dtype)
+    # Window offsets of |dy - p| >= max(H, W) are outside the image for every pixel (always masked): on images
+    # smaller than the window, run the smaller window that holds every reachable offset.
+    n, d, height, width = q.shape
+    reach = 2 * max(height, width) - 1
+    if kernel_size > reach:
+        trim = (kernel_size - reach) // 2
+        if row_bias is not None and col_bias is not None:
+            row_bias, col_bias = row_bias[:, trim : trim + reach], col_bias[:, trim : trim + reach]
+        kernel_size = reach
+    if resolved == "torch":
+        if use_dense(n, d, height, width, kernel_size):  # small maps: plain differentiable torch ops
+            return dense_window_attention(q, k, v, kernel_size, row_bias, col_bias)
+        return _torch_op(q, k, v, row_bias, col_bias, kernel_size)[0]
+    if row_bias is not None and col_bias is not None:
+        row_bias, col_bias = row_bias.contiguous(), col_bias.contiguous()
+    return _triton_op(q.contiguous(), k.contiguous(), v.contiguous(), row_bias, col_bias, kernel_size)[0]
