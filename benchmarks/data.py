@@ -213,7 +213,7 @@ def model_rate(steps: int) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ report
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=250,
                         help="N: images of the smaller folder; the larger (4N) is the one the loaders stream")
@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--rss-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
     if args.rss_child is not None:
         rss_child(args.rss_child, args.cache, workers[0])
