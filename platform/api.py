@@ -13,6 +13,7 @@ instead of returning exit codes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,10 @@ def run_study(
     runs_dir: str | Path | None = None,
     workers: int | None = None,
     fresh: bool = False,
+    recipes: Sequence[str | Path] = (),
 ) -> StudyResult:
-    """Run or resume the study of ``spec_path``; ``overrides`` are ``"dotted.key=value"`` strings (``--set``).
+    """Run or resume the study of ``spec_path``; ``overrides`` are ``"dotted.key=value"`` strings (``--set``);
+    ``recipes`` are files merged over the study, left to right, as on the command line (``recipes/*.yaml``).
 
     Returns the summary: ``result.points`` (one row per design point: mean ± std over seeds, counts, params,
     FLOPs), ``result.done``/``result.total``, ``result.report`` (the HTML report) and ``result.code`` (0 done,
@@ -54,7 +57,8 @@ def run_study(
     """
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"workers={workers!r} is not valid; give an integer >= 1 (worker processes) or None")
-    request = StudyRequest(spec_path=Path(spec_path), overrides=tuple(overrides), storage=storage,
+    request = StudyRequest(spec_path=Path(spec_path), recipes=tuple(Path(r) for r in recipes),
+                           overrides=tuple(overrides), storage=storage,
                            tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS), workers=workers,
                            fresh=fresh, ddp_in_worker=True)
     quiet_libraries()  # as the CLI: library chatter below WARNING, progress and results stay

@@ -16,38 +16,56 @@ from typing import Any
 
 import torch
 
-from .datamodule import _build, cache_file
+from .cache import cache_file, stream_file
+from .datamodule import prepare_data_once
 
 
 @dataclass(frozen=True)
 class StagedData:
-    """The prepared tensors of one ``DataSpec``: already in the cache (``staged`` None) or in a temporary file."""
+    """The prepared data of one ``DataSpec``: already in the cache (``staged`` None), a memory-mode cache file in a
+    temporary folder (moved into the cache by :func:`install_staged`), or a checked stream source (``rebuild``:
+    its index points at files under the folder it was built in, so it is built again in the cache)."""
 
     target: Path  # the cache file
-    staged: Path | None  # a temporary file to move to ``target`` (None: the cache already has it)
-    num_train: int
+    staged: Path | None  # a temporary file to move to ``target`` (None: nothing to move)
+    num_train: int | None
+    rebuild: Any = None  # the DataSpec to prepare again in the cache (stream mode), else None
+
+
+def _num_train(payload: dict[str, Any]) -> int | None:
+    if "train_y" in payload:  # memory mode: the uint8 images and their labels
+        return int(payload["train_y"].shape[0])
+    splits = payload.get("splits")
+    if isinstance(splits, dict) and "train" in splits:  # stream mode: row indices per split
+        return int(splits["train"]["rows"].shape[0])
+    return None
 
 
 def stage_data(data_spec: Any, cache_dir: str | os.PathLike[str]) -> StagedData:
     """Load and check ``data_spec``'s source without writing under ``cache_dir``; raises ``DataError``."""
-    target = cache_file(data_spec, cache_dir)
-    if target.is_file():
-        payload = torch.load(target, weights_only=True, mmap=True)
-        return StagedData(target, None, int(payload["train_y"].shape[0]))
+    for existing in (cache_file(data_spec, cache_dir), stream_file(data_spec, cache_dir)):
+        if existing.is_file():
+            payload = torch.load(existing, weights_only=True, mmap=True)
+            return StagedData(existing, None, _num_train(payload))
     scratch = Path(tempfile.mkdtemp(prefix="sasa-data-"))
     try:
-        payload = _build(data_spec, scratch / "hf")
-        staged = scratch / target.name
-        torch.save(payload, staged)
+        produced = prepare_data_once(data_spec, scratch)
+        payload = torch.load(produced, weights_only=True, mmap=True)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    target = Path(cache_dir) / produced.name
+    if "train_y" not in payload:  # stream index: built again in the cache once the study's folders exist
+        shutil.rmtree(scratch, ignore_errors=True)
+        return StagedData(target, None, _num_train(payload), rebuild=data_spec)
     shutil.rmtree(scratch / "hf", ignore_errors=True)
-    return StagedData(target, staged, int(payload["train_y"].shape[0]))
+    return StagedData(target, produced, _num_train(payload))
 
 
 def install_staged(data: StagedData) -> Path:
     """Move staged tensors into the data cache (creating it); returns the cache file."""
+    if data.rebuild is not None:
+        return prepare_data_once(data.rebuild, data.target.parent)
     if data.staged is None or not data.staged.exists():
         return data.target
     data.target.parent.mkdir(parents=True, exist_ok=True)

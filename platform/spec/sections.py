@@ -77,8 +77,18 @@ def raise_problems(problems: list[Problem]) -> None:
 
 
 class AugmentSpec(Spec):
-    random_crop_padding: int = Field(0, ge=0, le=1024)
-    horizontal_flip: bool = False
+    """Training augmentation: memory mode pads and crops on the device; stream mode uses RandomResizedCrop."""
+
+    random_crop_padding: int = Field(0, ge=0, le=1024)  # memory mode: random crop from a black border of this width
+    horizontal_flip: bool = False  # both modes
+    crop_scale: list[float] = Field(default_factory=lambda: [0.08, 1.0])  # stream: RandomResizedCrop area range
+
+    @field_validator("crop_scale")
+    @classmethod
+    def _scale(cls, value: list[float]) -> list[float]:
+        if len(value) != 2 or not 0.0 < value[0] <= value[1] <= 1.0:
+            raise ValueError(f"expected [low, high] with 0 < low ≤ high ≤ 1 (area fractions); got {value!r}")
+        return value
 
 
 class DataSpec(Spec):
@@ -100,8 +110,24 @@ class DataSpec(Spec):
     image_size: int = Field(16, ge=4, le=1024)
     grayscale: bool | None = None
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
-    num_workers: int = Field(0, ge=0, le=256)
     max_train_samples: int | None = Field(None, ge=1, le=10**9)
+    # memory: decode once to a uint8 cache; stream: decode in loader workers; auto: memory if it fits in RAM
+    mode: Literal["auto", "memory", "stream"] = "auto"
+    eval_resize: int | None = Field(None, ge=4, le=4096)  # stream: shorter side before the centre crop (None: S/0.875)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "num_workers" in data:
+            raise ValueError("data.num_workers moved to execution.data_workers (DataLoader worker processes)")
+        return data
+
+    @model_validator(mode="after")
+    def _eval_resize(self) -> DataSpec:
+        if self.eval_resize is not None and self.eval_resize < self.image_size:
+            raise_problems([("eval_resize", f"{self.eval_resize} is below image_size ({self.image_size}); the "
+                                            "centre crop needs eval_resize ≥ image_size")])
+        return self
 
     @field_validator("name")
     @classmethod
@@ -263,6 +289,7 @@ class ExecutionSpec(Spec):
     devices: Devices = "auto"
     workers: int = Field(1, ge=1, le=1024)
     devices_per_trial: int = Field(1, ge=1, le=1024)
+    data_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes per trial (decode + augmentation)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:

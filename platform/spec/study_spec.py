@@ -14,10 +14,10 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .checks import cross_problems
+from .compose import compose_files
 from .errors import SpecError
 from .names import name_problem
 from .parameters import SearchSpec
-from .reader import read_yaml_file
 from .sections import (
     DataSpec,
     ExecutionSpec,
@@ -112,7 +112,9 @@ def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | Non
     return spec
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
-    """Read a study YAML file, apply ``--set`` overrides (``dotted.key=value``) and validate it."""
-    path = Path(path)
-    return parse_spec(read_yaml_file(path, known_keys=list(StudySpec.model_fields)), overrides, source=path)
+def load_spec(path: str | Path | Sequence[str | Path], overrides: Sequence[str] = ()) -> StudySpec:
+    """Read a study YAML file, or several merged left to right (:mod:`.compose`: a study then recipes), apply
+    ``--set`` overrides (``dotted.key=value``) and validate it."""
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    raw, source = compose_files(paths, known_keys=list(StudySpec.model_fields))
+    return parse_spec(raw, overrides, source=source)

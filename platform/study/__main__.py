@@ -1,4 +1,4 @@
-"""``python -m platform.study STUDY.yaml``: run (or resume) an ablation / search study end to end.
+"""``python -m platform.study STUDY.yaml [RECIPE.yaml ...]``: run (or resume) an ablation / search study end to end.
 
 YAML → validated spec → Optuna study (storage) + MLflow parent run (tracking) → one trial per design point × seed,
 each trained with Lightning and tracked as a nested MLflow run → summary table. Rerunning the same command
@@ -45,10 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Results: ./runs/ by default (Optuna: runs/optuna.db, MLflow: runs/mlflow.db + runs/mlartifacts).",
     )
     parser.add_argument("study", type=Path, help="study YAML file (see studies/ and the README's spec reference)")
+    parser.add_argument("recipes", type=Path, nargs="*", metavar="RECIPE.yaml",
+                        help="files merged over the study left to right, e.g. recipes/cifar10-gpu.yaml (mappings "
+                        "merge, lists replace; a recipe's name_suffix is appended to the study name)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="dotted.key=value",
         help="override a spec value, e.g. --set train.epochs=2 --set 'search.seeds=[0,1]' (repeatable)",
     )
+    parser.add_argument("--print-spec", action="store_true",
+                        help="print the merged, validated spec (files, then --set) as YAML and exit")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate, print every trial (design point × seed) with params/FLOPs, and exit")
     parser.add_argument("--storage", metavar="URL",
@@ -68,14 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if ddp_follower_requested():
         return run_ddp_follower()
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # recipes after --set too
     quiet_libraries()
     console = Console()
-    request = StudyRequest(spec_path=args.study, overrides=tuple(args.overrides), storage=args.storage,
+    request = StudyRequest(spec_path=args.study, recipes=tuple(args.recipes), overrides=tuple(args.overrides),
+                           storage=args.storage,
                            tracking_uri=args.tracking_uri, runs_dir=args.runs_dir, workers=args.workers,
                            fresh=args.fresh)
     try:
         spec, stores = request.load()
+        if args.print_spec:
+            print(spec.to_yaml(), end="")
+            return 0
         if args.dry_run:
             request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
             print_design(spec, console=console, stored=stored_verdicts(spec, stores))

@@ -86,7 +86,7 @@ def run_ddp_follower() -> int:
     torch.manual_seed(trial.seed)  # as on rank 0 (DDP also broadcasts rank 0's weights)
     net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
     datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=trial.seed,
-                                  cache_dir=Path(trial.data_cache))
+                                  cache_dir=Path(trial.data_cache), num_workers=spec.execution.data_workers)
     callbacks = [OptunaPruning(None, spec.objective.metric)] if trial.pruning else []
     train_trial(
         net, datamodule, train=train, monitor=spec.objective.metric,

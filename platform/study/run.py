@@ -44,6 +44,7 @@ class StudyRequest:
 
     spec_path: Path
     overrides: tuple[str, ...] = ()
+    recipes: tuple[Path, ...] = ()  # files merged over the study file, left to right (platform.spec.compose)
     storage: str | None = None
     tracking_uri: str | None = None
     runs_dir: Path = Path("runs")
@@ -55,7 +56,7 @@ class StudyRequest:
 
     def load(self) -> tuple[StudySpec, Stores]:
         """The validated spec (raises ``SpecError``) and the stores it and the arguments name."""
-        spec = load_spec(self.spec_path, self.overrides)
+        spec = load_spec([self.spec_path, *self.recipes], self.overrides)
         stores = resolve_stores(cli_storage=self.storage, cli_tracking=self.tracking_uri, spec_storage=spec.storage,
                                 spec_tracking=spec.tracking, root=self.runs_dir)
         return spec, stores
@@ -70,7 +71,7 @@ class StudyRequest:
 
     def worker_argv(self) -> list[str]:
         """The command line of each worker process (without ``--fresh``: only the main process archives)."""
-        argv = [str(Path(self.spec_path).resolve())]
+        argv = [str(Path(p).resolve()) for p in (self.spec_path, *self.recipes)]
         for override in self.overrides:
             argv += ["--set", override]
         if self.storage is not None:

@@ -52,7 +52,8 @@ class Session:
         spec, stores = self.spec, self.stores
 
         def datamodule_factory(batch_size: int, seed: int) -> ImageDataModule:
-            dm = build_datamodule(spec.data, batch_size=batch_size, seed=seed, cache_dir=stores.data_cache)
+            dm = build_datamodule(spec.data, batch_size=batch_size, seed=seed, cache_dir=stores.data_cache,
+                                  num_workers=spec.execution.data_workers)
             dm.setup("fit")
             return dm
 

@@ -1,4 +1,5 @@
-"""Tests for platform.data / platform.data.sources: every dataset is real and built locally (no network)."""
+"""Tests for platform.data (memory mode) / platform.data.sources: every dataset is real and built locally (no
+network). The streaming path is in test_data_streaming.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from platform.data import DataError, augment_batch, build_datamodule, cache_file, prepare_data_once
+from platform.data import DataError, build_datamodule, cache_file, pad_crop_flip, prepare_data_once
 from platform.data.sources import load_source, select_splits
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
@@ -27,7 +28,7 @@ def _splits(dd: datasets.DatasetDict, spec: Spec) -> dict[str, datasets.Dataset]
     return splits
 
 
-def _setup(spec: Spec, cache: Path, *, batch_size: int = 32, seed: int = 0, num_workers: int | None = None):
+def _setup(spec: Spec, cache: Path, *, batch_size: int = 32, seed: int = 0, num_workers: int = 0):
     dm = build_datamodule(spec, batch_size=batch_size, seed=seed, cache_dir=cache, num_workers=num_workers)
     dm.setup("fit")
     return dm
@@ -79,8 +80,10 @@ def test_digits_normalised_with_train_statistics(digits_cache: Path) -> None:
     assert (dm.num_classes, dm.in_channels, dm.image_size) == (10, 1, 16)
     assert dm.num_train + dm.num_val + dm.num_test == 1797
     data = torch.load(cache_file(Spec(), digits_cache), weights_only=True)
-    train, val = data["train_x"], data["val_x"]
-    assert train.shape == (dm.num_train, 1, 16, 16) and train.dtype == torch.float32
+    assert data["train_x"].shape == (dm.num_train, 1, 16, 16) and data["train_x"].dtype == torch.uint8  # 1 B/pixel
+    train = dm.example_batch(dm.num_train)  # every training image, normalised, not augmented
+    val = torch.cat([x for x, _ in dm.val_dataloader()])
+    assert train.dtype == val.dtype == torch.float32
     assert abs(train.mean().item()) < 1e-5 and abs(train.std(correction=0).item() - 1) < 1e-4
     assert abs(val.mean().item()) > 1e-4  # val statistics were not used
     # undoing the normalisation gives images in [0, 1] (upscaled 0–16 grey levels)
@@ -113,7 +116,7 @@ def test_imagefolder_labels_follow_folder_names(tmp_path: Path) -> None:
     assert dm.class_names == ["blue", "red"] and dm.in_channels == 3
     assert (dm.num_train, dm.num_val, dm.num_test) == (12, 4, 4)
     data = torch.load(cache_file(spec, tmp_path / "cache"), weights_only=True)
-    raw = data["train_x"] * data["std"].view(1, 3, 1, 1) + data["mean"].view(1, 3, 1, 1)
+    raw = data["train_x"].float()  # uint8 pixels as decoded
     red = raw[:, 0].mean(dim=(1, 2)) > raw[:, 2].mean(dim=(1, 2))
     assert torch.equal(red, data["train_y"] == dm.class_names.index("red"))
 
@@ -236,10 +239,10 @@ def test_augmentation_in_worker_processes_is_reproducible(digits_cache: Path) ->
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
-def test_augment_batch_is_a_padded_crop_and_flip() -> None:
+def test_pad_crop_flip_is_a_padded_crop_and_flip() -> None:
     x = torch.randn(16, 2, 5, 5)
     fill = torch.tensor([-3.0, 7.0])
-    out = augment_batch(x, padding=2, flip=True, fill=fill, generator=torch.Generator().manual_seed(0))
+    out = pad_crop_flip(x, padding=2, flip=True, fill=fill, generator=torch.Generator().manual_seed(0))
     padded = fill.view(1, 2, 1, 1).expand(16, 2, 9, 9).clone()
     padded[:, :, 2:7, 2:7] = x
     flips = 0
@@ -264,7 +267,7 @@ def test_cache_is_reused_and_keyed_by_spec(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
     assert cache_file(spec.model_copy(update={"split_seed": 1}), tmp_path) != path
     # the augmentation and worker count do not change the prepared tensors
-    loader_only = spec.model_copy(update={"augment": Augment(horizontal_flip=True), "num_workers": 2})
+    loader_only = spec.model_copy(update={"augment": Augment(horizontal_flip=True), "mode": "memory"})
     assert cache_file(loader_only, tmp_path) == path
 
 
@@ -273,6 +276,8 @@ def test_bad_arguments_and_setup_order(tmp_path: Path) -> None:
         build_datamodule(Spec(), batch_size=0, seed=0, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="num_workers"):
         build_datamodule(Spec(), batch_size=8, seed=0, cache_dir=tmp_path, num_workers=-1)
+    with pytest.raises(ValueError, match=r"moved to execution\.data_workers"):
+        Spec(num_workers=2)
     dm = build_datamodule(Spec(), batch_size=8, seed=0, cache_dir=tmp_path)
     with pytest.raises(RuntimeError, match="setup"):
         _ = dm.num_classes
