@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .sections import MAX_SEED, ModelSpec, Number, Spec, TrainSpec, raise_problems
-from .seeds import SeedRange
+from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .seeds import SeedRange, check_seeds, seed_form
 from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
 from .values import target as target_of
 from .yaml_paths import Problem, format_errors, join, show
@@ -136,26 +136,12 @@ class SearchSpec(Spec):
     @field_validator("seeds", mode="before")
     @classmethod
     def _seed_form(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return SeedRange.model_validate(value)
-        if not isinstance(value, list):
-            raise ValueError(f"expected a list of seeds (e.g. [0, 1, 2]) or {{min: 3, max: 10}}; got {show(value)}")
-        return value
+        return seed_form(value)
 
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, value: list[int] | SeedRange) -> list[int] | SeedRange:
-        if isinstance(value, SeedRange):
-            return value
-        if not value:
-            raise ValueError("is empty; give at least one seed, e.g. [0]")
-        out_of_range = [s for s in value if not 0 <= s <= MAX_SEED]
-        if out_of_range:
-            raise ValueError(f"seed {out_of_range[0]} is out of range; seeds are integers in 0..{MAX_SEED}")
-        duplicates = sorted({s for s in value if value.count(s) > 1})
-        if duplicates:
-            raise ValueError(f"seed {duplicates[0]} is listed twice; seeds must be distinct")
-        return value
+        return check_seeds(value)
 
     @field_validator("parameters")
     @classmethod
