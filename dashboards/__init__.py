@@ -1,14 +1,18 @@
-"""Paper-style ablation reports of sasa-lab studies, read from the Optuna storage and MLflow.
+"""Paper-style ablation reports of sasa-lab studies.
 
 Stand-Alone Self-Attention (Ramachandran et al., NeurIPS 2019) argues through ablation tables: one factor
 varied (window size, positional encoding, stem, which layer groups use attention), everything else fixed.
 ``python -m dashboards STUDY`` turns a study into such a table — mean ± std and 95 % CI over seeds, cost, and a
 paired, Holm-corrected comparison with a reference level — plus figures, CSV/Markdown, a self-contained HTML
 page, and the same numbers on the study's parent MLflow run.
+
+The package works on plain data (:mod:`.data`); reading the stores is the platform's part
+(``platform/reports/``), so nothing here but the command (``__main__``, :mod:`.browse`, :mod:`.lab`) imports the
+platform.
 """
 
-from .collect import ReportError
-from .publish import Outcome, report_study, write_report
+from .data import ReportError, StudyData
+from .publish import write_report
 from .report import Report, build_report
 
-__all__ = ["Outcome", "Report", "ReportError", "build_report", "report_study", "write_report"]
+__all__ = ["Report", "ReportError", "StudyData", "build_report", "write_report"]

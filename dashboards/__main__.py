@@ -17,11 +17,10 @@ from typing import Any
 import optuna
 
 from . import browse
-from .collect import ARCHIVE_MARK, ReportError, load_study, open_mlflow, open_optuna, stored_spec, study_names
+from .data import ReportError
 from .html import render_index
-from .lab import spec, stores
+from .lab import load, publish, records, spec, stores
 from .paper import comparison_markdown, varied
-from .publish import Outcome, report_study
 from .report import table_markdown
 from .stats import TESTS
 
@@ -84,19 +83,19 @@ def _one(args: argparse.Namespace) -> int:
         name, where = target, _stores(args, None)
     tracking = where.tracking_uri
     if spec_dict is None and args.tracking_uri is None:  # a study name: the stored spec may name its tracking
-        study = load_study(open_optuna(where.storage_url), name, where.storage_url)
-        tracking = stored_spec(study).get("tracking") or tracking
+        study = load.load_study(load.open_optuna(where.storage_url), name, where.storage_url)
+        tracking = load.stored_spec(study).get("tracking") or tracking
     out = args.out or where.root / "reports" / name
     problem = stores.folder_problem(out, "--out")
     if problem:
         raise ReportError(problem)
-    outcome = report_study(name, where.storage_url, tracking, out, spec=spec_dict, test=args.test,
+    outcome = publish.report_study(name, where.storage_url, tracking, out, spec=spec_dict, test=args.test,
                            log=args.log)
     _print(outcome)
     return 0
 
 
-def _print(outcome: Outcome) -> None:
+def _print(outcome: publish.Outcome) -> None:
     print(table_markdown(outcome.report))
     for note in outcome.report.notes:
         print(f"note: {note}")
@@ -109,7 +108,7 @@ INDEX_HEADER = ("study", "design", "varied", "trials (ok/pruned/failed)", "best"
                 "paper", "ranking vs paper")
 
 
-def _index_row(name: str, outcome: Outcome) -> list[str]:
+def _index_row(name: str, outcome: publish.Outcome) -> list[str]:
     report = outcome.report
     counts = report.counts
     verdicts: dict[str, int] = {}
@@ -125,21 +124,21 @@ def _index_row(name: str, outcome: Outcome) -> list[str]:
 
 def _all(args: argparse.Namespace) -> int:
     where = _stores(args, None)
-    storage = open_optuna(where.storage_url)
-    open_mlflow(where.tracking_uri)
+    storage = load.open_optuna(where.storage_url)
+    load.open_mlflow(where.tracking_uri)
     out: Path = args.out or where.root / "reports"
     if stores.folder_problem(out, "--out"):
         raise ReportError(stores.folder_problem(out, "--out"))
     rows, links, comparisons, archived = [], [], [], []
     summaries = {s.study_name: s for s in optuna.get_all_study_summaries(storage, False)}
-    for name in study_names(storage):
-        if ARCHIVE_MARK in name:
+    for name in load.study_names(storage):
+        if records.ARCHIVE_MARK in name:
             started = summaries[name].datetime_start
             archived.append([name, str(summaries[name].n_trials), started.strftime("%Y-%m-%d %H:%M") if started
                              else "—"])
             continue
         try:
-            outcome = report_study(name, where.storage_url, where.tracking_uri, out / name, test=args.test,
+            outcome = publish.report_study(name, where.storage_url, where.tracking_uri, out / name, test=args.test,
                                    log=args.log)
         except ReportError as exc:
             rows.append([name, *(["—"] * (len(INDEX_HEADER) - 2)), str(exc)])
@@ -176,14 +175,14 @@ def _index_markdown(title: str, rows: list[list[str]], links: list[str | None], 
 def _browse(args: argparse.Namespace) -> int:
     """``--list``, ``--export STUDY``, ``--compare A B``: read the stores, never write to them."""
     where = _stores(args, None)
-    storage = open_optuna(where.storage_url)
+    storage = load.open_optuna(where.storage_url)
     if args.list:
         lines = browse.list_studies(storage)
         print(f"studies in {stores.redact(where.storage_url)}:")
         print(browse.markdown_table(browse.LIST_HEADER, [line.cells() for line in lines]) if lines else "(none)")
     elif args.export:
-        study = load_study(storage, args.export, where.storage_url)
-        csv_path, parquet_path = browse.export_study(study, open_mlflow(where.tracking_uri), args.out or Path("."))
+        study = load.load_study(storage, args.export, where.storage_url)
+        csv_path, parquet_path = browse.export_study(study, load.open_mlflow(where.tracking_uri), args.out or Path("."))
         print(f"exported {len(study.trials)} trials: {csv_path} and {parquet_path}")
     else:
         print(browse.compare_markdown(storage, where.storage_url, *args.compare))

@@ -18,8 +18,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from .collect import ARCHIVE_MARK, ReportError, _get_point_info, _get_study_info, load_study, stored_spec, study_names
-from .lab import records
+from .data import ReportError
+from .lab import load, records
 from .lab import spec as spec_module
 from .report import build_table
 
@@ -103,7 +103,7 @@ def study_line(study: optuna.Study) -> StudyLine:
 
 def list_studies(storage: optuna.storages.BaseStorage) -> list[StudyLine]:
     """Every study of the storage (archived ones last), one line each."""
-    names = sorted(study_names(storage), key=lambda n: (ARCHIVE_MARK in n, n))
+    names = sorted(load.study_names(storage), key=lambda n: (records.ARCHIVE_MARK in n, n))
     return [study_line(optuna.load_study(study_name=n, storage=storage)) for n in names]
 
 
@@ -169,8 +169,8 @@ def export_study(study: optuna.Study, client: Any, out: Path) -> tuple[Path, Pat
 
 def ablation_rows(study: optuna.Study) -> tuple[str, dict[str, tuple[str, str, str]]]:
     """(metric, {design point: (mean ± std, n ok/pruned/failed, verdict)}) of one study's ablation table."""
-    info = _get_study_info(study, stored_spec(study))
-    rows, _ = build_table(_get_point_info(study, info), info)
+    info = load.study_info(study, load.stored_spec(study))
+    rows, _ = build_table(load.point_info(study, info), info)
     out = {}
     for row in rows:
         s, p = row.summary, row.point
@@ -181,8 +181,8 @@ def ablation_rows(study: optuna.Study) -> tuple[str, dict[str, tuple[str, str, s
 
 def compare_markdown(storage: optuna.storages.BaseStorage, storage_url: str, a: str, b: str) -> str:
     """Two studies' ablation tables side by side, joined on the design point (``—`` where one lacks it)."""
-    metric_a, rows_a = ablation_rows(load_study(storage, a, storage_url))
-    metric_b, rows_b = ablation_rows(load_study(storage, b, storage_url))
+    metric_a, rows_a = ablation_rows(load.load_study(storage, a, storage_url))
+    metric_b, rows_b = ablation_rows(load.load_study(storage, b, storage_url))
     header = ["design point", f"{a}: {metric_a}", f"{a}: n", f"{a}: verdict",
               f"{b}: {metric_b}", f"{b}: n", f"{b}: verdict"]
     keys = list(rows_a) + [k for k in rows_b if k not in rows_a]

@@ -1,4 +1,4 @@
-"""A study's comparisons and their verdicts, from the stores: shared by the report and the study's decision rounds.
+"""A study's comparisons and their verdicts, from its design points: shared by the report and the decision rounds.
 
 Each design point is compared with its reference (``search.reference`` with the point's other levels kept, one
 reference per slice of a multi-factor grid; the best point by mean when the spec names none) seed by seed. With
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import stats, verdicts
-from .collect import PointData, StudyInfo, best_key
-from .lab import values as spec_values
+from .data import PointData, StudyInfo, best_key
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def reference_keys(points: Sequence[PointData], info: StudyInfo) -> tuple[dict[s
     if not info.reference:
         best = best_key(points, info.direction)
         return {p.key: best for p in points}, "the best design point by mean (the spec sets no search.reference)"
-    wanted = {name: spec_values.label(value) for name, value in info.reference.items()}
+    wanted = dict(info.reference_levels or {})
     by_level = {tuple(sorted(p.level.items())): p.key for p in points}
     refs = {p.key: by_level.get(tuple(sorted({**p.level, **wanted}.items()))) for p in points}
     shown = ", ".join(f"{k}={v}" for k, v in wanted.items())

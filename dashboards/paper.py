@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from scipy import stats
 
-from .lab import values as spec_values
-
 
 @dataclass(frozen=True)
 class PaperRow:
@@ -95,12 +93,17 @@ def varied(parameters: Mapping[str, Mapping]) -> list[str]:
             if p.get("type", "categorical") != "categorical" or len(p.get("choices") or []) > 1]
 
 
-def paper_table(parameters: Mapping[str, Mapping], model_name: str) -> PaperTable | None:
-    """The paper table for a study that varies exactly one parameter with a paper counterpart."""
+def paper_table(parameters: Mapping[str, Mapping], model_name: str,
+                targets: Mapping[str, str] | None = None) -> PaperTable | None:
+    """The paper table for a study that varies exactly one parameter with a paper counterpart.
+
+    ``targets``: the spec field each parameter sets (a ready name such as ``window_size`` sets
+    ``model.kernel_size``; :class:`~.data.StudyInfo` carries them); a parameter without one is its own field.
+    """
     factors = varied(parameters)
     if len(factors) != 1:
         return None
-    target = spec_values.READY_NAMES.get(factors[0], factors[0])
+    target = (targets or {}).get(factors[0], factors[0])
     if target == "model.backbone":
         return table_1(model_name)
     return next((t for t in TABLES if t.target == target), None)

@@ -1,23 +1,21 @@
-"""Publishing a study's report: write ``report.html`` (self-contained), ``table.csv``, ``table.md`` and the PNGs,
-and attach them with the table's numbers to the study's parent MLflow run (:func:`report_study`).
+"""A built report's files and MLflow form: write ``report.html`` (self-contained), ``table.csv``, ``table.md`` and
+the PNGs (:func:`write_report`), and attach them with the table's numbers to a run (:func:`log_report`).
 
-Sits above :mod:`.report` (the table and figures) and :mod:`.html` (the page).
+Sits above :mod:`.report` (the table and figures) and :mod:`.html` (the page). Which run is the study's parent,
+and reading the stores, is the platform's part (``platform/reports/publish.py``).
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, RunTag
 
-from .collect import StudyInfo, load_study, open_mlflow, open_optuna, stored_spec
 from .html import render_report
-from .lab import records
-from .report import Report, build_report, table_csv, table_markdown
+from .report import Report, table_csv, table_markdown
 
 FILES = ("report.html", "table.csv", "table.md")
 _MLFLOW_NAME = re.compile(r"[^A-Za-z0-9_\-. :/]")
@@ -70,44 +68,3 @@ def log_report(client: Any, run_id: str, out_dir: Path, report: Report) -> None:
     tag_items = [RunTag(k, v) for k, v in tags.items()]
     for start in range(0, len(tag_items), 100):
         client.log_batch(run_id, tags=tag_items[start:start + 100])
-
-
-def parent_run(client: Any, info: StudyInfo) -> str | None:
-    """The study's parent MLflow run: the id stored on the study, else the experiment's ``sasa.role=study`` run."""
-    if info.parent_run_id:
-        try:
-            return client.get_run(info.parent_run_id).info.run_id
-        except Exception:  # deleted run or another tracking store: fall back to searching by tag
-            pass
-    experiment = client.get_experiment_by_name(info.name)
-    if experiment is None:
-        return None
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{records.TAG_ROLE}` = 'study'",
-                              order_by=["attributes.start_time DESC"], max_results=1)
-    return runs[0].info.run_id if runs else None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    html: Path
-    report: Report
-    parent_run_id: str | None  # where the report was logged (None: not logged)
-
-
-def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, *, spec: dict[str, Any] | None = None,
-                 test: str = "ttest", log: bool = True) -> Outcome:
-    """Read the stores, write the report into ``out_dir`` and (``log``) attach it to the parent run.
-
-    ``spec``: the resolved spec dict (from the YAML); by default the one stored on the study. Raises
-    :class:`~.collect.ReportError` for a missing study or an unreachable store.
-    """
-    study = load_study(open_optuna(storage_url), name, storage_url)
-    client = open_mlflow(tracking_uri)
-    report = build_report(study, spec if spec is not None else stored_spec(study), client, test=test)
-    run_id = parent_run(client, report.info)
-    if run_id is None:
-        report.notes.append("no parent MLflow run found for this study: the report was not logged to MLflow")
-    path = write_report(report, out_dir)
-    if log and run_id is not None:
-        log_report(client, run_id, out_dir, report)
-    return Outcome(path, report, run_id if log else None)

@@ -1,5 +1,5 @@
-"""One study's report: the ablation table, its figures and its text forms (CSV, Markdown); :mod:`.publish` writes
-the files and logs them to the parent MLflow run.
+"""One study's report: the ablation table, its figures and its text forms (CSV, Markdown), built from the study's
+data (:class:`~.data.StudyData`, read by the platform); :mod:`.publish` writes the files and logs them to a run.
 
 The table answers the paper's ablation question (Ramachandran et al., 2019, Tables 3-7) for a study's own data:
 per design point, the objective over seeds (mean ± std, 95 % t interval), the cost (params, FLOPs, throughput),
@@ -14,24 +14,11 @@ import io
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from . import decisions, plots, stats, verdicts
-from .collect import (
-    PointData,
-    SearchInfo,
-    StudyInfo,
-    _get_curve_info,
-    _get_point_info,
-    _get_search_info,
-    _get_study_info,
-    best_key,
-    numeric_levels,
-)
-from .lab import records
+from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 
 
@@ -121,16 +108,6 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
 # --- building ----------------------------------------------------------------------------------------------
 
 
-def _counts(study: optuna.Study) -> dict[str, int]:
-    names = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-             TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
-    counts = dict.fromkeys(names.values(), 0)
-    for trial in study.get_trials(deepcopy=False):
-        if not records.is_spurious(trial):
-            counts[names[trial.state]] += 1
-    return counts
-
-
 def _level_points(report: Report) -> list[plots.LevelPoint]:
     info, rows = report.info, report.rows
     varied = [n for n in info.parameters if len({r.point.level.get(n) for r in rows}) > 1]
@@ -150,7 +127,7 @@ def _level_points(report: Report) -> list[plots.LevelPoint]:
     ]
 
 
-def _figures(report: Report, client: Any) -> None:
+def _figures(report: Report, curves: list[Curve] | None) -> None:
     info = report.info
     levels = _level_points(report)
     varied = [n for n in info.parameters if len({r.point.level.get(n) for r in report.rows}) > 1]
@@ -160,8 +137,7 @@ def _figures(report: Report, client: Any) -> None:
         figures["objective.png"] = (f"{info.metric} per {factor}: mean with 95 % CI over seeds",
                                     plots.objective_plot(levels, metric=info.metric, direction=info.direction,
                                                          factor=factor))
-    if client is not None:
-        curves = _get_curve_info(client, [r.point for r in report.rows], info.metric)
+    if curves is not None:
         if curves:
             label = {r.point.key: lv.label for r, lv in zip(report.rows, levels, strict=True)}
             figures["curves.png"] = (f"validation curves ({info.metric} per epoch, from MLflow)", plots.curves_plot(
@@ -210,17 +186,15 @@ def _search_figures(report: Report, search: SearchInfo) -> None:
             second=info.second))
 
 
-def build_report(study: optuna.Study, spec: dict[str, Any], client: Any = None, *, test: str = "ttest") -> Report:
-    """Everything the report shows, computed from the stores (``client``: an MlflowClient, or None)."""
+def build_report(study: StudyData, *, test: str = "ttest") -> Report:
+    """Everything the report shows, computed from the study's data (curves are drawn when it has them)."""
     if test not in stats.TESTS:
         raise ValueError(f"test={test!r} is not valid; choose one of {', '.join(stats.TESTS)}")
-    info = _get_study_info(study, spec)
-    points = _get_point_info(study, info)
-    rows, note = build_table(points, info, test)
-    report = Report(info=info, rows=rows, test=test, reference_note=note, counts=_counts(study))
-    if info.design != "grid":
-        report.search = _get_search_info(study)
-    table = paper_table(info.parameters, info.model_name)
+    info = study.info
+    rows, note = build_table(study.points, info, test)
+    report = Report(info=info, rows=rows, test=test, reference_note=note, counts=dict(study.counts),
+                    search=study.search)
+    table = paper_table(info.parameters, info.model_name, info.targets)
     if table is not None and rows:
         factor = varied(info.parameters)[0]
         means = {r.point.level.get(factor, ""): r.summary.mean for r in rows}
@@ -231,14 +205,14 @@ def build_report(study: optuna.Study, spec: dict[str, Any], client: Any = None, 
     pruned = [f"{r.point.key} (epoch {r.point.pruned_at})" for r in rows if r.verdict == PRUNED]
     if pruned:
         report.notes.append(f"pruned design points, not compared (a point is pruned as a whole): {', '.join(pruned)}")
-    if not points:
+    if not study.points:
         report.notes.append("no trial has a design point yet: nothing to tabulate")
     by_key = {r.point.key: r for r in rows}
     empty = sorted({r.reference for r in rows if r.reference and not by_key[r.reference].point.values})
     if empty:
         report.notes.append(f"the reference {', '.join(empty)} has no complete trial yet: nothing is compared "
                             "with it")
-    _figures(report, client)
+    _figures(report, study.curves)
     return report
 
 

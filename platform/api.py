@@ -7,7 +7,8 @@ instead of returning exit codes:
 - :func:`run_study` — ``python -m platform.study SPEC --set ...``; returns the study's summary (:class:`StudyResult`)
 - :func:`load_results` — one row per trial as a ``pandas.DataFrame``
 - :func:`build_report` — ``python -m dashboards STUDY``; returns the report (tables, figures, files written)
-- :func:`promote` — ``python -m platform.promote STUDY``; returns ``models:/NAME@ALIAS``
+- :func:`promote` — ``python -m platform.promote STUDY`` (the promotion's own typed call, re-exported); returns
+  ``models:/NAME@ALIAS``
 - :class:`SasaClassifier` — the LightningModule; ``SasaClassifier.load_from_checkpoint(path)`` rebuilds it
 """
 
@@ -20,16 +21,16 @@ from typing import Any
 import pandas as pd
 from mlflow import MlflowClient
 
-from .promote.promotion import DEFAULT_ALIAS
-from .promote.promotion import promote as _promote
+from .promote.promotion import promote
 from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
-from .reporting import collect, publish
+from .reports.load import load_study, open_optuna
+from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
 from .spec import parse_spec
-from .stores import Stores, resolve_stores
+from .stores.locations import Stores, resolve_stores
 from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study
-from .training import SasaClassifier
+from .training.classifier import SasaClassifier
 
 __all__ = ["SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
 
@@ -94,7 +95,7 @@ def load_results(
     parameter (its spec value). Spurious trials (which stand for no design point) are left out.
     """
     stores = _stores(storage, tracking_uri, runs_dir)
-    study = collect.load_study(collect.open_optuna(stores.storage_url), study_name, stores.storage_url)
+    study = load_study(open_optuna(stores.storage_url), study_name, stores.storage_url)
     spec_dict = study.user_attrs.get(STUDY_SPEC)
     spec = parse_spec(spec_dict, source=f"spec stored with study '{study_name}'") if spec_dict else None
     statuses = _run_statuses(stores.tracking_uri, study_name)
@@ -129,27 +130,9 @@ def build_report(
     runs_dir: str | Path | None = None,
     test: str = "ttest",
     log: bool = True,
-) -> publish.Outcome:
+) -> Outcome:
     """Write the study's ablation report (``python -m dashboards STUDY``) and, with ``log``, attach it to the
     study's parent MLflow run. Returns the outcome: ``.html`` (path), ``.report`` (table rows, figures, notes)."""
     stores = _stores(storage, tracking_uri, runs_dir)
     out = Path(out_dir) if out_dir is not None else stores.root / "reports" / study_name
-    return publish.report_study(study_name, stores.storage_url, stores.tracking_uri, out, test=test, log=log)
-
-
-def promote(
-    study_name: str,
-    *,
-    alias: str = DEFAULT_ALIAS,
-    name: str | None = None,
-    trial: int | None = None,
-    force: bool = False,
-    tolerance: float | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    runs_dir: str | Path | None = None,
-) -> str:
-    """Register the study's champion, verify it on the test split and point ``alias`` at it
-    (``python -m platform.promote STUDY``); returns ``models:/NAME@ALIAS``."""
-    return _promote(study_name, alias=alias, name=name, trial=trial, force=force, tolerance=tolerance,
-                    storage=storage, tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS))
+    return report_study(study_name, stores.storage_url, stores.tracking_uri, out, test=test, log=log)

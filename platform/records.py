@@ -1,6 +1,6 @@
 """What a study records, named once: Optuna trial/study attributes and MLflow tags, plus the helpers that read them.
 
-The study runner writes these names (``study/objective.py``, ``study/lifecycle.py``, ``stores/tracking.py``); the
+The study runner writes these names (``study/objective.py``, ``study/lifecycle.py``, ``study/tracking.py``); the
 summary, promotion, the dashboards and :func:`sasa_lab.load_results` read them. This module is the only contract
 between writer and readers, so it sits at the bottom of the package and imports nothing of it.
 

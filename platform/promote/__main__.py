@@ -40,9 +40,9 @@ from pathlib import Path
 
 import optuna
 
-from ..data import DataError
+from ..data.sources import DataError
 from ..spec import SpecError
-from ..stores import StoreError
+from ..stores.connect import StoreError
 from .champion import NoChampionError, PromotionError, one_line
 from .promotion import DEFAULT_ALIAS, promote
 

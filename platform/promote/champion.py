@@ -44,7 +44,7 @@ from ..records import (
 )
 from ..search import point_from_optuna
 from ..spec import StudySpec
-from ..stores import redact
+from ..stores.redaction import redact
 
 # Model-version tags that promotion reads back (the others are for people and the MLflow UI); the tags a version
 # shares with the trial's run (study, trial number, design point, seed, commit) are named in ``records``.

@@ -15,7 +15,9 @@ from optuna.trial import FrozenTrial
 
 from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST, STUDY_SPEC
 from ..spec import StudySpec, load_spec, parse_spec, study_target
-from ..stores import StoreError, Stores, open_storage, redact, resolve_stores
+from ..stores.connect import StoreError, open_storage
+from ..stores.locations import Stores, resolve_stores
+from ..stores.redaction import redact
 from .champion import PromotionError, one_line, select
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
 from .verification import default_tolerance, verify_version
@@ -55,19 +57,19 @@ def promote(
     tolerance: float | None = None,
     storage: str | None = None,
     tracking_uri: str | None = None,
-    runs_dir: Path = Path("runs"),
+    runs_dir: str | Path | None = None,
 ) -> str:
     """Promote the champion of ``study`` (a YAML path or a study name); returns ``models:/NAME@ALIAS``.
 
     Keyword arguments are the CLI's options (``--alias``, ``--name``, ``--trial``, ``--force``, ``--tolerance``,
-    ``--storage``, ``--tracking-uri``, ``--runs-dir``). Raises ``ValueError`` for a bad argument, and
+    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``). Raises ``ValueError`` for a bad argument, and
     :class:`PromotionError`, ``NoChampionError``, ``StoreError``, ``SpecError`` or ``DataError`` when promotion
     cannot go on; the alias only moves after the verification passed.
     """
     check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     study_name, yaml_spec = _target(str(study))
     stores = resolve_stores(
-        cli_storage=storage, cli_tracking=tracking_uri, root=Path(runs_dir),
+        cli_storage=storage, cli_tracking=tracking_uri, root=Path("runs" if runs_dir is None else runs_dir),
         spec_storage=yaml_spec.storage if yaml_spec else None, spec_tracking=yaml_spec.tracking if yaml_spec else None,
     )
     optuna_study = _load_study(stores, study_name)

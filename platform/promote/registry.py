@@ -14,7 +14,9 @@ from mlflow.exceptions import MlflowException
 
 from ..records import ATTR_RUN, TAG_STUDY
 from ..spec import StudySpec
-from ..stores import StoreError, Stores, check_tracking, redact
+from ..stores.connect import StoreError, check_tracking
+from ..stores.locations import Stores
+from ..stores.redaction import redact
 from .champion import TAG_METRIC, TAG_VALUE, Champion, PromotionError, description, is_better, version_tags
 
 

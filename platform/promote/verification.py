@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial
 
-from ..data import build_datamodule
+from ..data.datamodule import build_datamodule
 from ..records import ATTR_SEED, ATTR_TEST
 from ..search import point_from_optuna, resolve
 from ..spec import StudySpec
-from ..stores import Stores
+from ..stores.locations import Stores
 from .champion import TAG_VERIFY, TAG_VERIFY_TOL, Champion, PromotionError, UnusableModelError, one_line
 
 # Default tolerance by the trial's ``train.precision``: float32/float64 trials repeat their numbers closely (1e-3 is
@@ -68,7 +68,7 @@ def evaluate(model: torch.nn.Module, loader: Any, *, label_smoothing: float = 0.
     """Top-1 accuracy, mean cross-entropy and example count of ``model`` over ``loader`` (eval mode, no grad).
 
     MLflow 3 logs PyTorch models as ``torch.export`` programs by default: loaded, they are graphs fixed in the
-    mode they were exported in (``stores.tracking.log_backbone`` exports in eval mode) and refuse ``eval()``.
+    mode they were exported in (``study.tracking.log_backbone`` exports in eval mode) and refuse ``eval()``.
     """
     with contextlib.suppress(NotImplementedError):  # an exported graph is already in eval mode
         model.eval()

@@ -1,5 +1,6 @@
-"""Where a study's results live and how they are reached: locations under ``./runs/``, the Optuna storage, the thin
-MLflow layer (:mod:`.tracking`), and password redaction for everything printed or logged (:mod:`.redaction`)."""
+"""Where a study's results live and how they are reached: locations under ``./runs/``, opening the Optuna storage
+and checking the MLflow tracking store, and password redaction for everything printed or logged (:mod:`.redaction`).
+What the study writes to MLflow is :mod:`..study.tracking`."""
 
 from .connect import StoreError, check_tracking, open_storage, study_exists
 from .folders import folder_problem

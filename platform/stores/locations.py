@@ -12,7 +12,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..records import TRAINING_VIEW_QUERY
 from .redaction import redact
 
 
@@ -35,11 +34,6 @@ class Stores:
 
     def ui_command(self) -> str:
         return f"mlflow ui --backend-store-uri {redact(self.tracking_uri)} --port 5000"
-
-
-def experiment_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
-    """The MLflow UI page of an experiment's runs in the model-training view (MLflow 3 opens GenAI by default)."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{TRAINING_VIEW_QUERY}"
 
 
 def resolve_stores(

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..data import DataError
+from ..data.sources import DataError
 from ..spec import SpecError
-from ..stores import StoreError, redact
-from .ddp import ddp_follower_requested, run_ddp_follower
+from ..stores.connect import StoreError
+from ..stores.redaction import redact
+from .ddp import ddp_follower_requested
 from .devices import DevicePlanError, WorkerPlan
 from .dry_run import print_design, stored_verdicts
+from .follower import run_ddp_follower
 from .lifecycle import StudyConflictError
 from .run import StudyRequest, quiet_libraries, run_study, run_worker
 

@@ -5,8 +5,8 @@ with ``LOCAL_RANK`` set. Left alone, each rank would start a study of its own. S
 trial it is running into ``SASA_DDP_TRIAL`` (a :class:`DdpTrial`); a process that starts with that variable and a
 non-zero ``LOCAL_RANK`` is a *follower*: it rebuilds the same model, data and Trainer from the payload alone (the
 resolved spec travels with it, so the command line is not parsed again), joins the process group, trains, and
-exits without touching Optuna or MLflow. Rank 0 alone reports; pruning decisions are taken on rank 0 and
-broadcast (see :mod:`..training.pruning`).
+exits without touching Optuna or MLflow (:mod:`.follower`). Rank 0 alone reports; pruning decisions are taken on
+rank 0 and broadcast (see :mod:`..training.pruning`).
 """
 
 from __future__ import annotations
@@ -16,15 +16,9 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
-
-from ..data import build_datamodule
-from ..search import build_model, point_from_optuna, resolve
-from ..spec import parse_spec
-from ..training import OptunaPruning, train_trial
 
 TRIAL_ENV = "SASA_DDP_TRIAL"
 
@@ -73,25 +67,3 @@ def ddp_trial(trial: DdpTrial) -> Iterator[None]:
         # Trainer believe its processes were launched externally.
         os.environ.clear()
         os.environ.update(saved)
-
-
-def run_ddp_follower() -> int:
-    """Entry point of ranks ≥ 1: train the trial described in ``SASA_DDP_TRIAL``, report nothing."""
-    trial = DdpTrial.from_env()
-    spec = parse_spec(trial.spec, source=TRIAL_ENV)
-    torch.set_num_threads(trial.threads)
-    point = point_from_optuna(spec, trial.optuna_params)
-    _, train = resolve(spec, point)
-    info = trial.data_info
-    torch.manual_seed(trial.seed)  # as on rank 0 (DDP also broadcasts rank 0's weights)
-    net = build_model(spec, point, num_classes=info["num_classes"], in_channels=info["channels"])
-    datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=trial.seed,
-                                  cache_dir=Path(trial.data_cache), num_workers=spec.execution.data_workers)
-    callbacks = [OptunaPruning(None, spec.objective.metric)] if trial.pruning else []
-    train_trial(
-        net, datamodule, train=train, monitor=spec.objective.metric,
-        mode="max" if spec.objective.direction == "maximize" else "min", seed=trial.seed,
-        work_dir=Path(trial.work_dir), callbacks=callbacks, accelerator=trial.accelerator,
-        devices=trial.devices, strategy="ddp", progress_bar=False,
-    )
-    return 0

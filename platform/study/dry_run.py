@@ -19,10 +19,11 @@ from rich.table import Table
 
 import sasa
 
-from ..reporting import verdicts
+from ..reports.views import verdicts
 from ..search import grid_points, resolve, sampled_target
 from ..spec import StudySpec
-from ..stores import Stores, open_storage, study_exists
+from ..stores.connect import open_storage, study_exists
+from ..stores.locations import Stores
 from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head

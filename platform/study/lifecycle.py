@@ -36,8 +36,9 @@ from ..records import (
 from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
 from ..spec import StudySpec
 from ..spec.compare import NON_RESULT_KEYS, result_changes
-from ..stores import redact, study_exists
-from ..stores.tracking import Tracker
+from ..stores.connect import study_exists
+from ..stores.redaction import redact
+from .tracking import Tracker
 
 
 class StudyConflictError(Exception):

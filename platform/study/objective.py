@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 import sasa
 
-from ..data import ImageDataModule
+from ..data.datamodule import ImageDataModule
 from ..records import (
     ATTR_FAIL,
     ATTR_FLOPS,
@@ -58,9 +58,10 @@ from ..records import (
 )
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec import StudySpec
-from ..stores.tracking import MlflowEpochLogger, Tracker
-from ..training import OptunaPruning, runtime_settings, train_trial
+from ..training.pruning import OptunaPruning
+from ..training.trainer import runtime_settings, train_trial
 from .ddp import DdpTrial, ddp_trial
+from .tracking import MlflowEpochLogger, Tracker
 
 
 class TrialFailedError(Exception):

@@ -18,10 +18,13 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ..data import DataError
+from ..data.sources import DataError
 from ..data.staging import StagedData, discard, stage_data
 from ..spec import StudySpec
-from ..stores import StoreError, Stores, check_tracking, folder_problem, redact
+from ..stores.connect import StoreError, check_tracking
+from ..stores.folders import folder_problem
+from ..stores.locations import Stores
+from ..stores.redaction import redact
 from .devices import WorkerPlan
 
 CONNECT_TIMEOUT_S = 10

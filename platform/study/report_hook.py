@@ -1,6 +1,7 @@
 """The end-of-study report: the study runner calls :func:`build_report_after_study` once a study stops.
 
-The report itself lives in :mod:`dashboards` (read-only over the stores, then logged to the parent MLflow run).
+The report is read from the stores (:mod:`..reports`), built by :mod:`dashboards` and logged to the parent
+MLflow run.
 A report is a convenience: whatever goes wrong here is one warning line, never a failed study.
 """
 
@@ -9,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..reporting import publish
-from ..stores import redact
+from ..reports.publish import report_study
+from ..stores.redaction import redact
 
 
 def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str, out_dir: Path) -> Path | None:
@@ -19,7 +20,7 @@ def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str
     Never raises (a failure prints one warning line on stderr and returns None).
     """
     try:
-        return publish.report_study(spec_name, storage_url, tracking_uri, Path(out_dir)).html
+        return report_study(spec_name, storage_url, tracking_uri, Path(out_dir)).html
     except Exception as exc:
         message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
         print(f"warning: no report for study '{spec_name}' ({redact(message)}); retry with: python -m dashboards "

@@ -22,11 +22,12 @@ import optuna
 from optuna.trial import TrialState
 
 from ..records import STUDY_ROUNDS, is_done, pair_of
-from ..reporting import collect, decisions, verdicts
+from ..reports.load import point_info, study_info
+from ..reports.views import decisions, verdicts
 from ..search import grid_points
 from ..spec import StudySpec
-from ..stores.tracking import Tracker
 from .lifecycle import enqueue_missing
+from .tracking import Tracker
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def decide_round(study: optuna.Study, spec: StudySpec) -> DecisionRound | None:
     for trial in trials:
         if (pair := pair_of(trial)) is not None:
             tried.setdefault(pair[0], set()).add(pair[1])
-    info = collect._get_study_info(study, spec.resolved_dict())
-    points = collect._get_point_info(study, info)
+    info = study_info(study, spec.resolved_dict())
+    points = point_info(study, info)
     decided = decisions.study_verdicts(points, info)
     min_seeds, max_seeds = search.seed_bounds
     # A point that has tried max seeds (some failed) gets no more: its comparison ends as it stands.

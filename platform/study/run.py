@@ -19,11 +19,11 @@ from rich.console import Console
 from tqdm.auto import tqdm
 
 from ..data.staging import discard
-from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord
+from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_failure
 from ..search import sampled_target
 from ..spec import StudySpec, load_spec
-from ..stores import Stores, redact, resolve_stores
-from ..stores.locations import experiment_url
+from ..stores.locations import Stores, resolve_stores
+from ..stores.redaction import redact
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress
 from .objective import Objective
@@ -31,6 +31,7 @@ from .preflight import preflight
 from .report_hook import build_report_after_study
 from .session import Session, open_session, optimize
 from .summary import PointSummary, get_summary_info, get_verdicts, render_summary
+from .tracking import experiment_url
 from .workers import run_workers
 
 EXIT_DONE = 0
@@ -83,7 +84,8 @@ class StudyRequest:
 
 @dataclass(frozen=True)
 class StudyResult:
-    """How a run ended: ``code`` 0 done, 1 incomplete (failing workers), 130 interrupted; the summary table."""
+    """How a run ended: ``code`` 0 done, 1 incomplete (failing workers, or every trial failed), 130 interrupted;
+    the summary table."""
 
     name: str
     code: int
@@ -190,6 +192,10 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
         status = "FINISHED"
         if not finished and spec.search.timeout is None:
             console.print("[bold red]study incomplete[/]: workers kept failing; see the [w…] lines above")
+            code = EXIT_INCOMPLETE
+        elif not any(is_done(t) and not is_failure(t) for t in session.study.get_trials(deepcopy=False)):
+            console.print("[bold red]no result[/]: every trial of the study failed (the reasons are above and on "
+                          "each trial's MLflow run); fix the cause, then rerun with --fresh")
             code = EXIT_INCOMPLETE
     except KeyboardInterrupt:
         status, code = "KILLED", EXIT_INTERRUPTED

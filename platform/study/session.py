@@ -16,16 +16,18 @@ import optuna
 from optuna.trial import TrialState
 from rich.console import Console
 
-from ..data import ImageDataModule, build_datamodule, prepare_data_once
+from ..data.datamodule import ImageDataModule, build_datamodule, prepare_data_once
 from ..data.staging import StagedData, install_staged
 from ..records import STUDY_PARENT_RUN, TAG_COMMIT, TAG_STORAGE
 from ..search import make_pruner, make_sampler
 from ..spec import StudySpec
-from ..stores import StoreError, Stores, check_tracking, ensure_local_dirs, open_storage, redact
-from ..stores.tracking import Tracker, git_commit
+from ..stores.connect import StoreError, check_tracking, open_storage
+from ..stores.locations import Stores, ensure_local_dirs
+from ..stores.redaction import redact
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
 from .objective import Objective, TrialContext, TrialFailedError
 from .rounds import run_round
+from .tracking import Tracker, git_commit
 
 STRAGGLER_POLL_S = 5.0
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]

@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..records import TrialRecord, is_failure, trials_by_point
-from ..reporting import collect, decisions, verdicts
+from ..reports.load import point_info, study_info
+from ..reports.views import decisions, verdicts
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,8 @@ def get_summary_info(study: optuna.Study) -> list[PointSummary]:
 
 def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Verdict]:
     """The verdict of every comparison with its reference (the report's), {} without ``search.effect``."""
-    info = collect._get_study_info(study, spec_dict)
-    return decisions.study_verdicts(collect._get_point_info(study, info), info)
+    info = study_info(study, spec_dict)
+    return decisions.study_verdicts(point_info(study, info), info)
 
 
 def best_key(rows: list[PointSummary], direction: str) -> str | None:

@@ -124,7 +124,7 @@ def test_dashboards_on_a_finished_study_leaves_both_stores_unchanged(
 
 def test_a_failed_trial_prints_one_line(runner: Runner, tmp_path: Path) -> None:
     """A trial that fails at run time is reported in one line — trial, design point, seed, reason, where its
-    traceback is — not with Optuna's full traceback.
+    traceback is — not with Optuna's full traceback; a study whose every trial failed exits with 1.
 
     The failure: lr = 1e6 without momentum makes the training loss NaN within 2 steps (measured; lr = 100 still
     trains). Numeric bounds on ``train.lr`` must leave 1e6 valid, or this test needs another run-time failure.
@@ -139,3 +139,6 @@ def test_a_failed_trial_prints_one_line(runner: Runner, tmp_path: Path) -> None:
     assert len(lines) == 1, result.output[-3000:]
     (line,) = lines
     assert "window_size=3" in line and "fail" in line and "non-finite" in line and "traceback" in line.lower()
+    # Every trial failed: the study has no result, which is not a success (exit 1, not 0), and says so.
+    assert result.returncode == 1, result.output[-3000:]
+    assert "no result" in result.output and "every trial of the study failed" in result.output

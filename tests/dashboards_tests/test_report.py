@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from scipy import stats as sps
 
 from dashboards.paper import paper_table
-from dashboards.publish import Outcome, report_study
 from dashboards.report import TableRow
+from platform.reports.publish import Outcome, report_study
 from platform.study.report_hook import build_report_after_study
 from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
 
@@ -236,7 +236,8 @@ def test_paper_table_is_chosen_by_the_varied_parameter() -> None:
         return {"type": "categorical", "choices": list(choices)}
 
     assert paper_table({"model.kernel_size": grid(3, 5)}, "resnet26").table == "Table 4"
-    assert paper_table({"heads": grid(8), "pos_enc": grid("none", "relative")}, "resnet26").table == "Table 5"
+    ready = {"heads": "model.heads", "pos_enc": "model.pos_enc"}  # ready names and the fields they set
+    assert paper_table({"heads": grid(8), "pos_enc": grid("none", "relative")}, "resnet26", ready).table == "Table 5"
     backbone = paper_table({"model.backbone": grid("conv", "attention", "full")}, "resnet26")
     assert backbone is not None and backbone.table == "Table 1" and backbone.setting == "ImageNet, ResNet-26"
     assert [(r.level, r.top1) for r in backbone.rows] == [("conv", 74.5), ("attention", 75.8), ("full", 74.8)]

@@ -5,6 +5,10 @@ Nothing is imported. Module names are the repo-root ones (``platform.study.run``
 (``sasa_lab`` = ``platform/``, ``sasa_lab.dashboards`` = ``dashboards/``): relative imports are resolved in that
 layout and mapped back, so both branches of a name-dependent import count. Every import counts, wherever it is
 (module level, ``if`` branches, ``TYPE_CHECKING`` blocks, functions).
+
+Importing a module from outside its top-level package first executes that package's ``__init__`` (and those of
+the subpackages on the way): such an import also depends on those packages. Inside one top-level package the
+package is already being initialised, so its ancestors are not added there (the usual ``__init__`` re-export).
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def _resolve(graph_modules: set[str], module: str, is_package: bool, node: ast.I
     """Absolute repo-root names of what ``node`` in ``module`` imports (first-party modules only)."""
     if isinstance(node, ast.Import):
         for alias in node.names:
-            yield alias.name
+            yield _to_repo_name(alias.name)
         return
     if node.level == 0:
         base = node.module or ""
@@ -62,6 +66,15 @@ def _resolve(graph_modules: set[str], module: str, is_package: bool, node: ast.I
     for alias in node.names:
         candidate = f"{base}.{alias.name}" if base else alias.name
         yield candidate if candidate in graph_modules else base
+
+
+def _entered_packages(module: str, target: str) -> list[str]:
+    """The packages whose ``__init__`` importing ``target`` from ``module`` executes: all of ``target``'s ancestors
+    when it lies in another top-level package, none inside the same one."""
+    parts = target.split(".")
+    if parts[0] == module.split(".")[0]:
+        return []
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def build_graph() -> Graph:
@@ -83,6 +96,7 @@ def build_graph() -> Graph:
             targets = list(_resolve(names, module, is_package, node))
             first_party = [t for t in targets if t.split(".")[0] in (*PACKAGES, "sasa_lab")]
             deps.update(t for t in first_party if t in names)
+            deps.update(a for t in first_party if t in names for a in _entered_packages(module, t) if a in names)
             if id(node) in in_functions:
                 noted = "#" in lines[node.lineno - 1] or lines[node.lineno - 2].strip().startswith("#")
                 for target in targets:

@@ -125,7 +125,7 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
     from selenium.webdriver.common.keys import Keys
 
     from platform.records import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND, TAG_POINT
-    from platform.stores.locations import experiment_url
+    from platform.study.tracking import experiment_url
 
     tmp = reported_study
     tracking = stores(tmp)[1]

@@ -42,6 +42,7 @@ from ..records import (
     TAG_SOURCE_NAME,
     TAG_SOURCE_TYPE,
     TAG_STUDY,
+    TRAINING_VIEW_QUERY,
 )
 
 _MAX_PARAM_LEN = 6000
@@ -281,3 +282,8 @@ class MlflowEpochLogger(pl.Callback):
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._log(trainer, "train/", trainer.current_epoch - 1 if trainer.current_epoch > 0 else 0)
+
+
+def experiment_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The MLflow UI page of an experiment's runs in the model-training view (MLflow 3 opens GenAI by default)."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{TRAINING_VIEW_QUERY}"

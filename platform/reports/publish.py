@@ -1,0 +1,58 @@
+"""Publishing a study's report: read the stores (:mod:`.load`), have the dashboards build and write it
+(``report.html``, ``table.csv``, ``table.md``, PNGs) and attach it with the table's numbers to the study's parent
+MLflow run (:func:`report_study`). Used by ``python -m dashboards``, the study runner's end-of-study report and
+``sasa_lab.build_report``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+
+from ..records import TAG_ROLE
+from .load import load_study, open_mlflow, open_optuna, study_data
+from .views import data, publish, report
+
+
+def parent_run(client: MlflowClient, info: data.StudyInfo) -> str | None:
+    """The study's parent MLflow run: the id stored on the study, else the experiment's ``sasa.role=study`` run."""
+    if info.parent_run_id:
+        try:
+            return client.get_run(info.parent_run_id).info.run_id
+        except Exception:  # deleted run or another tracking store: fall back to searching by tag
+            pass
+    experiment = client.get_experiment_by_name(info.name)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'study'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    html: Path
+    report: report.Report
+    parent_run_id: str | None  # where the report was logged (None: not logged)
+
+
+def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, *, spec: dict[str, Any] | None = None,
+                 test: str = "ttest", log: bool = True) -> Outcome:
+    """Read the stores, write the report into ``out_dir`` and (``log``) attach it to the parent run.
+
+    ``spec``: the resolved spec dict (from the YAML); by default the one stored on the study. Raises
+    :class:`~dashboards.data.ReportError` for a missing study or an unreachable store.
+    """
+    study = load_study(open_optuna(storage_url), name, storage_url)
+    client = open_mlflow(tracking_uri)
+    built = report.build_report(study_data(study, spec, client), test=test)
+    run_id = parent_run(client, built.info)
+    if run_id is None:
+        built.notes.append("no parent MLflow run found for this study: the report was not logged to MLflow")
+    path = publish.write_report(built, out_dir)
+    if log and run_id is not None:
+        publish.log_report(client, run_id, out_dir, built)
+    return Outcome(path, built, run_id if log else None)

@@ -1,0 +1,16 @@
+"""The dashboards the platform uses, under whichever name the platform runs.
+
+``dashboards`` is a top-level package when the platform runs from the repository root (this package is
+``platform``) and ``sasa_lab.dashboards`` when the project is installed (this package is ``sasa_lab``). Imports go
+one way: the platform uses the dashboards' data types, statistics and report; nothing the platform imports from
+``dashboards/`` imports the platform back (only ``python -m dashboards`` does, at the top).
+"""
+
+from __future__ import annotations
+
+if __package__ == "platform.reports":
+    from dashboards import data, decisions, publish, report, verdicts
+else:
+    from ..dashboards import data, decisions, publish, report, verdicts
+
+__all__ = ["data", "decisions", "publish", "report", "verdicts"]
