@@ -6,9 +6,12 @@ reports a validation metric per design point and seed.  The YAML has one section
 (passed to ``sasa.create_model``), ``train``, ``search``, ``objective``, ``pruner``, ``execution``; plus ``name``,
 ``description``, ``storage`` and ``tracking``.
 
-Modules, bottom up: :mod:`.yaml_paths` (YAML, ``--set``, problem paths), :mod:`.errors`, :mod:`.values` (parameter
-names and encodings), :mod:`.sections`, :mod:`.parameters` (the ``search`` section), :mod:`.checks` (across
-sections), :mod:`.study_spec` (:class:`StudySpec`, :func:`load_spec`, :func:`parse_spec`).
+Modules, bottom up (each imports only modules of lower levels): 1. :mod:`.errors` (:class:`SpecError`, problem
+paths and messages, pydantic errors as problems), :mod:`.base` (the section base model), :mod:`.names` (the study
+name rule); 2. :mod:`.reader` (safe YAML), :mod:`.values` (parameter names, encodings, levels), :mod:`.sections`,
+:mod:`.seeds`; 3. :mod:`.yaml_paths` (``--set`` overrides), :mod:`.compose` (study + recipes), :mod:`.parameters`
+(the ``search`` section), :mod:`.checks` (across sections); 4. :mod:`.study_spec` (:class:`StudySpec`,
+:func:`load_spec`, :func:`parse_spec`), :mod:`.compare` (stored spec vs today's).
 """
 
 from .errors import SpecError

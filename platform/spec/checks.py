@@ -15,16 +15,15 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ValidationError
 
-from .parameters import SearchSpec, check_levels, combos, count_levels
+from .errors import Problem, format_errors, render
 from .sections import DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
-from .values import READY_NAMES, label
-from .yaml_paths import Problem, format_errors, render
+from .values import READY_NAMES, Design, check_levels, combos, count_levels, label
 
 NUM_CLASSES_PLACEHOLDER = 10  # class count used when checking that design points build
 _GRID_CHECK_LIMIT = 64  # grids with more model configurations are checked one parameter at a time
 
 
-def _check_objective(search: SearchSpec, objective: ObjectiveSpec) -> Iterator[Problem]:
+def _check_objective(search: Design, objective: ObjectiveSpec) -> Iterator[Problem]:
     if objective.second is not None and search.design != "nsga2":
         yield "objective.second", f"'{objective.second}' makes the study multi-objective, which needs " \
                                   "search.design: nsga2; set it or remove objective.second"
@@ -51,7 +50,7 @@ def _check_precision(train: TrainSpec, execution: ExecutionSpec) -> Iterator[Pro
         yield "train.precision", "16-mixed needs a GPU, and execution.accelerator is cpu; use 32-true or bf16-mixed"
 
 
-def train_level_problems(train: TrainSpec, search: SearchSpec) -> Iterator[Problem]:
+def train_level_problems(train: TrainSpec, search: Design) -> Iterator[Problem]:
     """Train parameters' levels against the real train section (e.g. warm-up longer than the epochs)."""
     base = train.model_dump()
     for key, param in search.parameters.items():
@@ -67,7 +66,7 @@ def train_level_problems(train: TrainSpec, search: SearchSpec) -> Iterator[Probl
                     yield f"search.parameters.{key}", f"{key}={label(value)}: {render(path, message)}"
 
 
-def model_problems(data: DataSpec, model: ModelSpec, search: SearchSpec) -> Iterator[Problem]:
+def model_problems(data: DataSpec, model: ModelSpec, search: Design) -> Iterator[Problem]:
     """Build every model a study would build (on the meta device) and report ``create_model``'s errors.
 
     Grid: every design point (distinct model configurations only).  Other designs: the base model and each

@@ -17,16 +17,23 @@ from pydantic import BaseModel, ValidationError
 
 from sasa.models.factory import DEFAULTS as MODEL_DEFAULTS
 
-from .study_spec import SECTIONS, StudySpec
+from .parameters import SearchSpec
+from .sections import SECTIONS, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
 
 NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
+# The model of each of :data:`SECTIONS` (``StudySpec``'s field types; imported here, not from ``study_spec``, so
+# this module stays as low as the study itself). A section missing here fails every comparison (KeyError).
+_SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "data": DataSpec, "model": ModelSpec, "train": TrainSpec, "search": SearchSpec, "objective": ObjectiveSpec,
+    "pruner": PrunerSpec, "execution": ExecutionSpec,
+}
 
 
 def _section_defaults() -> dict[str, dict[str, Any]]:
     """Each section's defaults (for the sections that validate empty), as plain JSON types."""
     defaults: dict[str, dict[str, Any]] = {}
     for name in SECTIONS:
-        model_cls = StudySpec.model_fields[name].annotation
+        model_cls = _SECTION_MODELS[name]
         if isinstance(model_cls, type) and issubclass(model_cls, BaseModel):
             try:
                 defaults[name] = model_cls.model_validate({}).model_dump(mode="json")

@@ -1,5 +1,6 @@
-"""Search parameters and the ``search`` section: one dimension each (:class:`ParameterSpec`), their levels, and
-:class:`SearchSpec` (design, parameters, seeds, budget, reference levels, explicit grid points).
+"""Search parameters and the ``search`` section: one dimension each (:class:`ParameterSpec`; its levels are
+computed by :mod:`.values`), and :class:`SearchSpec` (design, parameters, seeds, budget, reference levels, explicit
+grid points).
 
 A parameter's levels are checked against the target field's own validation (e.g. odd window sizes) by
 :func:`value_problems`, so a bad level is reported at its YAML path before anything runs.
@@ -8,20 +9,35 @@ A parameter's levels are checked against the target field's own validation (e.g.
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from .sections import ModelSpec, Number, Spec, TrainSpec, raise_problems
+from .base import Spec
+from .errors import Problem, format_errors, join, raise_problems, show
+from .sections import ModelSpec, Number, TrainSpec
 from .seeds import SeedRange, check_seeds, seed_form
-from .values import MAX_GRID_POINTS, Choice, copy_value, encode, is_number, label, same
+from .values import (
+    MAX_GRID_POINTS,
+    Choice,
+    check_levels,
+    combos,
+    copy_value,
+    count_levels,
+    encode,
+    is_number,
+    label,
+    levels,
+    same,
+)
 from .values import target as target_of
-from .yaml_paths import Problem, format_errors, join, show
 
-_ENUMERATE_LIMIT = 64  # int ranges up to this many values are checked value by value
+# The level functions moved to :mod:`.values` (below this module); they stay importable from here.
+__all__ = [
+    "ParameterSpec", "SearchSpec", "check_levels", "combos", "count_levels", "decode", "levels", "value_problems",
+]
 # The sections a search parameter may set (``model.<field>`` / ``train.<field>`` or a ready name).
 _TARGET_SECTIONS: dict[str, type[BaseModel]] = {"model": ModelSpec, "train": TrainSpec}
 
@@ -274,29 +290,6 @@ def decode(param: ParameterSpec, value: Choice) -> Any:
     valid = ", ".join(repr(encode(c)) for c in param.choices or [])
     raise ValueError(f"value {value!r} is not one of the parameter's encoded choices; valid: {valid}")
 
-def levels(param: ParameterSpec) -> list[Any] | None:
-    """The discrete values of a parameter (categorical choices, expanded int range); None for float ranges."""
-    if param.type == "categorical":
-        return [copy_value(c) for c in param.choices or []]
-    if param.type == "int":
-        return list(range(int(param.low), int(param.high) + 1, param.step or 1))
-    return None
-
-def count_levels(param: ParameterSpec) -> int | None:
-    """How many discrete values :func:`levels` would give (without building them); None for float ranges."""
-    if param.type == "categorical":
-        return len(param.choices or [])
-    if param.type == "int":
-        return max(0, (int(param.high) - int(param.low)) // (param.step or 1) + 1)
-    return None
-
-def check_levels(param: ParameterSpec) -> list[Any]:
-    """Values worth checking: every level of a short list or range, else a range's two ends."""
-    count = count_levels(param)
-    if count is not None and count <= _ENUMERATE_LIMIT:
-        return levels(param) or []
-    return [param.low, param.high]
-
 
 def value_problems(
     path: str, target_path: str, param: ParameterSpec, sections: dict[str, type[BaseModel]]
@@ -327,22 +320,3 @@ def value_problems(
         for key in ("low", "high"):
             problems += [(join(path, key), msg) for msg in check(getattr(param, key))]
     return problems
-
-
-def combos(search: SearchSpec, names: list[str]) -> Iterator[tuple[Any, ...]]:
-    """Level combinations of ``names``: the explicit ``search.points`` if given, else the cartesian product."""
-    if search.points is not None:
-        seen = set()
-        for point in search.points:
-            combo = tuple(copy_value(point[name]) for name in names)
-            if label(list(combo)) not in seen:
-                seen.add(label(list(combo)))
-                yield combo
-        return
-    grids = []
-    for name in names:
-        values = levels(search.parameters[name])
-        if values is None:
-            raise ValueError(f"search.parameters.{name}: a float range has no grid; use categorical or int")
-        grids.append(values)
-    yield from itertools.product(*grids)

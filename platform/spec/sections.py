@@ -1,7 +1,8 @@
 """The spec's sections, one pydantic model per concern: data, model, train, objective, pruner, execution.
 
-Models are pydantic v2, strict (``extra="forbid"``, no string-to-number coercion; YAML ints are accepted for
-floats), and frozen.  The ``search`` section is in :mod:`.parameters`; the whole study in :mod:`.study_spec`.
+Models are pydantic v2 (:class:`.base.Spec`), strict (``extra="forbid"``, no string-to-number coercion; YAML ints
+are accepted for floats), and frozen.  The ``search`` section is in :mod:`.parameters`; the whole study in
+:mod:`.study_spec`.
 """
 
 from __future__ import annotations
@@ -11,21 +12,23 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PlainValidator, ValidationInfo, field_validator, model_validator
 from torch import nn
 
 import sasa
 
-from .yaml_paths import Problem, ProblemsError, show
+from .base import MAX_SEED, Spec
+from .errors import raise_problems, show
 
 LOGGED_METRICS: tuple[str, ...] = (
     "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "test/loss", "test/acc", "test/acc_top5",
 )
 VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(m for m in LOGGED_METRICS if m.startswith("val/")))
+# The study's sections, in order (``search`` is :class:`.parameters.SearchSpec`; the study: :mod:`.study_spec`).
+SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
 
 
 MAX_MAGNITUDE = 1e12  # search-range ends (``low``/``high``): finite, and far from float overflow
-MAX_SEED = 2**32 - 1  # numpy / Lightning seeds are 32-bit
 
 
 def _number(value: Any) -> int | float:
@@ -62,15 +65,6 @@ def _devices(value: Any) -> str | list[int]:
 Number = Annotated[int | float, PlainValidator(_number)]
 BatchLimit = Annotated[int | float | None, PlainValidator(_batch_limit)]
 Devices = Annotated[Literal["auto"] | list[int], PlainValidator(_devices)]
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-def raise_problems(problems: list[Problem]) -> None:
-    if problems:
-        raise ProblemsError(problems)
 
 
 # --- data ------------------------------------------------------------------------------------------------

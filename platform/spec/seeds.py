@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from .sections import MAX_SEED, Spec, raise_problems
-from .yaml_paths import show
+from .base import MAX_SEED, Spec
+from .errors import raise_problems, show
 
 MAX_ADAPTIVE_SEEDS = 100
 

@@ -13,24 +13,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from .base import Spec
 from .checks import cross_problems
 from .compose import compose_files
-from .errors import SpecError
+from .errors import SpecError, format_errors, raise_problems, render
 from .names import name_problem
 from .parameters import SearchSpec
-from .sections import (
-    DataSpec,
-    ExecutionSpec,
-    ModelSpec,
-    ObjectiveSpec,
-    PrunerSpec,
-    Spec,
-    TrainSpec,
-    raise_problems,
-)
-from .yaml_paths import apply_overrides, format_errors, render
-
-SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
+from .sections import SECTIONS, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
+from .yaml_paths import apply_overrides
 
 
 class StudySpec(Spec):

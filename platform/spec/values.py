@@ -8,17 +8,21 @@ dotted path into the spec (``model.<field>`` / ``train.<field>``).
 Optuna categorical choices must be None, bool, int, float or str, so list-valued choices (``attention_groups``)
 are encoded as string labels: ``[1, 2]`` -> ``"1-2"``, ``[]`` -> ``"none"`` (a list of non-integers becomes its
 compact JSON).  Decoding looks the label up among the parameter's own choices, so labels only need to be
-unique within one parameter.  Pure functions of plain values (no pydantic models are built here).
+unique within one parameter.  Pure functions of plain values (no pydantic models are built here); the level
+functions read a parameter and the ``search`` section through the :class:`Dimension` and :class:`Design`
+protocols, which :class:`.parameters.ParameterSpec` and :class:`.parameters.SearchSpec` satisfy.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from .yaml_paths import did_you_mean
+from .errors import did_you_mean
 
 Choice = str | int | float | bool | None
 
@@ -34,6 +38,34 @@ READY_NAMES: dict[str, str] = {
     "weight_decay": "train.weight_decay",
 }
 MAX_GRID_POINTS = 100_000
+_ENUMERATE_LIMIT = 64  # int ranges up to this many values are checked value by value
+
+
+class Dimension(Protocol):
+    """What the level functions read of a search parameter (:class:`.parameters.ParameterSpec`)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def choices(self) -> list[Any] | None: ...
+    @property
+    def low(self) -> int | float | None: ...
+    @property
+    def high(self) -> int | float | None: ...
+    @property
+    def step(self) -> int | None: ...
+
+
+class Design(Protocol):
+    """What :func:`combos` and the cross-section checks read of the ``search`` section
+    (:class:`.parameters.SearchSpec`)."""
+
+    @property
+    def design(self) -> str: ...
+    @property
+    def parameters(self) -> Mapping[str, Dimension]: ...
+    @property
+    def points(self) -> list[dict[str, Any]] | None: ...
 
 
 # --- names and values ------------------------------------------------------------------------------------
@@ -85,3 +117,51 @@ def same(a: Any, b: Any) -> bool:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+# --- levels ----------------------------------------------------------------------------------------------
+
+
+def levels(param: Dimension) -> list[Any] | None:
+    """The discrete values of a parameter (categorical choices, expanded int range); None for float ranges."""
+    if param.type == "categorical":
+        return [copy_value(c) for c in param.choices or []]
+    if param.type == "int":
+        return list(range(int(param.low), int(param.high) + 1, param.step or 1))
+    return None
+
+
+def count_levels(param: Dimension) -> int | None:
+    """How many discrete values :func:`levels` would give (without building them); None for float ranges."""
+    if param.type == "categorical":
+        return len(param.choices or [])
+    if param.type == "int":
+        return max(0, (int(param.high) - int(param.low)) // (param.step or 1) + 1)
+    return None
+
+
+def check_levels(param: Dimension) -> list[Any]:
+    """Values worth checking: every level of a short list or range, else a range's two ends."""
+    count = count_levels(param)
+    if count is not None and count <= _ENUMERATE_LIMIT:
+        return levels(param) or []
+    return [param.low, param.high]
+
+
+def combos(search: Design, names: list[str]) -> Iterator[tuple[Any, ...]]:
+    """Level combinations of ``names``: the explicit ``search.points`` if given, else the cartesian product."""
+    if search.points is not None:
+        seen = set()
+        for point in search.points:
+            combo = tuple(copy_value(point[name]) for name in names)
+            if label(list(combo)) not in seen:
+                seen.add(label(list(combo)))
+                yield combo
+        return
+    grids = []
+    for name in names:
+        values = levels(search.parameters[name])
+        if values is None:
+            raise ValueError(f"search.parameters.{name}: a float range has no grid; use categorical or int")
+        grids.append(values)
+    yield from itertools.product(*grids)
