@@ -14,12 +14,12 @@ import textwrap
 
 import pytest
 import torch
-from torch.autograd.graph import saved_tensors_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from sasa import SASA2d
 from sasa.kernels import ops, resolve_backend, window_attention
 from tests.sasa.reference import sasa_reference
+from tests.sasa.saved import saved_sizes
 
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
 
@@ -243,13 +243,7 @@ def test_triton_saves_nothing_with_a_k2_factor(interpret: None, monkeypatch: pyt
 
     def largest_saved(backend: str) -> int:
         layer = SASA2d(channels, channels, kernel_size, heads, "relative", backend=backend)
-        sizes: list[int] = []
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            sizes.append(t.numel())
-            return t
-
-        with saved_tensors_hooks(pack, lambda t: t):
+        with saved_sizes() as sizes:
             y = layer(x)
         y.sum().backward()  # what was saved suffices
         return max(sizes)
