@@ -132,12 +132,7 @@ def _tables(kernel_size: int, height: int, width: int, like: Tensor) -> _Tables:
 
 
 def dense_window_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    kernel_size: int,
-    row_bias: Tensor | None = None,
-    col_bias: Tensor | None = None,
+    q: Tensor, k: Tensor, v: Tensor, kernel_size: int, row_bias: Tensor | None = None, col_bias: Tensor | None = None
 ) -> Tensor:
     """k×k windowed attention computed densely over all pixel pairs, padding masked out of the softmax.
 

@@ -212,16 +212,9 @@ _triton_op = _forward_op("window_attention_triton", _triton_forward, _fake_lse)
 
 @torch.library.custom_op("sasa::window_attention_triton_backward", mutates_args=())
 def _triton_backward_op(
-    grad_out: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    row_bias: Tensor | None,
-    col_bias: Tensor | None,
-    out: Tensor,
-    lse: Tensor,
-    kernel_size: int,
-) -> list[Tensor]:
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
+    out: Tensor, lse: Tensor, kernel_size: int,
+) -> list[Tensor]:  # fmt: skip
     from sasa.kernels._triton_window import triton_window_backward
 
     grads = triton_window_backward(grad_out.contiguous(), q, k, v, row_bias, col_bias, out, lse, kernel_size)
@@ -230,16 +223,9 @@ def _triton_backward_op(
 
 @_triton_backward_op.register_fake
 def _(
-    grad_out: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    row_bias: Tensor | None,
-    col_bias: Tensor | None,
-    out: Tensor,
-    lse: Tensor,
-    kernel_size: int,
-):
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
+    out: Tensor, lse: Tensor, kernel_size: int,
+):  # fmt: skip
     grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
     if row_bias is not None and col_bias is not None:
         grads += [torch.empty_like(row_bias), torch.empty_like(col_bias)]
@@ -265,14 +251,9 @@ _triton_op.register_autograd(_triton_backward, setup_context=_triton_setup_conte
 
 
 def window_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    kernel_size: int,
-    row_bias: Tensor | None = None,
-    col_bias: Tensor | None = None,
-    backend: str = "auto",
-) -> Tensor:
+    q: Tensor, k: Tensor, v: Tensor, kernel_size: int, row_bias: Tensor | None = None,
+    col_bias: Tensor | None = None, backend: str = "auto",
+) -> Tensor:  # fmt: skip
     """k×k windowed attention with padding masked out of the softmax, heads merged into the batch axis.
 
     Args:
@@ -285,6 +266,11 @@ def window_attention(
     Returns:
         ``(N, d, H, W)`` in q's dtype: k, v and the biases are cast to it first (under autocast the projections
         may differ; the custom ops are opaque to autocast and always receive one dtype).
+
+    Raises:
+        ValueError: naming the argument, for a kernel_size that is not an odd int >= 1, q not 4-D, k or v not of
+            q's shape, one bias without the other or a bias not ``(N, kernel_size, H, W)``, and for a backend
+            that cannot run (see :func:`resolve_backend`).
     """
     check_window_inputs("window_attention", q, k, v, row_bias, col_bias, kernel_size)
     resolved = resolve_backend(backend, q.device)
