@@ -33,6 +33,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from sasa.kernels._checks import check_window_inputs
+
 # ``use_dense`` picks the dense path only where (1) the map has at most MAX_PIXELS pixels, (2) its (N, HW, HW)
 # table is at most MAX_RATIO times the window kernel's (N, k², HW) one and has at most MAX_ELEMENTS elements, and
 # (3) the cost model below predicts it to be faster. Cost per batch·head entry, in ns of one CPU thread (forward +
@@ -129,33 +131,8 @@ def _tables(kernel_size: int, height: int, width: int, like: Tensor) -> _Tables:
     return _TABLES[key]
 
 
-def _check(q: Tensor, k: Tensor, v: Tensor, kernel_size: int, row_bias: Tensor | None, col_bias: Tensor | None):
-    if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"dense_window_attention: kernel_size must be an odd integer >= 1, got {kernel_size!r}")
-    if q.dim() != 4:
-        raise ValueError(f"dense_window_attention: q must be 4-D (N, d, H, W), got shape {tuple(q.shape)}")
-    for name, t in (("k", k), ("v", v)):
-        if t.shape != q.shape:
-            raise ValueError(
-                f"dense_window_attention: {name} must have q's shape {tuple(q.shape)}, got {tuple(t.shape)}"
-            )
-    if (row_bias is None) != (col_bias is None):
-        raise ValueError("dense_window_attention: give both row_bias and col_bias or neither")
-    if row_bias is not None:
-        n, _, height, width = q.shape
-        expected = (n, kernel_size, height, width)
-        for name, t in (("row_bias", row_bias), ("col_bias", col_bias)):
-            if tuple(t.shape) != expected:
-                raise ValueError(f"dense_window_attention: {name} must have shape {expected}, got {tuple(t.shape)}")
-
-
 def dense_window_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    kernel_size: int,
-    row_bias: Tensor | None = None,
-    col_bias: Tensor | None = None,
+    q: Tensor, k: Tensor, v: Tensor, kernel_size: int, row_bias: Tensor | None = None, col_bias: Tensor | None = None
 ) -> Tensor:
     """k×k windowed attention computed densely over all pixel pairs, padding masked out of the softmax.
 
@@ -168,7 +145,7 @@ def dense_window_attention(
     Returns:
         ``(N, d, H, W)``, contiguous.
     """
-    _check(q, k, v, kernel_size, row_bias, col_bias)
+    check_window_inputs("dense_window_attention", q, k, v, row_bias, col_bias, kernel_size)
     n, d, height, width = q.shape
     hw = height * width
     row_index, col_index, row_mask, col_mask, mask, onehot = _tables(kernel_size, height, width, q)

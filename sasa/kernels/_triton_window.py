@@ -49,6 +49,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from sasa.kernels._checks import check_window_inputs
 from sasa.kernels._triton_window_kernels import bwd_key_kernel, bwd_query_kernel, fwd_kernel
 
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
@@ -100,26 +101,11 @@ def _interpreted(device: torch.device) -> bool:
 def _check(name: str, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
            kernel_size: int) -> None:  # fmt: skip
     """ValueError naming the argument for anything outside the kernels' contract."""
-    if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"{name}: kernel_size must be an odd integer >= 1, got {kernel_size!r}")
-    if q.dim() != 4:
-        raise ValueError(f"{name}: q must be 4-D (N, d, H, W), got shape {tuple(q.shape)}")
-    for arg, t in (("k", k), ("v", v)):
-        if t.shape != q.shape:
-            raise ValueError(f"{name}: {arg} must have q's shape {tuple(q.shape)}, got {tuple(t.shape)}")
+    check_window_inputs(name, q, k, v, row_bias, col_bias, kernel_size)
     if q.dtype not in _DTYPES:
         raise ValueError(f"{name}: q must have a dtype in {[str(t) for t in _DTYPES]}, got {q.dtype}")
-    if (row_bias is None) != (col_bias is None):
-        raise ValueError(f"{name}: give both row_bias and col_bias or neither")
-    n, _, h, w = q.shape
     tensors = {"k": k, "v": v}
     if row_bias is not None:
-        for arg, t in (("row_bias", row_bias), ("col_bias", col_bias)):
-            if tuple(t.shape) != (n, kernel_size, h, w):
-                raise ValueError(
-                    f"{name}: {arg} must have shape (N, kernel_size, H, W) = {(n, kernel_size, h, w)}, "
-                    f"got {tuple(t.shape)}"
-                )
         tensors |= {"row_bias": row_bias, "col_bias": col_bias}
     for arg, t in tensors.items():
         if t.dtype != q.dtype:

@@ -2,12 +2,60 @@
 :mod:`sasa.kernels._triton_window`, whose docstring describes the design).
 
 Plain functions, not ``@triton.jit``: the launcher wraps them compiled or interpreted at first use. They call only
-builtins of ``triton.language`` (``tl.full``, ``tl.reduce`` with triton's own ``_sum_combine``) so that they also
-run interpreted when triton was imported in compiled mode. Per-entry base pointers are shifted once by an int64
-scalar, so per-element offsets stay int32; each window offset moves a loop-invariant pointer tile by one scalar.
+builtins of ``triton.language`` (``tl.full``, ``tl.reduce`` with triton's own ``_sum_combine``) and
+:func:`pixel_tile`, so that they also run interpreted when triton was imported in compiled mode. Per-entry base
+pointers are shifted once by an int64 scalar, so per-element offsets stay int32; each window offset moves a
+loop-invariant pointer tile by one scalar.
 """
 
+import functools
+
+import triton
 import triton.language as tl
+
+
+class _DeviceFunction(triton.JITFunction):
+    """A device function that both compiled and interpreted kernels can call, whatever ``TRITON_INTERPRET`` said
+    when triton was imported.
+
+    A compiled kernel calls it as any ``@triton.jit`` function (inlined); an interpreted kernel runs as Python and
+    calls the object itself, which ``JITFunction`` refuses: here that call runs the function under Triton's
+    interpreter (what ``@triton.jit`` gives under ``TRITON_INTERPRET=1``).
+    """
+
+    @functools.cached_property
+    def _interpreted(self) -> object:
+        from triton.runtime.interpreter import InterpretedFunction  # numpy-based; only interpreted kernels need it
+
+        return InterpretedFunction(self.fn)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        return self._interpreted(*args, **kwargs)
+
+
+def _pixel_tile(D, H, W, K, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Indices shared by the kernels for this program: (tile of BLOCK_P flat pixels, batch·head entry n).
+
+    Returns ``(HW, n, pad, offs_p, in_tile, row, col, tile, d_ok)``: n as int64 (per-entry base pointers are
+    shifted by it), pad = K // 2, offs_p (BLOCK_P,) the flat pixel index (query or key pixel, by kernel), in_tile
+    whether it is inside the image, row / col its coordinates, tile (BLOCK_D, BLOCK_P) the int32 offsets of the
+    tile inside one entry and d_ok (BLOCK_D, 1) the real channels. Compiled, it inlines to the same code as the
+    lines written out in each kernel.
+    """
+    HW = H * W
+    n = tl.program_id(1).to(tl.int64)
+    pad = K // 2
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # flat pixel index
+    offs_d = tl.arange(0, BLOCK_D)
+    in_tile = offs_p < HW
+    row = offs_p // W
+    col = offs_p % W
+    tile = offs_d[:, None] * HW + offs_p[None, :]  # (BLOCK_D, BLOCK_P) int32 offsets inside one entry
+    d_ok = (offs_d < D)[:, None]
+    return HW, n, pad, offs_p, in_tile, row, col, tile, d_ok
+
+
+pixel_tile = _DeviceFunction(_pixel_tile)
 
 
 def fwd_kernel(
@@ -16,16 +64,7 @@ def fwd_kernel(
     K, HAS_BIAS: tl.constexpr, EVEN_D: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     """out (N, D, H, W) and lse (N, H, W) for one tile of query pixels of one batch·head entry."""
-    HW = H * W
-    n = tl.program_id(1).to(tl.int64)
-    pad = K // 2
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # flat query pixel index
-    offs_d = tl.arange(0, BLOCK_D)
-    in_tile = offs_p < HW
-    row = offs_p // W
-    col = offs_p % W
-    tile = offs_d[:, None] * HW + offs_p[None, :]  # (BLOCK_D, BLOCK_P) int32 offsets inside one entry
-    d_ok = (offs_d < D)[:, None]
+    HW, n, pad, offs_p, in_tile, row, col, tile, d_ok = pixel_tile(D, H, W, K, BLOCK_P, BLOCK_D)
     # Per-entry base pointers (one int64 scalar each), so the per-element offsets stay int32.
     q_ptr += n * D * HW
     k_tile = k_ptr + n * D * HW + tile  # shifted by a scalar per window offset
@@ -74,16 +113,7 @@ def bwd_query_kernel(
     BLOCK_K: tl.constexpr,
 ):  # fmt: skip
     """delta, grad_q and the bias gradients for one tile of query pixels of one batch·head entry."""
-    HW = H * W
-    n = tl.program_id(1).to(tl.int64)
-    pad = K // 2
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_d = tl.arange(0, BLOCK_D)
-    in_tile = offs_p < HW
-    row = offs_p // W
-    col = offs_p % W
-    tile = offs_d[:, None] * HW + offs_p[None, :]
-    d_ok = (offs_d < D)[:, None]
+    HW, n, pad, offs_p, in_tile, row, col, tile, d_ok = pixel_tile(D, H, W, K, BLOCK_P, BLOCK_D)
     entry = n * D * HW
     k_tile = k_ptr + entry + tile
     v_tile = v_ptr + entry + tile
@@ -136,16 +166,7 @@ def bwd_key_kernel(
     K, HAS_BIAS: tl.constexpr, EVEN_D: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
     """grad_k and grad_v for one tile of key pixels: a gather over the queries whose windows contain each key."""
-    HW = H * W
-    n = tl.program_id(1).to(tl.int64)
-    pad = K // 2
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)  # flat key pixel index
-    offs_d = tl.arange(0, BLOCK_D)
-    in_tile = offs_p < HW
-    row = offs_p // W
-    col = offs_p % W
-    tile = offs_d[:, None] * HW + offs_p[None, :]
-    d_ok = (offs_d < D)[:, None]
+    HW, n, pad, offs_p, in_tile, row, col, tile, d_ok = pixel_tile(D, H, W, K, BLOCK_P, BLOCK_D)
     entry = n * D * HW
     q_tile = q_ptr + entry + tile
     do_tile = do_ptr + entry + tile

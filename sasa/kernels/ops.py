@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
+from sasa.kernels._checks import check_window_inputs
 from sasa.kernels._dense_window import dense_window_attention, use_dense
 from sasa.kernels._torch_window import torch_window_backward, torch_window_forward
 
@@ -112,20 +114,47 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     )
 
 
+# ---- the forward op of a backend: sasa::window_attention_<backend>(q, k, v, row_bias?, col_bias?, kernel_size) ----
+
+
+def _forward_op(
+    name: str, kernel: Callable[..., tuple[Tensor, Tensor]], fake_aux: Callable[[Tensor, int], Tensor]
+) -> torch.library.CustomOpDef:
+    """``kernel`` as the custom op ``sasa::<name>`` -> (out, aux); its fake gives out shaped like q and
+    ``fake_aux(q, kernel_size)``, an empty tensor shaped like what the backend saves for backward."""
+
+    def forward(
+        q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int
+    ) -> tuple[Tensor, Tensor]:
+        return kernel(q, k, v, row_bias, col_bias, kernel_size)
+
+    op = torch.library.custom_op(f"sasa::{name}", forward, mutates_args=())
+
+    @op.register_fake
+    def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
+        return q.new_empty(q.shape), fake_aux(q, kernel_size)
+
+    return op
+
+
+_NO_GRADS = (None,) * 6  # the forward op's inputs when out took no part in the loss
+
+
+def _input_grads(grads: list[Tensor], has_bias: bool) -> tuple:
+    """The forward op's input gradients (q, k, v, row_bias, col_bias, kernel_size) from a backward op's list."""
+    row, col = (grads[3], grads[4]) if has_bias else (None, None)
+    return grads[0], grads[1], grads[2], row, col, None
+
+
 # ---- torch backend: (out, attn), attn saved for the backward ----
 
 
-@torch.library.custom_op("sasa::window_attention_torch", mutates_args=())
-def _torch_op(
-    q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int
-) -> tuple[Tensor, Tensor]:
-    return torch_window_forward(q, k, v, row_bias, col_bias, kernel_size)
-
-
-@_torch_op.register_fake
-def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
+def _fake_attn(q: Tensor, kernel_size: int) -> Tensor:
     n, _, height, width = q.shape
-    return q.new_empty(q.shape), q.new_empty(n, kernel_size * kernel_size, height, width)
+    return q.new_empty(n, kernel_size * kernel_size, height, width)
+
+
+_torch_op = _forward_op("window_attention_torch", torch_window_forward, _fake_attn)
 
 
 @torch.library.custom_op("sasa::window_attention_torch_backward", mutates_args=())
@@ -154,11 +183,9 @@ def _torch_setup_context(ctx, inputs: tuple, output: tuple[Tensor, Tensor]) -> N
 
 def _torch_backward(ctx, grad_out: Tensor | None, _grad_attn: Tensor | None) -> tuple:
     if grad_out is None:  # out took no part in the loss
-        return None, None, None, None, None, None
+        return _NO_GRADS
     q, k, v, attn = ctx.saved_tensors
-    grads = _torch_backward_op(grad_out, q, k, v, attn, ctx.kernel_size, ctx.has_bias)
-    row, col = (grads[3], grads[4]) if ctx.has_bias else (None, None)
-    return grads[0], grads[1], grads[2], row, col, None
+    return _input_grads(_torch_backward_op(grad_out, q, k, v, attn, ctx.kernel_size, ctx.has_bias), ctx.has_bias)
 
 
 _torch_op.register_autograd(_torch_backward, setup_context=_torch_setup_context)
@@ -167,8 +194,7 @@ _torch_op.register_autograd(_torch_backward, setup_context=_torch_setup_context)
 # ---- triton backend: (out, lse), nothing with a k² factor saved ----
 
 
-@torch.library.custom_op("sasa::window_attention_triton", mutates_args=())
-def _triton_op(
+def _triton_forward(
     q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int
 ) -> tuple[Tensor, Tensor]:
     from sasa.kernels._triton_window import triton_window_forward  # needs triton: imported on first use only
@@ -176,24 +202,19 @@ def _triton_op(
     return triton_window_forward(q, k, v, row_bias, col_bias, kernel_size)
 
 
-@_triton_op.register_fake
-def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
+def _fake_lse(q: Tensor, kernel_size: int) -> Tensor:
     n, _, height, width = q.shape
-    return q.new_empty(q.shape), q.new_empty(n, height, width, dtype=torch.float32)
+    return q.new_empty(n, height, width, dtype=torch.float32)
+
+
+_triton_op = _forward_op("window_attention_triton", _triton_forward, _fake_lse)
 
 
 @torch.library.custom_op("sasa::window_attention_triton_backward", mutates_args=())
 def _triton_backward_op(
-    grad_out: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    row_bias: Tensor | None,
-    col_bias: Tensor | None,
-    out: Tensor,
-    lse: Tensor,
-    kernel_size: int,
-) -> list[Tensor]:
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
+    out: Tensor, lse: Tensor, kernel_size: int,
+) -> list[Tensor]:  # fmt: skip
     from sasa.kernels._triton_window import triton_window_backward
 
     grads = triton_window_backward(grad_out.contiguous(), q, k, v, row_bias, col_bias, out, lse, kernel_size)
@@ -202,16 +223,9 @@ def _triton_backward_op(
 
 @_triton_backward_op.register_fake
 def _(
-    grad_out: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    row_bias: Tensor | None,
-    col_bias: Tensor | None,
-    out: Tensor,
-    lse: Tensor,
-    kernel_size: int,
-):
+    grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
+    out: Tensor, lse: Tensor, kernel_size: int,
+):  # fmt: skip
     grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
     if row_bias is not None and col_bias is not None:
         grads += [torch.empty_like(row_bias), torch.empty_like(col_bias)]
@@ -227,25 +241,19 @@ def _triton_setup_context(ctx, inputs: tuple, output: tuple[Tensor, Tensor]) -> 
 
 def _triton_backward(ctx, grad_out: Tensor | None, _grad_lse: Tensor | None) -> tuple:
     if grad_out is None:  # out took no part in the loss
-        return None, None, None, None, None, None
+        return _NO_GRADS
     q, k, v, row_bias, col_bias, out, lse = ctx.saved_tensors
     grads = _triton_backward_op(grad_out, q, k, v, row_bias, col_bias, out, lse, ctx.kernel_size)
-    row, col = (grads[3], grads[4]) if row_bias is not None else (None, None)
-    return grads[0], grads[1], grads[2], row, col, None
+    return _input_grads(grads, row_bias is not None)
 
 
 _triton_op.register_autograd(_triton_backward, setup_context=_triton_setup_context)
 
 
 def window_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    kernel_size: int,
-    row_bias: Tensor | None = None,
-    col_bias: Tensor | None = None,
-    backend: str = "auto",
-) -> Tensor:
+    q: Tensor, k: Tensor, v: Tensor, kernel_size: int, row_bias: Tensor | None = None,
+    col_bias: Tensor | None = None, backend: str = "auto",
+) -> Tensor:  # fmt: skip
     """k×k windowed attention with padding masked out of the softmax, heads merged into the batch axis.
 
     Args:
@@ -258,11 +266,13 @@ def window_attention(
     Returns:
         ``(N, d, H, W)`` in q's dtype: k, v and the biases are cast to it first (under autocast the projections
         may differ; the custom ops are opaque to autocast and always receive one dtype).
+
+    Raises:
+        ValueError: naming the argument, for a kernel_size that is not an odd int >= 1, q not 4-D, k or v not of
+            q's shape, one bias without the other or a bias not ``(N, kernel_size, H, W)``, and for a backend
+            that cannot run (see :func:`resolve_backend`).
     """
-    if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"window_attention: kernel_size must be an odd integer >= 1, got {kernel_size!r}")
-    if (row_bias is None) != (col_bias is None):
-        raise ValueError("window_attention: give both row_bias and col_bias or neither")
+    check_window_inputs("window_attention", q, k, v, row_bias, col_bias, kernel_size)
     resolved = resolve_backend(backend, q.device)
     dtype = q.dtype
     k, v = k.to(dtype), v.to(dtype)

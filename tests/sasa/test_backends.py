@@ -14,12 +14,12 @@ import textwrap
 
 import pytest
 import torch
-from torch.autograd.graph import saved_tensors_hooks
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from sasa import SASA2d
 from sasa.kernels import ops, resolve_backend, window_attention
 from tests.sasa.reference import sasa_reference
+from tests.sasa.saved import saved_sizes
 
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
 
@@ -115,6 +115,24 @@ def test_bad_values_fail_at_construction(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(ValueError, match=r"SASA_BACKEND='Triton' is not valid; valid values: \['auto', 'torch'"):
         SASA2d(8, 8)
     assert SASA2d(8, 8, backend="torch").backend == "torch"  # an explicit backend does not read the variable
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"kernel_size": 2}, "window_attention: kernel_size must be an odd integer >= 1, got 2"),
+        ({"q": torch.zeros(3, 4, 5)}, "window_attention: q must be 4-D (N, d, H, W), got shape (3, 4, 5)"),
+        ({"v": torch.zeros(2, 3, 4, 4)}, "window_attention: v must have q's shape (2, 3, 4, 5), got (2, 3, 4, 4)"),
+        ({"row_bias": None}, "window_attention: give both row_bias and col_bias or neither"),
+        ({"col_bias": torch.zeros(2, 5, 4, 5)}, "window_attention: col_bias must have shape (N, kernel_size, H, W)"),
+    ],
+)
+def test_window_attention_checks_its_inputs_before_any_backend(change: dict, message: str) -> None:
+    args = {name: torch.zeros(2, 3, 4, 5) for name in ("q", "k", "v", "row_bias", "col_bias")}
+    args = args | {"kernel_size": 3, "backend": "torch"} | change
+    with pytest.raises(ValueError) as info:
+        window_attention(**args)
+    assert message in str(info.value)
 
 
 def test_backend_is_resolved_at_forward_time(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -243,13 +261,7 @@ def test_triton_saves_nothing_with_a_k2_factor(interpret: None, monkeypatch: pyt
 
     def largest_saved(backend: str) -> int:
         layer = SASA2d(channels, channels, kernel_size, heads, "relative", backend=backend)
-        sizes: list[int] = []
-
-        def pack(t: torch.Tensor) -> torch.Tensor:
-            sizes.append(t.numel())
-            return t
-
-        with saved_tensors_hooks(pack, lambda t: t):
+        with saved_sizes() as sizes:
             y = layer(x)
         y.sum().backward()  # what was saved suffices
         return max(sizes)

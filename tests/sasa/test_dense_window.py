@@ -141,7 +141,10 @@ def test_use_dense_bounds_memory() -> None:
         ({"k": torch.zeros(2, 3, 4, 4)}, "k must have q's shape (2, 3, 4, 5)"),
         ({"v": torch.zeros(2, 3, 5, 4)}, "v must have q's shape (2, 3, 4, 5)"),
         ({"col_bias": None}, "give both row_bias and col_bias or neither"),
-        ({"row_bias": torch.zeros(2, 5, 4, 5)}, "row_bias must have shape (2, 3, 4, 5), got (2, 5, 4, 5)"),
+        (
+            {"row_bias": torch.zeros(2, 5, 4, 5)},
+            "row_bias must have shape (N, kernel_size, H, W) = (2, 3, 4, 5), got (2, 5, 4, 5)",
+        ),
     ],
 )
 def test_bad_input(change: dict, message: str) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.autograd.graph import saved_tensors_hooks
 from torch.nn import functional as F
-from torch.profiler import profile
 
+from benchmarks.timing import cpu_peak_mib
 from sasa.kernels import _torch_window, ops, window_attention
 from sasa.layers import SASA2d
 from tests.sasa.reference import sasa_reference
+from tests.sasa.saved import saved_sizes
 
 
 @pytest.fixture(autouse=True)
@@ -161,18 +161,6 @@ def _unfold_sasa(layer: SASA2d, x: torch.Tensor) -> torch.Tensor:
     return (attn * v).sum(3).view(B, heads * d, H, W)
 
 
-def _peak_bytes(fn) -> int:
-    """Peak of live CPU allocator bytes while ``fn`` runs, from the profiler's allocation/free events."""
-    with profile(profile_memory=True) as prof:
-        fn()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    live = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
-
-
 # B·C·H·W = 32 768 and k² = 81: one unfolded k or v tensor has 2.7 M elements, the attention weights 332 k.
 B, C, HW, KS, HEADS = 4, 32, 16, 9, 4
 ACTIVATION = B * C * HW * HW
@@ -187,13 +175,7 @@ def test_forward_saves_nothing_of_size_k2_activations(op_only: None) -> None:
     torch.manual_seed(4)
     layer = SASA2d(C, C, KS, HEADS, "relative")
     x = torch.randn(B, C, HW, HW, requires_grad=True)
-    sizes: list[int] = []
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        sizes.append(t.numel())
-        return t
-
-    with saved_tensors_hooks(pack, lambda t: t):
+    with saved_sizes() as sizes:
         y = layer(x)
     assert max(sizes) < ACTIVATION * KS * KS
     assert max(sizes) <= max(ATTENTION, ACTIVATION)
@@ -213,12 +195,12 @@ def test_peak_memory_stays_within_activation_plus_attention_budget(op_only: None
     torch.set_num_threads(2)
     try:
         step(lambda m, t: m(t))  # warm-up
-        peak = _peak_bytes(lambda: step(lambda m, t: m(t)))
+        peak = cpu_peak_mib(lambda: step(lambda m, t: m(t))) * 2**20
     finally:
         torch.set_num_threads(threads)
     assert peak <= PEAK_BUDGET * 4
     # The same measurement sees the k² materialisation of the unfold formulation: the bound is meaningful.
-    assert _peak_bytes(lambda: step(_unfold_sasa)) > 2 * ACTIVATION * KS * KS * 4 > PEAK_BUDGET * 4
+    assert cpu_peak_mib(lambda: step(_unfold_sasa)) * 2**20 > 2 * ACTIVATION * KS * KS * 4 > PEAK_BUDGET * 4
 
 
 @pytest.mark.parametrize(
