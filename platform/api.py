@@ -26,7 +26,7 @@ from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
 from .reports.load import load_study, open_optuna
 from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
-from .spec import parse_spec
+from .spec.study_spec import parse_spec
 from .stores.locations import Stores, resolve_stores
 from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study

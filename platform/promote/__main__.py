@@ -41,7 +41,7 @@ from pathlib import Path
 import optuna
 
 from ..data.sources import DataError
-from ..spec import SpecError
+from ..spec.errors import SpecError
 from ..stores.connect import StoreError
 from .champion import NoChampionError, PromotionError, one_line
 from .promotion import DEFAULT_ALIAS, promote

@@ -43,7 +43,7 @@ from ..records import (
     TAG_TRIAL,
 )
 from ..search import point_from_optuna
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.redaction import redact
 
 # Model-version tags that promotion reads back (the others are for people and the MLflow UI); the tags a version

@@ -14,7 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST, STUDY_SPEC
-from ..spec import StudySpec, load_spec, parse_spec, study_target
+from ..spec.names import study_target
+from ..spec.study_spec import StudySpec, load_spec, parse_spec
 from ..stores.connect import StoreError, open_storage
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from ..records import ATTR_RUN, TAG_STUDY
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking
 from ..stores.locations import Stores
 from ..stores.redaction import redact

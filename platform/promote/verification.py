@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 from ..data.datamodule import build_datamodule
 from ..records import ATTR_SEED, ATTR_TEST
 from ..search import point_from_optuna, resolve
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.locations import Stores
 from .champion import TAG_VERIFY, TAG_VERIFY_TOL, Champion, PromotionError, UnusableModelError, one_line
 

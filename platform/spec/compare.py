@@ -22,7 +22,7 @@ from .sections import SECTIONS, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpe
 
 NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
 # The model of each of :data:`SECTIONS` (``StudySpec``'s field types; imported here, not from ``study_spec``, so
-# this module stays as low as the study itself). A section missing here fails every comparison (KeyError).
+# this module stays below ``study_spec``); tests/platform_tests/test_spec_compare.py checks it is StudySpec's.
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
     "data": DataSpec, "model": ModelSpec, "train": TrainSpec, "search": SearchSpec, "objective": ObjectiveSpec,
     "pruner": PrunerSpec, "execution": ExecutionSpec,

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..data.sources import DataError
-from ..spec import SpecError
+from ..spec.errors import SpecError
 from ..stores.connect import StoreError
 from ..stores.redaction import redact
 from .ddp import ddp_follower_requested

@@ -21,7 +21,7 @@ import sasa
 
 from ..reports.views import verdicts
 from ..search import grid_points, resolve, sampled_target
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.connect import open_storage, study_exists
 from ..stores.locations import Stores
 from .summary import get_verdicts

@@ -9,7 +9,7 @@ import torch
 
 from ..data.datamodule import build_datamodule
 from ..search import build_model, point_from_optuna, resolve
-from ..spec import parse_spec
+from ..spec.study_spec import parse_spec
 from ..training.pruning import OptunaPruning
 from ..training.trainer import train_trial
 from .ddp import TRIAL_ENV, DdpTrial

@@ -34,8 +34,8 @@ from ..records import (
     pair_of,
 )
 from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
-from ..spec import StudySpec
 from ..spec.compare import NON_RESULT_KEYS, result_changes
+from ..spec.study_spec import StudySpec
 from ..stores.connect import study_exists
 from ..stores.redaction import redact
 from .tracking import Tracker

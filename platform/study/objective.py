@@ -57,7 +57,7 @@ from ..records import (
     TAG_TRIAL,
 )
 from ..search import DesignPoint, build_model, resolve, suggest
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .ddp import DdpTrial, ddp_trial

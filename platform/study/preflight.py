@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ..data.sources import DataError
 from ..data.staging import StagedData, discard, stage_data
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking
 from ..stores.folders import folder_problem
 from ..stores.locations import Stores

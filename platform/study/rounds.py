@@ -15,6 +15,7 @@ Each round is recorded once: on the study (``records.STUDY_ROUNDS``) and on the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,8 +26,7 @@ from ..records import STUDY_ROUNDS, is_done, pair_of
 from ..reports.load import point_info, study_info
 from ..reports.views import decisions, verdicts
 from ..search import grid_points
-from ..spec import StudySpec
-from .lifecycle import enqueue_missing
+from ..spec.study_spec import StudySpec
 from .tracking import Tracker
 
 
@@ -79,13 +79,15 @@ def decide_round(study: optuna.Study, spec: StudySpec) -> DecisionRound | None:
     return DecisionRound(number, len(done), decided, chosen)
 
 
-def run_round(study: optuna.Study, spec: StudySpec, tracker: Tracker, parent_run: str) -> DecisionRound | None:
-    """Decide, enqueue the next seeds (exactly once), and record the round the first time it is seen."""
+def run_round(study: optuna.Study, spec: StudySpec, tracker: Tracker, parent_run: str, *,
+              enqueue: Callable[[dict[str, int]], int]) -> DecisionRound | None:
+    """Decide, enqueue the next seeds (``enqueue``: the study's exactly-once enqueueing of {point key: seed},
+    :func:`.lifecycle.enqueue_missing`), and record the round the first time it is seen."""
     found = decide_round(study, spec)
     if found is None:
         return None
     if found.enqueued:
-        enqueue_missing(study, spec, found.enqueued)
+        enqueue(found.enqueued)
     history = list(study.user_attrs.get(STUDY_ROUNDS) or [])
     if any(r.get("done_pairs") == found.done_pairs for r in history):
         return found  # already recorded (another worker, or an earlier housekeeping call)

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from ..data.staging import discard
 from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_failure
 from ..search import sampled_target
-from ..spec import StudySpec, load_spec
+from ..spec.study_spec import StudySpec, load_spec
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .devices import WorkerPlan, plan_workers
@@ -184,7 +184,7 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()
     try:
         if separate:
-            finished = run_workers(session, plans, worker_argv)
+            finished = run_workers(session.study, spec, plans, worker_argv, housekeeping=session.housekeeping)
         else:
             plan = plans[0]
             context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=True)

@@ -20,7 +20,7 @@ from ..data.datamodule import ImageDataModule, build_datamodule, prepare_data_on
 from ..data.staging import StagedData, install_staged
 from ..records import STUDY_PARENT_RUN, TAG_COMMIT, TAG_STORAGE
 from ..search import make_pruner, make_sampler
-from ..spec import StudySpec
+from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking, open_storage
 from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
@@ -47,7 +47,8 @@ class Session:
         the next decision round's seeds; returns failed trials."""
         failed = recover(self.study, self.tracker, self.experiment_id, self.parent_run)
         enqueue_missing(self.study, self.spec)
-        run_round(self.study, self.spec, self.tracker, self.parent_run)
+        run_round(self.study, self.spec, self.tracker, self.parent_run,
+                  enqueue=lambda extra: enqueue_missing(self.study, self.spec, extra))
         return failed
 
     def context(self, *, accelerator: str, devices: int, progress_bar: bool) -> TrialContext:

@@ -17,13 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import optuna
 from tqdm.auto import tqdm
 
+from ..spec.study_spec import StudySpec
 from .devices import WorkerPlan
 from .lifecycle import nothing_left, progress
-from .session import Session
 
 STUDY_MODULE = __package__  # ``platform.study`` from the repo root, ``sasa_lab.study`` when installed
 HOUSEKEEPING_EVERY_S = 5.0
@@ -68,12 +69,14 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
-def run_workers(session: Session, plans: list[WorkerPlan], argv: Sequence[str]) -> bool:
+def run_workers(study: optuna.Study, spec: StudySpec, plans: list[WorkerPlan], argv: Sequence[str], *,
+                housekeeping: Callable[[], object]) -> bool:
     """Run the study on ``plans`` worker processes; True when the design is done.
 
-    KeyboardInterrupt stops every worker (each fails its running trial as interrupted) and propagates.
+    ``housekeeping`` (the session's: recover dead trials, enqueue what is missing, decision rounds) runs every
+    few seconds while they work. KeyboardInterrupt stops every worker (each fails its running trial as
+    interrupted) and propagates.
     """
-    spec, study = session.spec, session.study
     state = progress(study, spec)
     bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name} ({len(plans)} workers)",
                unit="trial", dynamic_ncols=True)
@@ -88,7 +91,7 @@ def run_workers(session: Session, plans: list[WorkerPlan], argv: Sequence[str]) 
                     time.sleep(0.5)
                     if time.monotonic() - last >= HOUSEKEEPING_EVERY_S:
                         last = time.monotonic()
-                        session.housekeeping()
+                        housekeeping()
                         now = progress(study, spec)
                         bar.total, bar.n = now.total, now.done
                         bar.refresh()
@@ -99,7 +102,7 @@ def run_workers(session: Session, plans: list[WorkerPlan], argv: Sequence[str]) 
                 if proc.returncode not in (0, None):
                     how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
                     tqdm.write(f"[w{plan.index}] exited with {how} (round {round_number})")
-            session.housekeeping()
+            housekeeping()
             now = progress(study, spec)
             bar.total, bar.n = now.total, now.done
             bar.refresh()

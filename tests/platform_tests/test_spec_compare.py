@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 
-from platform.spec import parse_spec
+from platform.spec import compare, parse_spec
 from platform.spec.compare import result_changes
+from platform.spec.sections import SECTIONS
+from platform.spec.study_spec import StudySpec
 from sasa.models.factory import DEFAULTS
 
 SPEC = {
@@ -65,3 +67,9 @@ def test_non_result_sections_are_ignored() -> None:
     new["description"] = "another description"
     new["tracking"] = "http://127.0.0.1:5000"
     assert result_changes(_current(), new) == []
+
+
+def test_the_comparison_knows_every_section_as_the_study_spec_types_it() -> None:
+    """``compare`` keeps its own section → model map (to stay below ``study_spec``): it must be StudySpec's."""
+    assert set(compare._SECTION_MODELS) == set(SECTIONS)
+    assert {n: StudySpec.model_fields[n].annotation for n in SECTIONS} == compare._SECTION_MODELS
