@@ -16,7 +16,7 @@ program can load with ``mlflow.pytorch.load_model("models:/NAME@champion")``. St
    where it was and the exit code is 2;
 6. set the alias and print ``models:/NAME@ALIAS`` with a load snippet.
 
-Tolerance (default: by the trial's ``train.precision``; 1e-3 for 32-true/64-true, 2e-3 for 16-mixed, 5e-3 for
+Tolerance (default: by the trial's ``train.precision``; 1e-4 for 32-true/64-true, 2e-3 for 16-mixed, 5e-3 for
 bf16-mixed): the check repeats the computation that produced the logged numbers — same weights, same cached and
 seeded test split, batch norm in eval mode — so for a float32 trial on the CPU it can only differ by float32
 rounding (about 1e-7); 1e-4 is below one test example for test sets under 10,000 images, so it accepts the same
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="replace a current alias holder whose objective value is better")
     parser.add_argument("--tolerance", type=float, default=None, metavar="T",
                         help="largest accepted |re-evaluated − logged| test accuracy (absolute) and test loss "
-                        "(relative) (default: by the trial's precision: 1e-3 for 32-true, 2e-3 for 16-mixed, "
+                        "(relative) (default: by the trial's precision: 1e-4 for 32-true, 2e-3 for 16-mixed, "
                         "5e-3 for bf16-mixed)")
     parser.add_argument("--storage", metavar="URL", help="Optuna storage URL (default: sqlite:///runs/optuna.db)")
     parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking/registry URI "

@@ -24,7 +24,7 @@ from .registry import alias_holder, champion_run, check_replacement, open_regist
 from .verification import default_tolerance, verify_version
 
 DEFAULT_ALIAS = "champion"
-DEFAULT_TOLERANCE = 1e-3
+DEFAULT_TOLERANCE = 1e-4
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")
 

@@ -20,7 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 import sasa
@@ -44,8 +44,33 @@ def _stage_metrics(num_classes: int) -> MetricCollection:
     )
 
 
-def _mean() -> MeanMetric:
-    return MeanMetric(nan_strategy="disable")  # "warn"/"error" test for NaN on the host every update
+class ExampleMean(Metric):
+    """A stage's mean loss over all its examples: per-batch mean losses weighted by their batch sizes.
+
+    Written here because torchmetrics 1.9's ``MeanMetric(nan_strategy="disable")`` — the only setting without a
+    NaN test read on the host at every update — drops the weights (its NaN-free path sets them to ones), so the
+    logged loss was the plain mean of batch means, wrong whenever the last batch is smaller: measured 2.30165
+    logged vs 2.30237 over the 270 digits test images (8 × 32 + 14) of a trial, predictions identical. Updates are
+    device-side additions (no host read); the sums are reduced across DDP ranks.
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("examples", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, examples: int) -> None:
+        self.total += value.detach().float() * examples
+        self.examples += examples
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.examples
+
+
+def _mean() -> ExampleMean:
+    return ExampleMean()
 
 
 def warmup_cosine(step: int, *, warmup_steps: int, total_steps: int) -> float:
@@ -151,12 +176,12 @@ class SasaClassifier(pl.LightningModule):
         if stage == "train":  # read on the host every NONFINITE_CHECK_EVERY steps, not here
             bad = ~torch.isfinite(loss.detach())
             self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
-        getattr(self, f"{stage}_loss").update(loss.detach(), weight=images.shape[0])
+        getattr(self, f"{stage}_loss").update(loss.detach(), images.shape[0])
         getattr(self, f"{stage}_metrics").update(logits.detach(), labels)
         return loss
 
     def _log_stage(self, stage: str) -> None:
-        loss_metric: MeanMetric = getattr(self, f"{stage}_loss")
+        loss_metric: ExampleMean = getattr(self, f"{stage}_loss")
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
         values = {f"{stage}/{name}": value for name, value in metrics.compute().items()}
         values[f"{stage}/loss"] = loss_metric.compute()

@@ -51,3 +51,25 @@ def test_unknown_optimizer_is_refused() -> None:
     with pytest.raises(ValueError, match="optimizer must be one of sgd, adamw"):
         SasaClassifier(net.config, optimizer="adam", lr=0.1, momentum=0.9, weight_decay=0.0, warmup_epochs=0.0,
                        label_smoothing=0.0)
+
+
+def test_logged_loss_is_the_mean_over_examples_with_an_uneven_last_batch(tmp_path: Path) -> None:
+    """test/loss (as val/loss and train/loss) is the cross-entropy averaged over every example, not the plain mean
+    of batch means: 10 examples in batches of 4, 4 and 2 weigh the last batch by 2, not by a third."""
+    torch.manual_seed(0)
+    net = sasa.create_model("resnet26", 3, in_channels=1, width=0.1, small_input=True, backbone="conv")
+    module = SasaClassifier.for_backbone(net, TrainSpec(epochs=1, batch_size=4, warmup_epochs=0, lr=0.05))
+    images, labels = torch.randn(10, 1, 8, 8), torch.randint(0, 3, (10,))
+    images[8:] *= 100.0  # confident (so different) logits in the last batch only
+    loader = DataLoader(TensorDataset(images, labels), batch_size=4)
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path)
+    logged = trainer.test(module, loader, verbose=False)[0]["test/loss"]
+
+    module.eval()
+    with torch.no_grad():
+        per_batch = [(torch.nn.functional.cross_entropy(net(x), y), len(y)) for x, y in loader]
+    over_examples = sum(float(loss) * n for loss, n in per_batch) / len(labels)
+    mean_of_batches = sum(float(loss) for loss, _ in per_batch) / len(per_batch)
+    assert abs(over_examples - mean_of_batches) > 1e-3  # the two really differ here
+    assert logged == pytest.approx(over_examples, rel=1e-6)
