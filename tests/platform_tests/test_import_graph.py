@@ -4,9 +4,15 @@ hidden inside a function (late imports only for heavy third-party modules, each 
 
 from __future__ import annotations
 
-from tests.platform_tests.import_graph import build_graph, cycles, unit_levels
+from tests.platform_tests.import_graph import build_graph, cycles, module_levels, unit_levels
 
 MAX_UNIT_LEVELS = 5
+# Longest chain of module imports inside platform/ (package __init__s count as modules): 16 before the chains
+# were cut (2026-11-27), now 10, e.g. platform/__init__ → api → promote.promotion → registry → champion → search →
+# spec.study_spec → compose → reader → errors. The concept layers above are the design; this bound keeps the
+# module chains from growing back. Inside spec/ the modules are layered 1-4 (+ its __init__).
+MAX_MODULE_LEVELS = 10
+MAX_SPEC_LEVELS = 5
 # What ``sasa`` (a pure PyTorch library) must never import: the platform under either name, the dashboards, and
 # the training/search/tracking stack.
 FORBIDDEN_IN_SASA = ("platform", "sasa_lab", "dashboards", "lightning", "optuna", "mlflow", "pytorch_lightning")
@@ -43,6 +49,15 @@ def test_platform_units_are_layered() -> None:
     levels = unit_levels(build_graph())
     assert levels["records"] == 1, "records.py must stay at the bottom"
     assert max(levels.values()) <= MAX_UNIT_LEVELS, levels
+
+
+def test_module_chains_stay_short() -> None:
+    graph = build_graph()
+    levels = module_levels(graph, "platform")
+    assert max(levels.values()) <= MAX_MODULE_LEVELS, sorted(levels.items(), key=lambda kv: -kv[1])[:5]
+    spec = module_levels(graph, "platform.spec")
+    assert max(spec.values()) <= MAX_SPEC_LEVELS, spec
+    assert levels["platform.records"] == 1 and levels["platform.spec.errors"] == 1
 
 
 def test_no_late_first_party_import_and_every_late_import_is_explained() -> None:
