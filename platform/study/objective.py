@@ -40,7 +40,6 @@ from ..records import (
     ATTR_POINT,
     ATTR_POINT_PRUNED,
     ATTR_PRUNED_AT,
-    ATTR_REPEAT,
     ATTR_RUN,
     ATTR_SECONDS,
     ATTR_SEED,
@@ -60,6 +59,7 @@ from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec.study_spec import StudySpec
 from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
+from .claims import claim_sampled_point
 from .ddp import DdpTrial, ddp_trial
 from .tracking import MlflowEpochLogger, Tracker
 
@@ -120,12 +120,10 @@ class Objective:
             raise optuna.TrialPruned("no grid point left for this worker")
         point = suggest(trial, spec)
         sampled = ATTR_SEED not in trial.user_attrs
-        if sampled and _sampled_before(trial, point.key):
-            # The sampler proposed a design point the study already has: step aside before it counts toward
-            # n_trials or enqueues its seeds (a repeat adds no information: the point's seeds run once).
-            trial.set_user_attr(ATTR_POINT, point.key)
-            trial.set_user_attr(ATTR_SPURIOUS, True)
-            trial.set_user_attr(ATTR_REPEAT, True)
+        if sampled and not claim_sampled_point(trial, point.key):
+            # The sampler proposed a design point the study already has (or another worker drew it at the same
+            # moment and goes first): step aside before it counts toward n_trials or enqueues its seeds (a repeat
+            # adds no information: the point's seeds run once). The claim marked it spurious, a repeat.
             raise optuna.TrialPruned(f"{point.key} was already sampled; asking the sampler again")
         seed = int(trial.user_attrs[ATTR_SEED]) if not sampled else spec.search.initial_seeds[0]
         if _taken_by_another(trial, point.key, seed):
@@ -251,15 +249,6 @@ class Objective:
             second = measure_latency(module.net.cpu(), example[:1].cpu())
             trial.set_user_attr(ATTR_LATENCY, second)
         return outcome.best_value, second
-
-
-def _sampled_before(trial: optuna.Trial, key: str) -> bool:
-    """Does another trial already stand for design point ``key`` (run, running, queued or failed)?"""
-    return any(
-        other.number != trial.number and not other.user_attrs.get(ATTR_SPURIOUS)
-        and other.user_attrs.get(ATTR_POINT) == key
-        for other in trial.study.get_trials(deepcopy=False)
-    )
 
 
 def point_pruned(study: optuna.Study, key: str, number: int) -> bool:
