@@ -49,7 +49,7 @@ def default_model_name(study: str) -> str:
 
 
 def promote(
-    study: str,
+    study_name: str | Path,
     *,
     alias: str = DEFAULT_ALIAS,
     name: str | None = None,
@@ -60,7 +60,8 @@ def promote(
     tracking_uri: str | None = None,
     runs_dir: str | Path | None = None,
 ) -> str:
-    """Promote the champion of ``study`` (a YAML path or a study name); returns ``models:/NAME@ALIAS``.
+    """Promote the champion of ``study_name`` (a study name, or a study's YAML path); returns
+    ``models:/NAME@ALIAS``.
 
     Keyword arguments are the CLI's options (``--alias``, ``--name``, ``--trial``, ``--force``, ``--tolerance``,
     ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``). Raises ``ValueError`` for a bad argument, and
@@ -68,7 +69,7 @@ def promote(
     cannot go on; the alias only moves after the verification passed.
     """
     check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
-    study_name, yaml_spec = _target(str(study))
+    study_name, yaml_spec = _target(str(study_name))
     stores = resolve_stores(
         cli_storage=storage, cli_tracking=tracking_uri, root=Path("runs" if runs_dir is None else runs_dir),
         spec_storage=yaml_spec.storage if yaml_spec else None, spec_tracking=yaml_spec.tracking if yaml_spec else None,
