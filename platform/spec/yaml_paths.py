@@ -2,8 +2,7 @@
 against the pydantic schema, every failure a ``path: problem`` line.
 
 The problem basics (:data:`Problem`, :class:`ProblemsError`, :func:`join`, :func:`render`, :func:`show`,
-:func:`did_you_mean`, :func:`format_errors`, :func:`model_at`) live in :mod:`.errors`; they are re-exported here
-for code that imports them from this module.
+:func:`did_you_mean`, :func:`format_errors`, :func:`model_at`) live in :mod:`.errors`, below this module.
 """
 
 from __future__ import annotations
@@ -15,26 +14,14 @@ from typing import Any, get_origin
 from pydantic import BaseModel
 
 from .errors import (
-    DETAILED_PROBLEMS,
-    Problem,
-    ProblemsError,
     SpecError,
     child_annotation,
     did_you_mean,
-    format_errors,
     is_model,
     join,
-    model_at,
-    render,
-    show,
     unwrap,
 )
 from .reader import read_yaml_text
-
-__all__ = [
-    "DETAILED_PROBLEMS", "Problem", "ProblemsError", "apply_overrides", "did_you_mean", "format_errors", "join",
-    "load_yaml", "model_at", "render", "show",
-]
 
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 # Free-form mapping keys (search parameter names) may themselves be dotted paths into these sections.
