@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.types import Schema, TensorSpec
 
 import sasa
@@ -46,6 +47,13 @@ from ..records import (
 )
 
 _MAX_PARAM_LEN = 6000
+DATASET_ATTEMPTS = 4
+
+
+def _unique_violation(exc: Exception) -> bool:
+    """A write that lost a race on a unique key (SQLite and PostgreSQL wording)."""
+    text = str(exc).lower()
+    return "unique constraint" in text or "duplicate key" in text
 
 
 def git_commit() -> str:
@@ -165,7 +173,18 @@ class Tracker:
         name = str(info.get("name") or data.source)
         dataset = MetaDataset(source, name=name, digest=digest.hexdigest()[:8], schema=schema)
         context = InputTag("mlflow.data.context", "training")
-        self.client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
+        inputs = [DatasetInput(dataset._to_mlflow_entity(), tags=[context])]
+        for attempt in range(DATASET_ATTEMPTS):
+            try:
+                self.client.log_inputs(run_id, datasets=inputs)
+                return
+            except MlflowException as exc:
+                # MLflow creates an experiment's dataset row on first use, with no lock: workers that log the same
+                # dataset at the same moment collide on its unique key, and the loser's transaction is rolled back.
+                # The row exists now, so the next attempt only links this run to it.
+                if attempt == DATASET_ATTEMPTS - 1 or not _unique_violation(exc):
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def log_table(self, run_id: str, rows: Any) -> None:
         """The ablation table's numbers on the parent run (see :func:`table_metrics`)."""
