@@ -8,11 +8,6 @@ page, and the same numbers on the study's parent MLflow run.
 
 The package works on plain data (:mod:`.data`); reading the stores is the platform's part
 (``platform/reports/``), so nothing here but the command (``__main__``, :mod:`.browse`, :mod:`.lab`) imports the
-platform.
+platform. This ``__init__`` imports nothing, so a submodule's ``from . import stats`` never runs the rest of the
+package: import what you use from its module (:mod:`.report`, :mod:`.publish`, :mod:`.data`).
 """
-
-from .data import ReportError, StudyData
-from .publish import write_report
-from .report import Report, build_report
-
-__all__ = ["Report", "ReportError", "StudyData", "build_report", "write_report"]

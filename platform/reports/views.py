@@ -10,7 +10,7 @@ from __future__ import annotations
 
 if __package__ == "platform.reports":
     from dashboards import data, decisions, publish, report, verdicts
-else:
-    from ..dashboards import data, decisions, publish, report, verdicts
+else:  # installed: sasa_lab.dashboards, named absolutely (a relative ``..`` would name this package's parent)
+    from sasa_lab.dashboards import data, decisions, publish, report, verdicts
 
 __all__ = ["data", "decisions", "publish", "report", "verdicts"]

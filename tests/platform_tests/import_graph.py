@@ -63,9 +63,11 @@ def _resolve(graph_modules: set[str], module: str, is_package: bool, node: ast.I
         parts = installed.split(".") if is_package else installed.split(".")[:-1]
         parts = parts[: len(parts) - (node.level - 1)]
         base = _to_repo_name(".".join(parts + ([node.module] if node.module else [])))
+    yield base  # ``from P import x`` reads P's namespace: P's ``__init__`` runs (or is running) first
     for alias in node.names:
         candidate = f"{base}.{alias.name}" if base else alias.name
-        yield candidate if candidate in graph_modules else base
+        if candidate in graph_modules:
+            yield candidate
 
 
 def _entered_packages(module: str, target: str) -> list[str]:
