@@ -39,6 +39,7 @@ class StudyInfo:
     spec: dict[str, Any]
     reference_levels: dict[str, str] | None = None  # ``reference`` as level labels (the points' ``level`` form)
     targets: dict[str, str] = field(default_factory=dict)  # parameter -> the spec field it sets (model.kernel_size)
+    examples: dict[str, int] | None = None  # examples per split the trials recorded (an accuracy is k/N of these)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import stats, verdicts
+from . import power, resolution, stats, verdicts
 from .data import PointData, StudyInfo, best_key
 
 
@@ -49,6 +49,11 @@ def reference_keys(points: Sequence[PointData], info: StudyInfo) -> tuple[dict[s
     return refs, f"search.reference ({shown})"
 
 
+def examples_of(info: StudyInfo) -> int | None:
+    """N when the study's metric is a fraction of N recorded examples (accuracy over the validation split)."""
+    return resolution.examples_behind(info.metric, info.examples)
+
+
 def is_pruned(point: PointData) -> bool:
     """A design point is pruned as a whole as soon as one of its seeds was pruned."""
     return point.n_pruned > 0
@@ -71,7 +76,28 @@ def study_verdicts(points: Sequence[PointData], info: StudyInfo,
     involved = {name: values[name] for name in {*usable, *usable.values()}}
     return verdicts.decide(involved, usable, effect=float(plan.effect), direction=info.direction,
                            min_seeds=plan.min_seeds, max_seeds=plan.max_seeds,
-                           bounds=stats.metric_bounds(info.metric), family=len(comparisons))
+                           bounds=stats.metric_bounds(info.metric), family=len(comparisons),
+                           examples=examples_of(info))
+
+
+def study_power(points: Sequence[PointData], info: StudyInfo,
+                refs: Mapping[str, str | None] | None = None) -> power.DesignPower | None:
+    """What the study's seeds budget can decide (:mod:`.power`), σ from its complete trials when they pair up;
+    None without ``search.effect``, without comparisons or with fewer than 2 seeds."""
+    plan = seed_plan(info.spec.get("search", {}))
+    if plan.effect is None or plan.max_seeds < 2:
+        return None
+    refs = reference_keys(points, info)[0] if refs is None else refs
+    comparisons = {k: r for k, r in refs.items() if r is not None and r != k}
+    if not comparisons:
+        return None
+    values, _ = resolution.snap({p.key: p.values for p in points if not is_pruned(p)}, examples_of(info))
+    sd, pairs = power.paired_sd(stats.pair_by_seed(values[k], values[r])[1] for k, r in comparisons.items()
+                                if k in values and r in values)
+    source = f"the study's trials ({pairs} paired seeds)" if sd is not None else \
+        "no paired trials yet" if pairs == 0 else "the trials so far show no spread"
+    return power.design_power(min_seeds=max(plan.min_seeds, 2), max_seeds=plan.max_seeds,
+                              comparisons=len(comparisons), effect=float(plan.effect), sd=sd, sd_source=source)
 
 
 def delta_interval(level: Mapping[int, float], reference: Mapping[int, float],

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from . import decisions, plots, stats, verdicts
+from . import decisions, plots, power, resolution, stats, verdicts
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 
@@ -45,6 +45,7 @@ class Report:
     figures: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file name -> (caption, PNG)
     search: SearchInfo | None = None
     comparison: Comparison | None = None
+    power: power.DesignPower | None = None  # what the seeds budget can decide (with search.effect)
     notes: list[str] = field(default_factory=list)
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 
@@ -67,12 +68,13 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
     """Rows of the ablation table with paired tests against the reference and Holm-corrected verdicts."""
     refs, note = _reference_keys(points, info)
     by_key = {p.key: p for p in points}
+    values, res = resolution.snap({p.key: p.values for p in points}, decisions.examples_of(info))
     paired: dict[str, stats.PairedResult] = {}
     for point in points:
         ref = refs.get(point.key)
         if ref is not None and ref != point.key and point.values and not decisions.is_pruned(point) \
                 and not decisions.is_pruned(by_key[ref]):
-            paired[point.key] = stats.paired_test(point.values, by_key[ref].values, test)
+            paired[point.key] = stats.paired_test(values[point.key], values[ref], test, res.step)
     keys = list(paired)
     adjusted = dict(zip(keys, stats.holm([paired[k].p_value for k in keys]), strict=True))
     decided = decisions.study_verdicts(points, info, refs)
@@ -103,6 +105,29 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
         rows.append(TableRow(point, stats.describe(list(point.values.values()), bounds=bounds), ref, result,
                              adjusted.get(point.key), verdict, decision, *ci))
     return rows, note
+
+
+def _resolution_notes(report: Report) -> None:
+    """The resolution ties were judged at, identical comparisons, and what the seeds budget can decide."""
+    info = report.info
+    examples = decisions.examples_of(info)
+    _, res = resolution.snap({r.point.key: r.point.values for r in report.rows}, examples)
+    effect = decisions.seed_plan(info.spec.get("search", {})).effect
+    if res.examples:
+        report.notes.append(f"{info.metric} is a fraction of {res.examples} examples: values are read as k/"
+                            f"{res.examples} and differences smaller than one example are ties")
+        if effect is not None and effect < res.step:
+            report.notes.append(f"search.effect {effect:g} is below one example (1/{res.examples} = "
+                                f"{res.step:.4g}): only identical results can show equivalence")
+    identical = [r.point.key for r in report.rows if r.decision is not None and r.decision.test == "identical"]
+    if identical:
+        report.notes.append(f"identical on every seed: {', '.join(identical)} — the same {info.metric} as the "
+                            "reference seed by seed (the design parameter may not reach training)")
+    if effect is not None:
+        report.power = decisions.study_power([r.point for r in report.rows], info,
+                                             {r.point.key: r.reference for r in report.rows})
+        if report.power is not None:
+            report.notes.extend(report.power.lines())
 
 
 # --- building ----------------------------------------------------------------------------------------------
@@ -212,6 +237,7 @@ def build_report(study: StudyData, *, test: str = "ttest") -> Report:
     if empty:
         report.notes.append(f"the reference {', '.join(empty)} has no complete trial yet: nothing is compared "
                             "with it")
+    _resolution_notes(report)
     _figures(report, study.curves)
     return report
 
@@ -308,11 +334,12 @@ def caption(report: Report) -> str:
     if effect is None:
         return text + (f"p: {tests[report.test]}, Holm-corrected over {compared} comparison"
                        f"{'s' if compared != 1 else ''}; verdict at α = {stats.ALPHA}.")
-    return text + (f"Verdict with effect ±{effect:g}: better/worse by the paired t-test (test ttest, or the sign "
-                   f"test when every difference is equal) at its group-sequential, Holm threshold; equivalent by "
-                   f"TOST (two one-sided paired tests) within ±{effect:g}; else undecided. p vs the threshold of "
-                   f"the test that decided (α = {stats.ALPHA}). Seeds needed: paired seeds for a verdict at 80 % "
-                   "power from the spread seen so far. Pruned design points are not compared.")
+    return text + (f"Verdict with effect ±{effect:g}: better/worse by the paired t-test (test ttest, or the exact sign "
+                   f"test when every difference is equal at the metric's resolution) at its group-sequential, Holm "
+                   f"threshold; equivalent by TOST (two one-sided paired tests) within ±{effect:g}, or identical "
+                   f"(the same value on every seed); else undecided. p vs the threshold of the test that decided "
+                   f"(α = {stats.ALPHA}). Seeds needed: paired seeds for a verdict at 80 % power from the spread "
+                   "seen so far. Pruned design points are not compared.")
 
 
 def table_markdown(report: Report) -> str:

@@ -29,9 +29,16 @@ correlation, here the shared reference).
 Equivalence: two one-sided paired t-tests (TOST, Schuirmann 1987) of H0: Δ ≤ −effect and H0: Δ ≥ +effect, each
 sequential with one-sided boundaries calibrated the same way at α (not Holm-corrected, like TOST itself).
 
-Degenerate differences (identical on every paired seed; t = ±∞ or 0/0): the exact sign test replaces t, as in
-:mod:`dashboards.stats` — two-sided p = 2^(1−n) for a difference test, one-sided 2^(−n) for a TOST side the
-constant difference clears (1 if it does not).
+Ties at the values' resolution (``resolution``: the step of a paired difference, :mod:`dashboards.resolution` —
+1/N for an accuracy over N examples, float32's otherwise). Differences whose spread is below half a step are
+*identical*; the t statistic is never formed from such a spread (it would be rounding noise):
+
+- identical and all zero (an A/A comparison: the same value on every seed) → **identical**: the difference test's
+  p = 1 and equivalence is shown (p_equivalence = 0) at the first look — no seed could tell the two apart;
+- identical and non-zero (every seed gained the same k examples) → the exact sign test replaces t, as in
+  :mod:`dashboards.stats`: two-sided p = 2^(1−n), one-sided 2^(−n) for a TOST side the constant difference clears
+  (1 if it does not). With only the signs to go on it needs n ≥ ``sign_test_seeds`` to decide;
+- otherwise the paired variance is floored at the quantisation's, step² / 6 (each value known to ±step/2).
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ SPENDING = ("pocock", "obrien-fleming")
 CALIBRATION_PATHS = 2**20
 CALIBRATION_SEED = 20_261_127
 UNDECIDED, BETTER, WORSE, EQUIVALENT = 0, 1, 2, 3  # codes of Decisions.verdict
+RELATIVE_TIE = 1e-9  # without a resolution: differences equal to this relative precision are identical
 
 
 def spend(spending: str, fraction: np.ndarray, alpha: float) -> np.ndarray:
@@ -71,13 +79,14 @@ def _null_t_paths(min_seeds: int, max_seeds: int) -> np.ndarray:
     return t
 
 
-def t_statistics(diffs: np.ndarray, looks: np.ndarray, shift: float) -> np.ndarray:
-    """(mean − shift) / (sd / √n) over the first n entries of the last axis, for each n in ``looks``."""
+def t_statistics(diffs: np.ndarray, looks: np.ndarray, shift: float, floor: float = 0.0) -> np.ndarray:
+    """(mean − shift) / (sd / √n) over the first n entries of the last axis, for each n in ``looks``; the
+    variance sd² is taken no smaller than ``floor``."""
     n = np.asarray(looks)
     centred = diffs - diffs[..., :1]  # the variance does not change; the sums of squares stay small
     total = np.cumsum(centred, axis=-1)[..., n - 1]
     squares = np.cumsum(centred * centred, axis=-1)[..., n - 1]
-    var = np.maximum(squares - total * total / n, 0.0) / (n - 1)
+    var = np.maximum(np.maximum(squares - total * total / n, 0.0) / (n - 1), floor)
     mean = diffs[..., :1] + total / n
     with np.errstate(divide="ignore", invalid="ignore"):
         return (mean - shift) / np.sqrt(var / n)
@@ -155,40 +164,55 @@ class Decisions:
     p_boundary: np.ndarray  # its nominal threshold at that look and Holm level
     p_equivalence: np.ndarray  # TOST: the larger of the two one-sided p-values
     eq_boundary: np.ndarray
-    degenerate: np.ndarray  # bool: identical differences, sign test used
+    degenerate: np.ndarray  # bool: identical differences at the resolution (sign test, or identical when zero)
+    identical: np.ndarray  # bool: every paired value equal at the resolution (all differences zero)
 
 
-def _p_values(diffs: np.ndarray, looks: np.ndarray, effect: float) -> tuple[np.ndarray, ...]:
-    """Two-sided difference p, TOST p (max of the two sides), means and degenerate flags: (..., looks)."""
+def _p_values(diffs: np.ndarray, looks: np.ndarray, effect: float, resolution: float) -> tuple[np.ndarray, ...]:
+    """Two-sided difference p, TOST p (max of the two sides), means, degenerate and identical flags: (..., looks)."""
     df = looks - 1
-    t = t_statistics(diffs, looks, 0.0)
-    lower = t_statistics(diffs, looks, -effect)  # H0: Δ ≤ −effect
-    upper = -t_statistics(diffs, looks, effect)  # H0: Δ ≥ +effect
+    floor = resolution * resolution / 6.0
+    t = t_statistics(diffs, looks, 0.0, floor)
+    lower = t_statistics(diffs, looks, -effect, floor)  # H0: Δ ≤ −effect
+    upper = -t_statistics(diffs, looks, effect, floor)  # H0: Δ ≥ +effect
     mean = np.cumsum(diffs, axis=-1)[..., looks - 1] / looks
-    p = 2.0 * stats.t.sf(np.abs(t), df)
-    p_eq = np.maximum(stats.t.sf(lower, df), stats.t.sf(upper, df))
+    with np.errstate(invalid="ignore"):
+        p = 2.0 * stats.t.sf(np.abs(t), df)
+        p_eq = np.maximum(stats.t.sf(lower, df), stats.t.sf(upper, df))
     first = diffs[..., :1]
     spread = np.maximum.accumulate(np.abs(diffs - first), axis=-1)[..., looks - 1]
-    scale = np.maximum(1.0, np.abs(first))
-    degenerate = spread <= 1e-9 * scale
-    zero = degenerate & (np.abs(mean) <= 1e-12)
+    tie = np.maximum(resolution / 2.0, RELATIVE_TIE * np.maximum(1.0, np.abs(first)))
+    degenerate = spread < tie
+    zero = degenerate & (np.abs(mean) < tie)
     sign_p = np.broadcast_to(2.0 ** (1 - looks), p.shape)
     p = np.where(degenerate, np.where(zero, 1.0, sign_p), p)
     sign_eq = np.where(np.abs(mean) < effect, 2.0 ** (-looks.astype(float)), 1.0)
-    p_eq = np.where(degenerate, sign_eq, p_eq)
-    return p, p_eq, mean, degenerate
+    p_eq = np.where(degenerate, np.where(zero, 0.0, sign_eq), p_eq)
+    return p, p_eq, mean, degenerate, zero
+
+
+def sign_test_seeds(threshold: float, sides: int = 2, cap: int = 64) -> int | None:
+    """The fewest paired seeds at which an exact sign test can reach p < ``threshold`` (all signs alike):
+    2^(1−n) two-sided, 2^(−n) one-sided; None beyond ``cap``."""
+    for n in range(1, cap + 1):
+        if 2.0 ** (sides - 1 - n) < threshold:
+            return n
+    return None
 
 
 def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: float, sign: int,
-                         bounds: Boundaries, family: int | None = None) -> Decisions:
+                         bounds: Boundaries, family: int | None = None, resolution: float = 0.0) -> Decisions:
     """Replay the looks of studies at once: ``diffs`` (studies, comparisons, seeds) of paired differences
     level − reference in seed order, ``available`` (studies, comparisons) how many leading entries are real.
 
     ``sign`` is +1 when larger is better (maximize), −1 otherwise. ``family``: the Holm family size (default:
-    the comparisons given; more counts absent comparisons as never rejected). Decisions are final: a comparison
-    stops at its first deciding look. Pure and vectorised, so the same code serves the study loop and the
-    simulations.
+    the comparisons given; more counts absent comparisons as never rejected). ``resolution``: the step of a
+    paired difference (see the module docstring; 0: ties only at float64 precision). Decisions are final: a
+    comparison stops at its first deciding look. Pure and vectorised, so the same code serves the study loop and
+    the simulations.
     """
+    if not (math.isfinite(resolution) and resolution >= 0.0):
+        raise ValueError(f"resolution={resolution!r} is not valid; need a finite step ≥ 0 (e.g. 1/N)")
     diffs = np.asarray(diffs, dtype=float)
     studies, m, width = diffs.shape
     family = m if family is None else family
@@ -198,12 +222,13 @@ def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: fl
     looks = np.asarray(bounds.looks)
     usable = looks[looks <= width]
     filled = np.where(np.arange(width) < np.asarray(available)[..., None], diffs, 0.0)
-    p, p_eq, mean, degenerate = _p_values(filled, usable, effect) if usable.size else (None,) * 4
+    p, p_eq, mean, degenerate, zero = _p_values(filled, usable, effect, resolution) if usable.size else (None,) * 5
     avail = np.minimum(np.asarray(available), looks[-1])
     verdict = np.full((studies, m), UNDECIDED)
     out = {name: np.full((studies, m), np.nan) for name in ("delta", "p", "pb", "pe", "eb")}
     n = avail.astype(int).copy()
     degen = np.zeros((studies, m), dtype=bool)
+    same = np.zeros((studies, m), dtype=bool)
     rejected = np.zeros((studies, m), dtype=bool)
     stopped = np.zeros((studies, m), dtype=bool)
     for k, look in enumerate(usable):
@@ -227,5 +252,6 @@ def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: fl
             out[name] = np.where(at_look, values, out[name])
         out["eb"] = np.where(at_look, bounds.equivalence[k], out["eb"])
         degen = np.where(at_look, degenerate[..., k], degen)
+        same = np.where(at_look, zero[..., k], same)
         n = np.where(at_look, look, n)
-    return Decisions(verdict, n, out["delta"], out["p"], out["pb"], out["pe"], out["eb"], degen)
+    return Decisions(verdict, n, out["delta"], out["p"], out["pb"], out["pe"], out["eb"], degen, same)

@@ -91,8 +91,10 @@ def clip_interval(low: float | None, high: float | None, bounds: Bounds | None) 
     return clip(low), clip(high)
 
 
-def describe(values: Sequence[float], confidence: float = CONFIDENCE, bounds: Bounds | None = None) -> Summary:
-    """``mean ± t_{(1+c)/2, n−1} · s/√n`` clipped to ``bounds``; std and CI are None below 2 values."""
+def describe(values: Sequence[float], confidence: float = CONFIDENCE, bounds: Bounds | None = None,
+             var_floor: float = 0.0) -> Summary:
+    """``mean ± t_{(1+c)/2, n−1} · s/√n`` clipped to ``bounds``; std and CI are None below 2 values. The interval
+    uses s² no smaller than ``var_floor`` (the quantisation's variance, :mod:`.resolution`); ``std`` is s."""
     data = np.asarray(values, dtype=float)
     n = int(data.size)
     if n == 0:
@@ -101,7 +103,7 @@ def describe(values: Sequence[float], confidence: float = CONFIDENCE, bounds: Bo
     if n == 1:
         return Summary(1, mean, None, None, None)
     std = float(data.std(ddof=1))
-    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * math.sqrt(max(std * std, var_floor) / n)
     low, high = clip_interval(mean - half, mean + half, bounds)
     return Summary(n, mean, std, low, high)
 
@@ -125,9 +127,9 @@ def pair_by_seed(level: Mapping[int, float], reference: Mapping[int, float]) -> 
     return seeds, np.asarray([level[s] - reference[s] for s in seeds], dtype=float)
 
 
-def _constant(diffs: np.ndarray) -> bool:
+def _constant(diffs: np.ndarray, step: float) -> bool:
     scale = max(1.0, float(np.max(np.abs(diffs))))
-    return float(np.ptp(diffs)) <= 1e-9 * scale
+    return float(np.ptp(diffs)) < max(step / 2.0, 1e-9 * scale)
 
 
 def _sign_test(diffs: np.ndarray) -> tuple[float, float]:
@@ -137,9 +139,13 @@ def _sign_test(diffs: np.ndarray) -> tuple[float, float]:
 
 
 def paired_test(
-    level: Mapping[int, float], reference: Mapping[int, float], test: str = "ttest"
+    level: Mapping[int, float], reference: Mapping[int, float], test: str = "ttest", step: float = 0.0
 ) -> PairedResult:
-    """Compare two levels paired by seed (``{seed: value}``); see the module docstring for the edge cases."""
+    """Compare two levels paired by seed (``{seed: value}``); see the module docstring for the edge cases.
+
+    ``step``: the resolution of a paired difference (:mod:`.resolution`, e.g. 1/N for an accuracy over N
+    examples): differences closer than half a step are equal, and all-equal differences are never t-tested.
+    """
     if test not in TESTS:
         raise ValueError(f"test={test!r} is not valid; choose one of {', '.join(TESTS)}")
     seeds, diffs = pair_by_seed(level, reference)
@@ -148,16 +154,16 @@ def paired_test(
         return PairedResult(n, float(diffs.mean()) if n else None, None, None, None, None,
                             f"{n} paired seed{'s' if n != 1 else ''}; a paired test needs ≥ 2")
     mean_diff = float(diffs.mean())
-    if np.all(np.abs(diffs) <= 1e-12):
+    if np.all(np.abs(diffs) < max(step / 2.0, 1e-12)):
         return PairedResult(n, mean_diff, test, 0.0, 1.0, None, "identical on every seed")
-    if test == "ttest" and _constant(diffs):
+    if test == "ttest" and _constant(diffs, step):
         statistic, p = _sign_test(diffs)
         return PairedResult(n, mean_diff, "sign", statistic, p, 2.0 ** (1 - n),
                             "zero variance of differences: exact sign test instead of t")
     if test == "ttest":
         result = stats.ttest_rel(np.asarray([level[s] for s in seeds]), np.asarray([reference[s] for s in seeds]))
         return PairedResult(n, mean_diff, "ttest", float(result.statistic), float(result.pvalue), 0.0)
-    nonzero = int((np.abs(diffs) > 1e-12).sum())
+    nonzero = int((np.abs(diffs) >= max(step / 2.0, 1e-12)).sum())
     result = stats.wilcoxon(diffs, zero_method="wilcox")
     return PairedResult(n, mean_diff, "wilcoxon", float(result.statistic), float(result.pvalue),
                         2.0 ** (1 - nonzero))

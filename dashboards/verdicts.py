@@ -11,6 +11,9 @@ comparison needs (:func:`seeds_needed`).
 - **equivalent**: both one-sided paired tests of TOST rejected |Δ| ≥ ``effect`` at their boundaries, i.e. the
   difference is shown to lie within ±effect. A comparison that is both significantly different and within
   ±effect reads better/worse (the difference test is checked first; ``p_equivalence`` still shows the TOST).
+- **identical** (shown as the verdict *equivalent*, test ``identical``): every paired value equal at the values'
+  resolution (:mod:`.resolution`: k/N for an accuracy over N examples, else float32) on ≥ ``min_seeds`` seeds —
+  the strongest evidence of equivalence there is; it usually means the design parameter does not reach training.
 - **undecided**: neither yet. ``done`` is True once decided or at ``max_seeds`` paired seeds; a comparison that is
   undecided at max seeds stays undecided — the data cannot tell a difference of ``effect`` from none, and
   ``seeds_needed`` says how many seeds would.
@@ -33,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from . import sequential, stats
+from . import resolution, sequential, stats
 
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 CODE_NAMES = {sequential.UNDECIDED: "undecided", sequential.BETTER: "better", sequential.WORSE: "worse",
@@ -50,7 +53,8 @@ class Verdict:
     point: str
     reference: str
     verdict: str  # one of VERDICTS
-    test: str | None  # what decided: "ttest" / "sign" (difference), "tost" / "tost-sign" (equivalence), None
+    test: str | None  # what decided: "ttest" / "sign" (difference), "tost" / "tost-sign" / "identical"
+    #                   (equivalence), None
     delta: float | None
     ci_low: float | None
     ci_high: float | None
@@ -109,11 +113,14 @@ def seeds_for_equivalence(sd: float | None, effect: float, alpha: float, power: 
 
 
 def seeds_needed(diffs: Iterable[float], effect: float, alpha: float = stats.ALPHA, comparisons: int = 1,
-                 power: float = POWER, cap: int = SEEDS_CAP) -> int | None:
-    """Seeds for a verdict either way (see the module docstring), from observed paired differences."""
+                 power: float = POWER, cap: int = SEEDS_CAP, step: float = 0.0) -> int | None:
+    """Seeds for a verdict either way (see the module docstring), from observed paired differences; ``step``: the
+    resolution of a difference (a spread below half of it is none; the sd is floored at step/√6)."""
     data = np.asarray(list(diffs), dtype=float)
     scale = max(1.0, float(np.max(np.abs(data)))) if data.size else 1.0
-    sd = float(data.std(ddof=1)) if data.size >= 2 and float(np.ptp(data)) > 1e-9 * scale else None
+    tie = max(step / 2.0, sequential.RELATIVE_TIE * scale)
+    resolved = data.size >= 2 and float(np.ptp(data)) >= tie
+    sd = max(float(data.std(ddof=1)), step / math.sqrt(6.0)) if resolved else None
     needed = [seeds_for_difference(sd, effect, alpha / max(comparisons, 1), power, cap),
               seeds_for_equivalence(sd, effect, alpha, power, cap)]
     return None if None in needed else max(n for n in needed if n is not None)
@@ -142,7 +149,8 @@ def _references(values: Mapping[str, Mapping[int, float]], reference: str | Mapp
 def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | Mapping[str, str | None], *,
            effect: float, alpha: float = stats.ALPHA, direction: str = "maximize", min_seeds: int,
            max_seeds: int, bounds: stats.Bounds | None = None, spending: str = "pocock",
-           confidence: float = stats.CONFIDENCE, family: int | None = None) -> dict[str, Verdict]:
+           confidence: float = stats.CONFIDENCE, family: int | None = None,
+           examples: int | None = None) -> dict[str, Verdict]:
     """One verdict per comparison, replaying the looks n = min_seeds … max_seeds on the seeds in order.
 
     ``reference``: the reference point of every other point, or ``{point: its reference}`` (one per slice of a
@@ -151,6 +159,8 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
     min_seeds = max_seeds = its length: one look, a plain paired t-test with Holm and TOST. ``family``: the Holm
     family size, by default the comparisons given; pass the design's number of comparisons when some points are
     left out (pruned) so that the boundaries, and so the replayed verdicts, do not change between rounds.
+    ``examples``: N when the metric is a fraction of N examples (accuracy over the validation split): values are
+    read as the k/N they stand for and ties judged at 1/N (:mod:`.resolution`); else at float32's resolution.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r} is not valid; choose one of {', '.join(DIRECTIONS)}")
@@ -166,8 +176,9 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
     if not (isinstance(family, int) and family >= len(refs)):
         raise ValueError(f"family={family!r} is not valid; it must be an integer ≥ the {len(refs)} comparisons")
     boundaries = sequential.boundaries(min_seeds, max_seeds, alpha, family, spending)
-    pairs = {point: stats.pair_by_seed(values_by_point[point], values_by_point[ref])[1]
-             for point, ref in refs.items()}
+    involved = {name: values_by_point[name] for name in {*refs, *refs.values()}}
+    snapped, res = resolution.snap(involved, examples)
+    pairs = {point: stats.pair_by_seed(snapped[point], snapped[ref])[1] for point, ref in refs.items()}
     diffs = np.zeros((1, len(refs), max_seeds))  # (study, comparison, seed in order)
     available = np.zeros((1, len(refs)), dtype=int)
     for j, d in enumerate(pairs.values()):
@@ -175,32 +186,48 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
         diffs[0, j, : available[0, j]] = d[:max_seeds]
     sign = 1 if direction == "maximize" else -1
     result = sequential.sequential_decisions(diffs, available, effect=effect, sign=sign, bounds=boundaries,
-                                             family=family)
+                                             family=family, resolution=res.step)
     delta_bounds = stats.difference_bounds(bounds)
     verdicts = {}
     for j, (point, ref) in enumerate(refs.items()):
         code, n, degenerate = int(result.verdict[0, j]), int(result.n[0, j]), bool(result.degenerate[0, j])
+        identical = bool(result.identical[0, j])
         used = pairs[point][:n]
-        summary = stats.describe(used, confidence, delta_bounds)
+        summary = stats.describe(used, confidence, delta_bounds, var_floor=res.step**2 / 6.0)
         name = CODE_NAMES[code]
         test = None
         if name in ("better", "worse"):
             test = "sign" if degenerate else "ttest"
         elif name == "equivalent":
-            test = "tost-sign" if degenerate else "tost"
+            test = "identical" if identical else "tost-sign" if degenerate else "tost"
         done = name != "undecided" or pairs[point].size >= max_seeds
-        note = ""
-        if pairs[point].size > max_seeds:
-            note = f"{pairs[point].size - max_seeds} paired seeds beyond max_seeds={max_seeds} not used"
-        elif name == "undecided" and n < min_seeds:
-            note = f"{n} paired seed{'s' if n != 1 else ''}; the first look is at {min_seeds}"
-        elif name == "undecided" and done:
-            note = f"undecided at max seeds ({max_seeds}): neither a difference nor equivalence within ±{effect:g}"
+        needed = seeds_needed(used, effect, alpha, family, step=res.step)
+        sign_seeds = sequential.sign_test_seeds(alpha / family) or SEEDS_CAP + 1
+        if degenerate and not identical:  # only the signs count: the sign test's own seed count
+            needed = sign_seeds
         verdicts[point] = Verdict(
             point, ref, name, test, summary.mean, summary.ci_low, summary.ci_high,
             *(_number(getattr(result, f)[0, j]) for f in ("p_value", "p_boundary", "p_equivalence", "eq_boundary")),
-            n, seeds_needed(used, effect, alpha, family), done, note)
+            n, needed, done, _note(name, n, pairs[point].size, identical, degenerate, res,
+                                   min_seeds=min_seeds, max_seeds=max_seeds, effect=effect, sign_seeds=sign_seeds))
     return verdicts
+
+
+def _note(name: str, n: int, pairs: int, identical: bool, degenerate: bool, res: resolution.Resolution, *,
+          min_seeds: int, max_seeds: int, effect: float, sign_seeds: int) -> str:
+    if pairs > max_seeds:
+        return f"{pairs - max_seeds} paired seeds beyond max_seeds={max_seeds} not used"
+    if name == "undecided" and n < min_seeds:
+        return f"{n} paired seed{'s' if n != 1 else ''}; the first look is at {min_seeds}"
+    if identical:
+        return (f"identical on every seed (at the resolution {res.label()}): the design parameter may not "
+                "reach training")
+    if degenerate and name == "undecided":
+        return (f"the same difference on every seed (at the resolution {res.label()}): no spread to test, so "
+                f"only the signs count (exact sign test: ≥ {sign_seeds} seeds to decide)")
+    if name == "undecided" and pairs >= max_seeds:
+        return f"undecided at max seeds ({max_seeds}): neither a difference nor equivalence within ±{effect:g}"
+    return ""
 
 
 def _number(value: float) -> float | None:

@@ -37,6 +37,7 @@ ATTR_LATENCY = "latency_ms"  # float: median batch-1 forward pass (second object
 ATTR_PRUNED_AT = "pruned_at_epoch"  # int: epochs trained when the pruner stopped the trial
 ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because another seed of its point was pruned
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
+ATTR_EXAMPLES = "examples"  # dict: examples per split, {"train": N, "val": N, "test": N} (accuracies are k/N)
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
 OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
                  "world_size")

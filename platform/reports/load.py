@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..records import (
     ARCHIVE_MARK,
+    ATTR_EXAMPLES,
     ATTR_PRUNED_AT,
     STUDY_PARENT_RUN,
     STUDY_SPEC,
@@ -92,13 +93,14 @@ def stored_spec(study: optuna.Study) -> dict[str, Any]:
 # --- the design and its points ---------------------------------------------------------------------------------
 
 
-def study_info(study: optuna.Study, spec: dict[str, Any]) -> data.StudyInfo:
-    """What the report needs from the resolved spec dict and the study's attributes."""
+def study_info(study: optuna.Study | None, spec: dict[str, Any]) -> data.StudyInfo:
+    """What the report needs from the resolved spec dict and the study's attributes (``study`` None: the design
+    alone, before any trial — the dry run's power statement)."""
     search, objective = spec.get("search", {}), spec.get("objective", {})
     parameters = dict(search.get("parameters") or {})
     reference = search.get("reference")
     return data.StudyInfo(
-        name=study.study_name,
+        name=study.study_name if study is not None else str(spec.get("name", "")),
         design=str(search.get("design", "grid")),
         metric=str(objective.get("metric", "val/acc")),
         direction=str(objective.get("direction", "maximize")),
@@ -108,11 +110,19 @@ def study_info(study: optuna.Study, spec: dict[str, Any]) -> data.StudyInfo:
         seeds=dict(seeds) if isinstance(seeds := search.get("seeds") or [], dict) else list(seeds),
         model_name=str(spec.get("model", {}).get("name", "")),
         description=str(spec.get("description") or ""),
-        parent_run_id=study.user_attrs.get(STUDY_PARENT_RUN),
+        parent_run_id=study.user_attrs.get(STUDY_PARENT_RUN) if study is not None else None,
         spec=spec,
         reference_levels={n: label(v) for n, v in reference.items()} if reference else None,
         targets={name: READY_NAMES.get(name, name) for name in parameters},
+        examples=recorded_examples(study) if study is not None else None,
     )
+
+
+def recorded_examples(study: optuna.Study) -> dict[str, int] | None:
+    """The examples per split the trials recorded, when every COMPLETE trial that recorded them agrees."""
+    seen = {tuple(sorted(e.items())) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if isinstance(e := t.user_attrs.get(ATTR_EXAMPLES), dict)}
+    return dict(seen.pop()) if len(seen) == 1 else None
 
 
 def param_levels(param: dict[str, Any]) -> list[str] | None:

@@ -20,7 +20,7 @@ from ..stores.connect import StoreError
 from ..stores.redaction import redact
 from .ddp import ddp_follower_requested
 from .devices import DevicePlanError, WorkerPlan
-from .dry_run import print_design, stored_verdicts
+from .dry_run import power_lines, print_design, stored_verdicts
 from .follower import run_ddp_follower
 from .lifecycle import StudyConflictError
 from .run import StudyRequest, quiet_libraries, run_study, run_worker
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.dry_run:
             request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
-            print_design(spec, console=console, stored=stored_verdicts(spec, stores))
+            print_design(spec, console=console, stored=stored_verdicts(spec, stores),
+                         power=power_lines(spec, stores))
             return 0
         if args.worker_index is not None:
             return run_worker(spec, stores, WorkerPlan.from_env())

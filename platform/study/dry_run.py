@@ -6,7 +6,9 @@ counts differ from the real run only in the classifier head.
 
 When the study already exists in its Optuna storage (read only; a missing SQLite file is never created), the dry
 run also shows each comparison's verdict so far and the seeds it needs for a verdict at 80 % power
-(:func:`stored_verdicts`).
+(:func:`stored_verdicts`). With ``search.effect`` it states what the seeds budget can decide before it is spent
+(:func:`power_lines`: power at 2σ, the smallest difference decided with 80 % power, σ from the stored trials
+when they exist).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from rich.table import Table
 
 import sasa
 
-from ..reports.views import verdicts
+from ..reports.load import point_info, study_info
+from ..reports.views import data, decisions, verdicts
 from ..search import grid_points, resolve, sampled_target
+from ..spec.values import label
 from ..spec.study_spec import StudySpec
 from ..stores.connect import open_storage, study_exists
 from ..stores.locations import Stores
@@ -30,15 +34,33 @@ NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
 MAX_ROWS = 20  # trials printed; the rest are counted
 
 
-def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdict] | None:
-    """The verdicts of the stored study of this name (None when there is none, or no ``search.effect``)."""
+def _stored_study(spec: StudySpec, stores: Stores) -> optuna.Study | None:
     url = stores.storage_url
-    if spec.search.effect is None or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file()):
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         return None
     storage = open_storage(url)
-    if not study_exists(storage, spec.name):
+    return optuna.load_study(study_name=spec.name, storage=storage) if study_exists(storage, spec.name) else None
+
+
+def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdict] | None:
+    """The verdicts of the stored study of this name (None when there is none, or no ``search.effect``)."""
+    if spec.search.effect is None:
         return None
-    return get_verdicts(optuna.load_study(study_name=spec.name, storage=storage), spec.resolved_dict())
+    study = _stored_study(spec, stores)
+    return None if study is None else get_verdicts(study, spec.resolved_dict())
+
+
+def power_lines(spec: StudySpec, stores: Stores) -> list[str]:
+    """What the seeds budget can decide (grid designs with ``search.effect``); σ from the stored trials if any."""
+    if spec.search.effect is None or spec.search.design != "grid":
+        return []
+    study = _stored_study(spec, stores)
+    info = study_info(study, spec.resolved_dict())
+    points = point_info(study, info) if study is not None else [
+        data.PointData(key=p.key, level={n: label(v) for n, v in p.params.items()}, raw_level=dict(p.optuna_params))
+        for p in grid_points(spec)]
+    found = decisions.study_power(points, info)
+    return [] if found is None else found.lines()
 
 
 def print_verdicts(found: dict[str, verdicts.Verdict], *, console: Console) -> None:
@@ -50,7 +72,8 @@ def print_verdicts(found: dict[str, verdicts.Verdict], *, console: Console) -> N
     console.print(table)
 
 
-def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdicts.Verdict] | None = None) -> None:
+def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdicts.Verdict] | None = None,
+                 power: list[str] | None = None) -> None:
     search = spec.search
     seeds = search.initial_seeds
     if stored:
@@ -94,3 +117,5 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
     console.print(table)
     if total > number:
         console.print(f"… and {total - number:,} more trials")
+    for line in power or ():
+        console.print(line, highlight=False)

@@ -29,6 +29,7 @@ import sasa
 
 from ..data.datamodule import ImageDataModule
 from ..records import (
+    ATTR_EXAMPLES,
     ATTR_FAIL,
     ATTR_FLOPS,
     ATTR_INTERRUPTED,
@@ -197,7 +198,9 @@ class Objective:
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
-        for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config}.items():
+        examples = {split: info[f"num_{split}"] for split in ("train", "val", "test") if f"num_{split}" in info}
+        for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config,
+                           ATTR_EXAMPLES: examples}.items():
             trial.set_user_attr(key, value)
 
         datamodule = ctx.datamodule_factory(train_spec.batch_size, seed)
