@@ -19,7 +19,7 @@ import optuna
 from . import browse
 from .data import ReportError
 from .html import render_index
-from .lab import load, publish, records, spec, stores
+from .lab import compare, load, publish, records, spec, stores
 from .paper import comparison_markdown, varied
 from .report import table_markdown
 from .stats import TESTS
@@ -67,8 +67,10 @@ def _stores(args: argparse.Namespace, study_spec: spec.StudySpec | None) -> stor
 
 
 def _one(args: argparse.Namespace) -> int:
+    """One study's report, always from the spec the study ran with (stored on it): a YAML file only names the
+    study and its stores; where it differs from the stored spec in anything that changes results, say so."""
     target = str(args.study)
-    spec_dict = None
+    file_spec = None
     try:
         kind = spec.study_target(target)  # the shared name rule, before any filesystem access
     except ValueError as exc:
@@ -78,19 +80,26 @@ def _one(args: argparse.Namespace) -> int:
             study_spec = spec.load_spec(target)
         except spec.SpecError as exc:
             raise ReportError(f"{exc.source or target}: " + "; ".join(exc.problems)) from None
-        name, spec_dict, where = study_spec.name, study_spec.resolved_dict(), _stores(args, study_spec)
+        name, file_spec, where = study_spec.name, study_spec.resolved_dict(), _stores(args, study_spec)
     else:
         name, where = target, _stores(args, None)
+    study = load.load_study(load.open_optuna(where.storage_url), name, where.storage_url)
+    stored = load.stored_spec(study)
     tracking = where.tracking_uri
-    if spec_dict is None and args.tracking_uri is None:  # a study name: the stored spec may name its tracking
-        study = load.load_study(load.open_optuna(where.storage_url), name, where.storage_url)
-        tracking = load.stored_spec(study).get("tracking") or tracking
+    if file_spec is None and args.tracking_uri is None:  # a study name: the stored spec may name its tracking
+        tracking = stored.get("tracking") or tracking
+    notes = []
+    changed = compare.result_changes(stored, file_spec) if file_spec is not None else []
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        notes.append(f"{target} differs from the spec study '{name}' ran with ({shown}): the report uses the "
+                     "stored spec, the one its trials ran")
     out = args.out or where.root / "reports" / name
     problem = stores.folder_problem(out, "--out")
     if problem:
         raise ReportError(problem)
-    outcome = publish.report_study(name, where.storage_url, tracking, out, spec=spec_dict, test=args.test,
-                           log=args.log)
+    outcome = publish.report_study(name, where.storage_url, tracking, out, test=args.test, log=args.log,
+                                   notes=notes)
     _print(outcome)
     return 0
 

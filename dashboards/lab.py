@@ -14,12 +14,14 @@ if __package__ == "dashboards":
     import platform.reports.load as load
     import platform.reports.publish as publish
     import platform.spec as spec
+    import platform.spec.compare as compare
     import platform.stores as stores
 else:  # installed: sasa_lab.dashboards inside sasa_lab
     import sasa_lab.records as records
     import sasa_lab.reports.load as load
     import sasa_lab.reports.publish as publish
     import sasa_lab.spec as spec
+    import sasa_lab.spec.compare as compare
     import sasa_lab.stores as stores
 
-__all__ = ["load", "publish", "records", "spec", "stores"]
+__all__ = ["compare", "load", "publish", "records", "spec", "stores"]

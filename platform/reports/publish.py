@@ -6,6 +6,7 @@ MLflow run (:func:`report_study`). Used by ``python -m dashboards``, the study r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,15 +41,17 @@ class Outcome:
 
 
 def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, *, spec: dict[str, Any] | None = None,
-                 test: str = "ttest", log: bool = True) -> Outcome:
+                 test: str = "ttest", log: bool = True, notes: Sequence[str] = ()) -> Outcome:
     """Read the stores, write the report into ``out_dir`` and (``log``) attach it to the parent run.
 
-    ``spec``: the resolved spec dict (from the YAML); by default the one stored on the study. Raises
+    ``spec``: a resolved spec dict to read the study with; by default (and in every command) the one stored on
+    the study, which its trials ran. ``notes``: lines to show first among the report's notes. Raises
     :class:`~dashboards.data.ReportError` for a missing study or an unreachable store.
     """
     study = load_study(open_optuna(storage_url), name, storage_url)
     client = open_mlflow(tracking_uri)
     built = report.build_report(study_data(study, spec, client), test=test)
+    built.notes[:0] = list(notes)
     run_id = parent_run(client, built.info)
     if run_id is None:
         built.notes.append("no parent MLflow run found for this study: the report was not logged to MLflow")

@@ -24,8 +24,8 @@ import sasa
 from ..reports.load import point_info, study_info
 from ..reports.views import data, decisions, verdicts
 from ..search import grid_points, resolve, sampled_target
-from ..spec.values import label
 from ..spec.study_spec import StudySpec
+from ..spec.values import label
 from ..stores.connect import open_storage, study_exists
 from ..stores.locations import Stores
 from .summary import get_verdicts

@@ -8,6 +8,7 @@ study; an interrupted trial is retried at the next start.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import socket
@@ -86,6 +87,19 @@ class TrialContext:
     strategy: str = "auto"
     commit: str = ""
     progress_bar: bool = True
+
+
+def evaluated_examples(info: dict[str, Any], batch_size: int, limit_val: int | float | None) -> dict[str, int]:
+    """Examples each split's metrics count over (an accuracy is k of these): the split's size, or for validation
+    with ``train.limit_val_batches`` the examples of the batches Lightning evaluates (an int: that many batches; a
+    fraction: ``int(batches × fraction)``, as Lightning rounds)."""
+    examples = {split: int(info[f"num_{split}"]) for split in ("train", "val", "test") if f"num_{split}" in info}
+    if limit_val is not None and "val" in examples:
+        batches = math.ceil(examples["val"] / batch_size)
+        used = int(batches * limit_val) if isinstance(limit_val, float) else min(batches, int(limit_val))
+        if used < batches:
+            examples["val"] = used * batch_size
+    return examples
 
 
 def worker_id() -> str:
@@ -198,7 +212,7 @@ class Objective:
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
-        examples = {split: info[f"num_{split}"] for split in ("train", "val", "test") if f"num_{split}" in info}
+        examples = evaluated_examples(info, train_spec.batch_size, train_spec.limit_val_batches)
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config,
                            ATTR_EXAMPLES: examples}.items():
             trial.set_user_attr(key, value)
