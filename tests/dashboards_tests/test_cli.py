@@ -76,15 +76,17 @@ def test_study_and_all_together_is_an_error(capsys: pytest.CaptureFixture) -> No
     assert "not both" in _one_error_line(capsys)
 
 
-def test_yaml_target_uses_its_spec_and_default_output(stores: Stores, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture) -> None:
-    spec = tmp_path / "window.yaml"  # reference changed to 5 in the file: the YAML's spec is the one reported
+def test_yaml_target_uses_the_stored_spec_and_default_output(stores: Stores, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "window.yaml"  # reference changed to 5 in the file: the study ran with 7, which is reported
     spec.write_text(yaml.safe_dump(tiny_spec("window", search={**GRID, "reference": {"window_size": 5}})))
     assert main([str(spec), "--runs-dir", str(stores.root), "--no-log"]) == 0
     out = capsys.readouterr().out
     report = stores.root / "reports" / "window"
     assert f"report: {report / 'report.html'}" in out
-    assert "| window_size=5 |" in out and "search.reference (window_size=5)" in out
+    assert "| window_size=5 |" in out and "search.reference (window_size=7)" in out
+    assert f"note: {spec} differs from the spec study 'window' ran with (" in out
+    assert "search.reference" in out.split("differs from the spec", 1)[1].split("\n", 1)[0]
     table = (report / "table.md").read_text()
     header = next(ln for ln in table.splitlines() if ln.startswith("| design point"))
     columns = [c.strip() for c in header.strip("|").split("|")]
@@ -93,8 +95,12 @@ def test_yaml_target_uses_its_spec_and_default_output(stores: Stores, tmp_path: 
         row = next(ln for ln in table.splitlines() if ln.startswith(f"| {point} |"))
         return dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))["verdict"]
 
-    assert verdict("window_size=5") == "reference"
-    assert verdict("window_size=7") == "better"
+    assert verdict("window_size=7") == "reference"
+    assert verdict("window_size=5") == "worse"
+    # the same YAML as the study's: no note
+    spec.write_text(yaml.safe_dump(tiny_spec("window", search=GRID)))
+    assert main([str(spec), "--runs-dir", str(stores.root), "--no-log"]) == 0
+    assert "differs from the spec" not in capsys.readouterr().out
 
 
 def test_all_writes_an_index_of_every_study(stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

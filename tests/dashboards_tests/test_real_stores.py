@@ -15,11 +15,12 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from tests.dashboards_tests.real_study import NAME, REFERENCE, SEEDS, RealStudy, real_study
+from tests.dashboards_tests.real_study import LEVELS, NAME, REFERENCE, SEEDS, RealStudy, real_study
 from tests.platform_tests.studyrun import REPO, env
 
 REFERENCE_KEY = f"lr={REFERENCE:g}"
@@ -121,3 +122,32 @@ def test_report_logged_to_the_real_parent_run(study: RealStudy, report: tuple[Pa
         assert parent.data.metrics[metric] == pytest.approx(statistics.fmean(_seed_values(trials).values()))
     children = {r.data.tags["sasa.design_point"] for r in runs if r.data.tags.get("sasa.role") == "trial"}
     assert children == set(_by_point(study))
+
+
+def test_a_yaml_that_differs_from_the_stored_spec_reports_what_the_study_ran(study: RealStudy, tmp_path: Path) -> None:
+    """As after ``python -m platform.study X.yaml --set ...``: the file no longer says what the study ran (other
+    seeds, an effect, another reference). The report still uses the stored spec: the same table.md as the one the
+    runner wrote at the end of the study, and it says that the file differs."""
+    changed = yaml.safe_load(study.spec_path.read_text())
+    changed["search"] = {**changed["search"], "seeds": {"min": 2, "max": 4}, "effect": 0.02,
+                         "reference": {"lr": LEVELS[0]}}
+    path = tmp_path / f"{NAME}.yaml"
+    path.write_text(yaml.safe_dump(changed, sort_keys=False))
+    out = tmp_path / "out"
+    result = _dashboards(str(path), "--runs-dir", str(study.runs_dir), "--out", str(out))
+    assert (out / "table.md").read_text() == (study.runs_dir / "reports" / NAME / "table.md").read_text()
+    note = next(line for line in result.stdout.splitlines() if "differs from the spec" in line)
+    assert "search.effect" in note and "search.reference" in note and "search.seeds" in note
+
+
+def test_trials_record_the_examples_their_accuracy_counts(study: RealStudy) -> None:
+    """val/acc is k of the validation examples Lightning evaluated (limit_val_batches=2 × batch 32 here): the
+    recorded count is the one the report's ties are judged at (1/N)."""
+    for trials in _by_point(study).values():
+        for trial in trials:
+            examples = trial.user_attrs["examples"]
+            assert examples["val"] == 64 and examples["test"] > 64
+            count = trial.value * examples["val"]
+            assert abs(count - round(count)) < 1e-3
+            test_count = trial.user_attrs["test"]["test/acc"] * examples["test"]
+            assert abs(test_count - round(test_count)) < 1e-3

@@ -242,3 +242,21 @@ def test_bad_arguments_name_the_argument() -> None:
             _study(values, **kwargs)
     with pytest.raises(ValueError, match="reference"):
         verdicts.decide(values, "nope", effect=0.1, min_seeds=3, max_seeds=5)
+
+
+def test_holm_steps_down_after_a_rejection() -> None:
+    """Two comparisons at one look (n = 5): a rejects at α/2, so b is tested at α, not α/2 (Holm's step-down).
+
+    A single pass at α/2 would leave b (p ≈ 0.034) undecided; the step-down says better.
+    """
+    ref = {s: 0.80 + 0.01 * s for s in range(5)}
+    a = {s: v + 0.2 + 0.001 * s for s, v in ref.items()}  # p ≈ 0
+    b = {s: v + d for (s, v), d in zip(ref.items(), [0.010, 0.020, 0.031, 0.001, 0.030], strict=True)}
+    result = _study({"ref": ref, "a": a, "b": b}, min_seeds=5, max_seeds=5, effect=0.001)
+    assert result["a"].verdict == "better" and result["a"].p_boundary == pytest.approx(ALPHA / 2)
+    assert ALPHA / 2 < result["b"].p_value < ALPHA
+    assert result["b"].p_value == pytest.approx(0.0335, abs=5e-4)
+    assert result["b"].verdict == "better" and result["b"].p_boundary == pytest.approx(ALPHA)
+    # without a's rejection b stays at α/2: undecided (a made equal to the reference, then identical)
+    alone = _study({"ref": ref, "a": dict(ref), "b": b}, min_seeds=5, max_seeds=5, effect=0.001)
+    assert alone["b"].verdict == "undecided" and alone["b"].p_boundary == pytest.approx(ALPHA / 2)
