@@ -56,6 +56,11 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     add_study(st, resolved_spec("twofactor", search=two),
               {(h, p): {s: 0.5 + 0.1 * h + 0.01 * s + (0.05 if p == "none" else 0) for s in (0, 1, 2)}
                for h in (1, 2) for p in ("none", "relative")})
+    same = {"design": "grid", "parameters": {"pos_enc": ["none", "absolute", "relative"]},
+            "seeds": {"min": 2, "max": 4}, "effect": 0.02, "reference": {"pos_enc": "none"}}
+    counts = {"none": [60, 70], "absolute": [108, 118], "relative": [60, 70]}  # +48/270 twice; an A/A pair
+    add_study(st, resolved_spec("quantised", search=same),
+              {(p,): {s: float(np.float32(c / 270)) for s, c in enumerate(row)} for p, row in counts.items()})
     tpe = {"design": "tpe", "n_trials": 15, "parameters": {"window_size": [3, 5, 7, 9, 11], "heads": [1, 2, 4]},
            "seeds": [0]}
     add_study(st, resolved_spec("search", search=tpe),
@@ -243,3 +248,17 @@ def test_paper_table_is_chosen_by_the_varied_parameter() -> None:
     assert [(r.level, r.top1) for r in backbone.rows] == [("conv", 74.5), ("attention", 75.8), ("full", 74.8)]
     assert paper_table({"heads": grid(1, 2)}, "resnet26") is None  # the paper has no heads ablation
     assert paper_table({"window_size": grid(3, 5), "heads": grid(1, 2)}, "resnet26") is None  # two factors
+
+
+def test_float32_accuracies_identical_runs_and_the_power_statement(stores: Stores, tmp_path: Path) -> None:
+    """Quantised values as the stores hold them (float32 k/270; hand-written stores record no split size, so the
+    float32 rule alone decides the ties): +48 on both seeds is not better from 2 seeds; an A/A pair is identical."""
+    outcome = report_study("quantised", stores.storage, stores.tracking, tmp_path, log=False)
+    rows = _rows(outcome)
+    assert rows["pos_enc=absolute"].verdict == "undecided" and rows["pos_enc=absolute"].decision.test is None
+    assert rows["pos_enc=relative"].verdict == "equivalent" and rows["pos_enc=relative"].decision.test == "identical"
+    notes = " ".join(outcome.report.notes)
+    assert "identical on every seed: pos_enc=relative" in notes
+    assert "a true difference of 2σ is called better" in notes and "sign test" in notes
+    assert outcome.report.power is not None and outcome.report.power.comparisons == 2
+    assert "identical" in (tmp_path / "table.md").read_text()

@@ -70,6 +70,20 @@ def test_dry_run_lists_every_trial_and_creates_nothing(tmp_path: Path, capsys: p
     assert not (tmp_path / "runs").exists()
 
 
+def test_dry_run_states_what_the_seeds_budget_can_decide(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # one line per sentence
+    adaptive = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": {"min": 2, "max": 4},
+                "effect": 0.02, "reference": {"window_size": 7}}
+    spec = write_spec(tmp_path / "dry.yaml", tiny_spec("dry", search=adaptive))
+    assert study_cli.main([str(spec), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("power (2–4 seeds, 2 comparisons"))
+    assert "a true difference of 2σ is called better" in line and "80 % power needs a difference of" in line
+    assert "σ unknown (no paired trials yet)" in out and "sign test) never within max seeds" in out
+    assert not (tmp_path / "runs").exists()
+
+
 def test_changed_spec_conflicts_and_fresh_archives(tmp_path: Path) -> None:
     one_point = {"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0]}
     spec = write_spec(tmp_path / "s.yaml", tiny_spec("s", search=one_point))
