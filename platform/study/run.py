@@ -26,6 +26,7 @@ from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress, resume_note
+from .notes import publish_table
 from .objective import Objective
 from .preflight import preflight
 from .report_hook import build_report_after_study
@@ -244,9 +245,10 @@ def _run_in_process(session: Session, objective: Objective, *, bar: bool) -> boo
 def _report(session: Session, code: int, *, console: Console, full: bool) -> StudyResult:
     study, spec, stores = session.study, session.spec, session.stores
     rows = get_summary_info(study)
+    found = get_verdicts(study, spec.resolved_dict()) if rows else {}
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
-                       found=get_verdicts(study, spec.resolved_dict()))
+                       found=found)
         session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
@@ -256,6 +258,10 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
                                         stores.root / "reports" / spec.name)
         if html is not None:
             console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
+    if rows:  # the table where people look: the parent run's description and table artifact, optuna-dashboard
+        publish_table(session.tracker, study, session.parent_run, session.experiment_id, rows, found,
+                      metric=spec.objective.metric, direction=spec.objective.direction,
+                      report_path=None if html is None else str(html))
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
     console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open "
