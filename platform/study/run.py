@@ -259,9 +259,13 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
         if html is not None:
             console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
     if rows:  # the table where people look: the parent run's description and table artifact, optuna-dashboard
-        publish_table(session.tracker, study, session.parent_run, session.experiment_id, rows, found,
-                      metric=spec.objective.metric, direction=spec.objective.direction,
-                      report_path=None if html is None else str(html))
+        try:
+            publish_table(session.tracker, study, session.parent_run, session.experiment_id, rows, found,
+                          metric=spec.objective.metric, direction=spec.objective.direction,
+                          report_path=None if html is None else str(html))
+        except Exception as exc:  # the results are stored; only their descriptions are missing
+            console.print(f"warning: the ablation table was not written to MLflow / optuna-dashboard "
+                          f"({(redact(f'{type(exc).__name__}: {exc}') or '')[:300]})", highlight=False)
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
     console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open "
