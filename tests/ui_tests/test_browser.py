@@ -170,7 +170,7 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
 def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: Path) -> None:
     """What docs/mlflow.md says of MLflow 3.17: a click in the experiments list opens the view of the sidebar's
     workflow switch (GenAI in a fresh browser, whatever the experiment's ``mlflow.experimentKind`` tag says); once
-    the switch is on *Machine learning* the browser keeps it and the same click opens the runs."""
+    the switch is on *Model training* the browser keeps it and the same click opens the runs."""
     from selenium.webdriver.common.by import By
 
     tmp = reported_study
@@ -197,9 +197,9 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
         assert f"/experiments/{experiment.experiment_id}/" in first and "workflowType=genai" in first, first
         for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
             button.click()
-        switch = [e for e in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Machine learning']")
-                  if e.is_displayed()]
-        assert switch, "no 'Machine learning' switch in the sidebar"
+        switch = [e for e in driver.find_elements(By.CSS_SELECTOR, '[role="button"]')
+                  if e.is_displayed() and e.text.strip() == "Model training"]
+        assert switch, "no 'Model training' side of the sidebar's workflow switch"
         switch[0].click()
         then = open_from_list(driver, mlflow_url)
         assert "workflowType=machine_learning" in then and "/runs" in then, then
