@@ -30,7 +30,7 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}",
-        description="Paper-style ablation report of a sasa-lab study: mean ± std and 95 %% CI per design point, "
+        description="Paper-style ablation report of a sasa-lab study: mean ± std and 95 % CI per design point, "
         "paired tests against the reference level (Holm-corrected) with a plain verdict, curves, cost plots.",
         epilog="Exit codes: 0 success, 2 unknown study / bad spec / unreachable store.",
     )

@@ -11,6 +11,7 @@ from html import escape
 from . import stats
 from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
 from .report import Report, caption, table_cells, table_header
+from .text import yaml_flow
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px;
@@ -20,7 +21,9 @@ h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 .meta { color: #555; font-size: .92em; }
 table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
 th, td { border: 1px solid #d0d7de; padding: .3em .6em; text-align: right; white-space: nowrap; }
-th { background: #f3f5f7; } td:first-child, th:first-child { text-align: left; }
+th { background: #f3f5f7; white-space: normal; min-width: 3.5em; vertical-align: bottom; }
+td:first-child, th:first-child { text-align: left; }
+.table-wrap { max-width: 100%; overflow-x: auto; }
 tr.best td:first-child { font-weight: bold; }
 .caption { font-size: .88em; color: #444; max-width: 1100px; }
 .v-better { background: #dcf5dc; } .v-worse { background: #fadcdc; } .v-reference { background: #e6eefc; }
@@ -57,7 +60,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Seq
             cells.append(f'<td class="{classes[j]}">{text}</td>' if j in classes else f"<td>{text}</td>")
         row_class = f' class="{row_classes[i]}"' if i < len(row_classes) and row_classes[i] else ""
         body.append(f"<tr{row_class}>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    # Headers wrap; a table still wider than the page scrolls inside its own box, so no column is cut off.
+    return (f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            "</div>")
 
 
 def image(png: bytes, caption: str) -> str:
@@ -83,7 +88,7 @@ def render_report(report: Report) -> str:
         f"<h1>{escape(info.name)}</h1>",
         f'<p class="meta">{escape(info.description)}</p>' if info.description else "",
         f'<p class="meta">design <b>{escape(info.design)}</b> · objective <b>{escape(info.metric)}</b> '
-        f"({escape(info.direction)}){escape(second)} · seeds {escape(str(info.seeds))} · trials: "
+        f"({escape(info.direction)}){escape(second)} · seeds {escape(yaml_flow(info.seeds))} · trials: "
         f"{escape(counts or 'none')} · model {escape(info.model_name)} · generated {escape(report.generated)}</p>",
     ]
     parts += [f'<p class="note">{escape(note)}</p>' for note in report.notes]

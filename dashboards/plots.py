@@ -83,22 +83,41 @@ def objective_plot(levels: Sequence[LevelPoint], *, metric: str, direction: str,
     return _png(fig)
 
 
-def curves_plot(curves: Sequence[tuple[str, list[int], list[float], list[float], list[float]]], *,
-                metric: str, factor: str = "") -> bytes:
-    """``metric`` per epoch: mean over seeds, with the min–max band over seeds; one line per level."""
+def curves_figure(curves: Sequence[tuple[str, list[int], list[float], list[float], list[float]]], *,
+                  metric: str, factor: str = "") -> Figure:
+    """``metric`` per epoch: mean over seeds, with the min–max band over seeds; one line per level. With a single
+    epoch (1-epoch trials) each level is a point with a min–max bar, on an axis of whole epochs around it."""
     fig = Figure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
-    for label, epochs, mean, low, high in curves:
+    epochs_seen = sorted({e for _, epochs, *_ in curves for e in epochs})
+    single = len(epochs_seen) == 1
+    for i, (label, epochs, mean, low, high) in enumerate(curves):
+        if single:  # a band over one x is invisible: a bar, the levels spread a little apart to stay readable
+            offset = (i - (len(curves) - 1) / 2) * min(0.08, 0.6 / max(len(curves), 1))
+            ax.errorbar([e + offset for e in epochs], mean, yerr=[[m - lo for m, lo in zip(mean, low, strict=True)],
+                        [hi - m for m, hi in zip(mean, high, strict=True)]], fmt="o", markersize=4, capsize=4,
+                        label=label)
+            continue
         (line,) = ax.plot(epochs, mean, marker="o", markersize=3, label=label)
         ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if epochs_seen:  # whole epochs only, with half an epoch of room on each side
+        ax.set_xlim(epochs_seen[0] - 0.5, epochs_seen[-1] + 0.5)
+        if len(epochs_seen) <= 12:
+            ax.set_xticks(epochs_seen)
     ax.set_ylabel(metric)
     ax.set_title("validation curves: mean over seeds, band = min–max", fontsize=9)
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8, ncols=2 if len(curves) > 6 else 1, title=factor or None, title_fontsize=8)
-    return _png(fig)
+    return fig
+
+
+def curves_plot(curves: Sequence[tuple[str, list[int], list[float], list[float], list[float]]], *,
+                metric: str, factor: str = "") -> bytes:
+    """:func:`curves_figure` as PNG bytes."""
+    return _png(curves_figure(curves, metric=metric, factor=factor))
 
 
 def cost_plot(levels: Sequence[LevelPoint], *, cost: str, accuracy_label: str) -> bytes:

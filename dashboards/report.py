@@ -20,6 +20,7 @@ import optuna
 from . import decisions, plots, power, resolution, stats, verdicts
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
+from .text import yaml_flow
 
 
 @dataclass(frozen=True)
@@ -326,7 +327,7 @@ def caption(report: Report) -> str:
     info = report.info
     tests = {"ttest": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
     compared = sum(r.paired is not None and r.paired.p_value is not None for r in report.rows)
-    seeds = info.seeds if isinstance(info.seeds, list) else f"adaptive {info.seeds}"
+    seeds = yaml_flow(info.seeds) if isinstance(info.seeds, list) else f"adaptive {yaml_flow(info.seeds)}"
     text = (f"{info.metric} ({'higher' if info.direction == 'maximize' else 'lower'} is better): mean ± sample std "
             f"over seeds {seeds}; 95 % CI from the t-distribution, kept inside the metric's range. Δ = level − "
             f"reference, paired by seed, with its paired 95 % CI. Reference: {report.reference_note}. ")

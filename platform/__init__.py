@@ -31,6 +31,14 @@ def _load_stdlib_platform(namespace: dict) -> None:
 if __name__ == "platform":
     _load_stdlib_platform(globals())
 else:  # the installed name: the Python API (assigned after its import, so ``promote`` is the function)
+    import warnings as _warnings
+
+    with _warnings.catch_warnings():
+        # In a notebook without ipywidgets the first import of tqdm.auto (mlflow, Lightning, Optuna do it) warns
+        # "IProgress not found" and falls back to plain bars; the study shows no bars there (study/run.py).
+        _warnings.simplefilter("ignore")
+        import tqdm.auto  # noqa: F401
+
     from .api import SasaClassifier, build_report, load_results, promote, run_study
 
     __all__ = ["SasaClassifier", "build_report", "load_results", "promote", "run_study"]

@@ -71,6 +71,8 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # experiment tag: which of the UI
 EXPERIMENT_KIND_TRAINING = "custom_model_development"  # "model training" (MLflow 3's default view is GenAI)
 TRAINING_VIEW_QUERY = "workflowType=machine_learning"  # URL parameter that opens the UI's model-training view
 PARENT_METRIC_PREFIX = "table/"  # parent-run metrics: the ablation table, ``table/<point>/<stat>``
+TAG_NOTE = "mlflow.note.content"  # experiment and run tag: the UI's description (markdown)
+TABLE_ARTIFACT = "ablation_table.json"  # parent run: the ablation table as an MLflow table (mlflow.log_table)
 
 
 # --- reading trials -------------------------------------------------------------------------------------------

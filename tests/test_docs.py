@@ -128,3 +128,67 @@ def test_docs_file_starts_with_a_table_of_contents(path: Path) -> None:
     preamble = "\n".join(lines[:first])
     missing = [s for s in sections if f"](#{slug(s)})" not in preamble]
     assert not missing, f"{path.name}: the table of contents lacks links to: {missing}"
+
+
+# --- every figure in docs/benchmarks.md comes from a results file ------------------------------------------------
+
+BENCHMARKS_DOC = DOCS / "benchmarks.md"
+RESULTS = ROOT / "benchmarks" / "results"
+# A measured figure: a decimal number, or a number with a unit of time, memory, speed, ratio or share.
+_UNIT = r"(?=\s*(?:×|%|ms\b|MiB\b|MB\b|GiB\b|s\b|images/s))"
+_FIGURE = re.compile(r"(?<![\w.\-/])(\d[\d,]*\.\d+(?:e-?\d+)?(?![\d.])|\d[\d,]*(?:e-?\d+)?(?![\d.,])" + _UNIT + ")")
+_DECIMAL = re.compile(r"(?<![\w.\-/])\d[\d,]*\.\d+(?:e-?\d+)?(?![\w.])|(?<![\w.\-/])\d[\d,]*(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _figures(text: str) -> list[str]:
+    """Measured figures in the prose and tables of a markdown file (code blocks and code spans left out)."""
+    found = []
+    for line in _prose_lines(text):
+        line = _CODE_SPAN.sub("", re.sub(r"\]\([^)]*\)", "]", line))  # link targets and commands are not figures
+        line = re.sub(r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?:[–-]\d{2}:\d{2})?)?", "", line)  # dates and times
+        found += [m.group(1) for m in _FIGURE.finditer(line)]
+    return found
+
+
+def _value(token: str) -> float:
+    return float(token.replace(",", ""))
+
+
+def _traced(token: str, results: list[str]) -> bool:
+    """Does a results file hold this figure? A decimal figure must appear as written (1.9e-6 may be written 1.9e-06
+    there); a whole number may be a results value rounded to units (82 ms for 82.2)."""
+    value = _value(token)
+    if "e" in token:
+        return any(abs(_value(r) - value) <= 1e-12 for r in results if "e" in r)
+    if "." in token:
+        return any(r.replace(",", "") == token.replace(",", "") for r in results)
+    return any(round(_value(r)) == value for r in results if "e" not in r)
+
+
+def test_every_figure_in_benchmarks_doc_is_in_a_results_file() -> None:
+    results_text = "\n".join(p.read_text(encoding="utf-8") for p in sorted(RESULTS.glob("*.md")))
+    results = [m.group(0) for m in _DECIMAL.finditer(results_text)]
+    missing = sorted({t for t in _figures(BENCHMARKS_DOC.read_text(encoding="utf-8")) if not _traced(t, results)},
+                     key=_value)
+    assert not missing, f"figures in docs/benchmarks.md found in no benchmarks/results/* file: {missing}"
+
+
+def test_every_benchmarks_section_names_its_results_file_and_command() -> None:
+    text = BENCHMARKS_DOC.read_text(encoding="utf-8")
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)[1:]
+    for section in sections:
+        title = section.splitlines()[0]
+        if title in ("Machines", "Whole studies"):
+            continue
+        files = re.findall(r"benchmarks/results/([\w.]+)", section)
+        assert files, f"section '{title}' names no benchmarks/results/ file"
+        for name in files:
+            assert (RESULTS / name).is_file(), f"section '{title}': benchmarks/results/{name} does not exist"
+        assert re.search(r"`(?:python -m benchmarks\.\w+|bash benchmarks/\w+\.sh)[^`]*`", section), title
+
+
+def test_figure_check_catches_an_untraced_number() -> None:
+    results = ["82.2", "1.9e-06", "8.8", "727.0", "5.28"]
+    assert _traced("82", results) and _traced("8.8", results) and _traced("1.9e-6", results)
+    assert not _traced("5.3", results) and not _traced("3.1e-2", results)
+    assert _figures("a 5.3× ratio, 82 ms, 2 cores, `--steps 5`, on 2026-11-22, k = 7") == ["5.3", "82"]

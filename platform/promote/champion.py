@@ -236,8 +236,8 @@ def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> st
         f"{attrs.get('design_point')}, seed {attrs.get('seed')}, MLflow run {run.info.run_id}.\n"
         f"{spec.objective.metric} = {champion.value:.4f} ({spec.objective.direction}){mean}.\n"
         f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
-        f"Input: float32 {shape}, normalised with the training split's mean/std (tags sasa.input_mean/std); "
-        "output: logits.\n"
+        f"Input: float32 {shape} raw images, values in [0, 1]; the training split's per-channel mean/std "
+        "normalisation is inside the model (sasa.models.normalized; tags sasa.input_mean/std). Output: logits.\n"
         f"Rule: {champion.rule}."
     )
 

@@ -21,6 +21,7 @@ from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .champion import PromotionError, one_line, select
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
+from .serving import curl_command, input_shape, serve_command
 from .verification import default_tolerance, verify_version
 
 DEFAULT_ALIAS = "champion"
@@ -157,8 +158,8 @@ def _test_text(trial: FrozenTrial) -> str:
 
 
 def _print_usage(uri: str, tracking_uri: str, run: Any) -> None:
-    channels = run.data.params.get("data.channels", "C")
-    size = run.data.params.get("data.image_size", "S")
+    shape = input_shape(uri)  # the registered signature: what the server will accept
+    channels, size = shape[1], shape[2]
     print(f"\nchampion: {uri}")
     print("load it in another program (`pip install mlflow torch`; the model ships its `sasa` code):")
     print("    import mlflow, mlflow.pytorch, torch")
@@ -167,7 +168,7 @@ def _print_usage(uri: str, tracking_uri: str, run: Any) -> None:
     print("    with torch.no_grad():  # raw images, values in [0, 1]: the normalisation is inside the model")
     print(f"        logits = model(torch.zeros(2, {channels}, {size}, {size}))  # (B, C, S, S) → (B, classes)")
     print("or serve it over HTTP (JSON in, logits out):")
-    print(f"    MLFLOW_TRACKING_URI={redact(tracking_uri)} mlflow models serve -m {uri} --env-manager local "
-          "--host 127.0.0.1 --port 5001")
-    print(f"    curl -s 127.0.0.1:5001/invocations -H 'Content-Type: application/json' "
-          f"-d '{{\"inputs\": <list of (B, {channels}, {size}, {size}) images in [0, 1]>}}'")
+    print(f"    {serve_command(uri, redact(tracking_uri) or tracking_uri)}")
+    print(f"then, in another shell of the same environment, one {channels}×{size}×{size} image in [0, 1] "
+          "→ {\"predictions\": [[logits]]}:")
+    print(f"    {curl_command(shape)}")

@@ -120,6 +120,28 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     return Progress(total=total, done=len(done), pending=len(pending))
 
 
+def resume_note(study: optuna.Study, spec: StudySpec) -> str | None:
+    """What a resumed study says before it runs: trials done, which trials are retried (interrupted, or left
+    RUNNING by a dead process) and how many remain; None for a study that has not started yet."""
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state != TrialState.WAITING for t in trials):
+        return None
+    state = progress(study, spec)
+    done = {pair_of(t) for t in trials if is_done(t)}
+    retried: dict[tuple[str, int], int] = {}
+    for trial in trials:  # the latest unsettled failure of every pair that is still to run
+        pair = pair_of(trial)
+        if pair is not None and pair not in done and trial.state == TrialState.FAIL and not is_done(trial):
+            retried[pair] = trial.number
+    left = state.total - state.done
+    note = f"resuming study '{spec.name}': {state.done}/{state.total} trials done"
+    if retried:
+        listed = ", ".join(f"#{number} {point} seed={seed}" for (point, seed), number in sorted(
+            retried.items(), key=lambda kv: kv[1]))
+        note += f"; retrying {len(retried)} interrupted or lost trial{'s' * (len(retried) != 1)}: {listed}"
+    return note + f"; {left} trial{'s' * (left != 1)} remain{'s' * (left == 1)}"
+
+
 def sampled_count(study: optuna.Study) -> int:
     """Trials whose design point the sampler chose (search designs; the other seeds are enqueued copies)."""
     return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_ORIGIN) == "sampled")

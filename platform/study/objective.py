@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 import sasa
 
 from ..data.datamodule import ImageDataModule
+from ..labels import short_label
 from ..records import (
     ATTR_EXAMPLES,
     ATTR_FAIL,
@@ -158,7 +159,7 @@ class Objective:
         run_id = ctx.tracker.start_child_run(
             ctx.experiment_id,
             ctx.parent_run_id,
-            name=f"{trial.number:03d} {point.key} seed={seed}",
+            name=f"{short_label(point.key)} seed={seed} #{trial.number}",  # design point first, unique by number
             tags={
                 TAG_STUDY: spec.name,
                 TAG_TRIAL: str(trial.number),

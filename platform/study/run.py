@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import torch
 from rich.console import Console
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain: bars are shown on a terminal only (tqdm.auto would want widgets in a notebook)
 
 from ..data.staging import discard
 from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_failure
@@ -25,7 +25,8 @@ from ..spec.study_spec import StudySpec, load_spec
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .devices import WorkerPlan, plan_workers
-from .lifecycle import nothing_left, progress
+from .lifecycle import nothing_left, progress, resume_note
+from .notes import publish_table
 from .objective import Objective
 from .preflight import preflight
 from .report_hook import build_report_after_study
@@ -107,6 +108,7 @@ def quiet_libraries() -> None:
     for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
         for name in (package, f"{package}.utilities.rank_zero"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
@@ -181,14 +183,18 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
                       f"runs once (× {len(spec.search.seeds)} seeds), then the study is complete")
     if nothing_left(session.study, spec):
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
+    elif (note := resume_note(session.study, spec)) is not None:
+        console.print(note, highlight=False, soft_wrap=True)
+    live = interactive(console)
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()
     try:
         if separate:
-            finished = run_workers(session.study, spec, plans, worker_argv, housekeeping=session.housekeeping)
+            finished = run_workers(session.study, spec, plans, worker_argv, housekeeping=session.housekeeping,
+                                   bar=live)
         else:
             plan = plans[0]
-            context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=True)
-            finished = _run_in_process(session, Objective(context))
+            context = session.context(accelerator=plan.accelerator, devices=plan.devices, progress_bar=live)
+            finished = _run_in_process(session, Objective(context), bar=live)
         status = "FINISHED"
         if not finished and spec.search.timeout is None:
             console.print("[bold red]study incomplete[/]: workers kept failing; see the [w…] lines above")
@@ -207,31 +213,42 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
     return _report(session, code, console=console, full=code != EXIT_INTERRUPTED)
 
 
-def _run_in_process(session: Session, objective: Objective) -> bool:
+def interactive(console: Console) -> bool:
+    """Progress bars only on a terminal: a log file, CI, SLURM or a notebook gets one plain line per trial."""
+    return console.is_terminal and not console.is_jupyter
+
+
+def _run_in_process(session: Session, objective: Objective, *, bar: bool) -> bool:
+    """Run the trials here: with ``bar``, a study bar over Lightning's epoch bar (failures as lines above it);
+    without, one line per finished trial with the study's progress, flushed."""
     spec, study = session.spec, session.study
     state = progress(study, spec)
-    bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name}", unit="trial", position=0,
-               dynamic_ncols=True, leave=True)
+    study_bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name}", unit="trial", position=0,
+                     dynamic_ncols=True, leave=True, disable=not bar)
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         now = progress(study, spec)
-        bar.total, bar.n = now.total, now.done
-        bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
+        if not bar:
+            print(f"{trial_line(session, trial)} [{now.done}/{now.total} done]", flush=True)
+            return
+        study_bar.total, study_bar.n = now.total, now.done
+        study_bar.set_postfix_str(f"last: #{trial.number} {trial.state.name.lower()}", refresh=True)
         if trial.state == optuna.trial.TrialState.FAIL:
             tqdm.write(trial_line(session, trial))
 
     try:
         return optimize(session, objective, on_trial_end=on_trial_end)
     finally:
-        bar.close()
+        study_bar.close()
 
 
 def _report(session: Session, code: int, *, console: Console, full: bool) -> StudyResult:
     study, spec, stores = session.study, session.spec, session.stores
     rows = get_summary_info(study)
+    found = get_verdicts(study, spec.resolved_dict()) if rows else {}
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
-                       found=get_verdicts(study, spec.resolved_dict()))
+                       found=found)
         session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
@@ -241,6 +258,14 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
                                         stores.root / "reports" / spec.name)
         if html is not None:
             console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
+    if rows:  # the table where people look: the parent run's description and table artifact, optuna-dashboard
+        try:
+            publish_table(session.tracker, study, session.parent_run, session.experiment_id, rows, found,
+                          metric=spec.objective.metric, direction=spec.objective.direction,
+                          report_path=None if html is None else str(html))
+        except Exception as exc:  # the results are stored; only their descriptions are missing
+            console.print(f"warning: the ablation table was not written to MLflow / optuna-dashboard "
+                          f"({(redact(f'{type(exc).__name__}: {exc}') or '')[:300]})", highlight=False)
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
     console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open "

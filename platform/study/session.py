@@ -25,6 +25,7 @@ from ..stores.connect import StoreError, check_tracking, open_storage
 from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
+from .notes import describe_experiment
 from .objective import Objective, TrialContext, TrialFailedError
 from .rounds import run_round
 from .tracking import Tracker, git_commit
@@ -101,6 +102,7 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
         experiment_id, spec.name, parent_id,
         tags={TAG_STORAGE: redact(stores.storage_url) or "", TAG_COMMIT: git_commit()},
     )
+    describe_experiment(tracker, experiment_id, spec)  # the spec may have changed (a resumed study's description)
     if parent_id is None:
         study.set_user_attr(STUDY_PARENT_RUN, parent)
         tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
+from ..labels import legend, short_labels
 from ..records import TrialRecord, is_failure, trials_by_point
 from ..reports.load import point_info, study_info
 from ..reports.views import decisions, verdicts
@@ -86,16 +87,37 @@ def _verdict_cells(row: PointSummary, found: dict[str, verdicts.Verdict]) -> lis
     return [v.verdict + (f" ({v.test})" if v.test else ""), delta, verdicts.seeds_label(v.seeds_needed)]
 
 
+def _table(title: str | None, columns: list[str], rows: list[list[str]], styles: list[str | None]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        # The label and the verdict never wrap or shrink: they are what a reader looks for.
+        whole = i == 0 or column == "verdict"
+        table.add_column(column, justify="left" if whole else "right", no_wrap=whole,
+                         min_width=max((len(r[i]) for r in rows), default=0) if whole else None)
+    for cells, style in zip(rows, styles, strict=True):
+        table.add_row(*cells, style=style)
+    return table
+
+
+def _fits(table: Table, width: int) -> bool:
+    """Does ``table`` render at ``width`` columns without squeezing any cell?"""
+    return Console(width=10_000).measure(table).maximum <= width
+
+
 def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console,
                    found: dict[str, verdicts.Verdict] | None = None) -> None:
-    """The table; ``found`` (from :func:`get_verdicts`) adds the verdict, Δ [95 % CI] and seeds needed columns."""
+    """The table; ``found`` (from :func:`get_verdicts`) adds the verdict, Δ [95 % CI] and seeds needed columns.
+
+    Design points appear by their short labels (``k=7``; :mod:`..labels`). Wide terminals get one table; narrower
+    ones the results and the verdicts as two tables; narrower still, one block of ``name: value`` lines per design
+    point. No label, verdict or interval is ever cut.
+    """
     best = best_key(rows, direction)
-    table = Table(title=f"{metric} ({direction}) by design point — mean ± std over seeds")
-    columns = ["design point", metric, "n (ok/pruned/failed)", "params (M)", "FLOPs (G)"]
-    if found:
-        columns += ["verdict", "Δ vs ref [95 % CI]", "seeds needed"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "design point" else "right")
+    labels = short_labels(r.key for r in rows)
+    title = f"{metric} ({direction}) by design point — mean ± std over seeds"
+    stats_columns = ["design point", metric, "n ok/pruned/failed", "params (M)", "FLOPs (G)"]
+    verdict_columns = ["verdict", "Δ vs ref [95 % CI]", "seeds needed"] if found else []
+    cells, styles = [], []
     for row in rows:
         if row.mean is None:
             value = "—"
@@ -103,15 +125,32 @@ def render_summary(rows: list[PointSummary], *, metric: str, direction: str, con
             value = f"{row.mean:.4f}"
         else:
             value = f"{row.mean:.4f} ± {row.std:.4f}"
-        table.add_row(
-            row.key,
-            value,
-            f"{row.n_complete}/{row.n_pruned}/{row.n_failed}",
+        cells.append([
+            labels[row.key], value, f"{row.n_complete}/{row.n_pruned}/{row.n_failed}",
             f"{row.params / 1e6:.3f}" if row.params is not None else "—",
             f"{row.flops / 1e9:.4f}" if row.flops is not None else "—",
             *(_verdict_cells(row, found) if found else []),
-            style="bold green" if row.key == best else None,
-        )
-    console.print(table)
+        ])
+        styles.append("bold green" if row.key == best else None)
+    width = console.width
+    wide = _table(title, stats_columns + verdict_columns, cells, styles)
+    stats = _table(title, stats_columns, [c[:5] for c in cells], styles)
+    versus = _table("verdict against the reference", ["design point", *verdict_columns],
+                    [[c[0], *c[5:]] for c in cells], styles)
+    if _fits(wide, width):
+        console.print(wide)
+    elif _fits(stats, width) and (not found or _fits(versus, width)):
+        console.print(stats)
+        if found:
+            console.print(versus)
+    else:  # one block per design point
+        console.print(title, highlight=False)
+        names = stats_columns[1:] + verdict_columns
+        for row_cells, style in zip(cells, styles, strict=True):
+            console.print(row_cells[0], style=style or "bold", soft_wrap=True, highlight=False)
+            for name, cell in zip(names, row_cells[1:], strict=True):
+                console.print(f"  {name}: {cell}", soft_wrap=True, highlight=False)
+    if (abbreviations := legend(r.key for r in rows)):
+        console.print(f"design points: {abbreviations}", highlight=False)
     if best is not None:
-        console.print(f"best: [bold green]{best}[/]")
+        console.print(f"best: [bold green]{labels[best]}[/] ({best})", highlight=False)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import optuna
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain: bars are shown on a terminal only (tqdm.auto would want widgets in a notebook)
 
 from ..spec.study_spec import StudySpec
 from .devices import WorkerPlan
@@ -70,16 +70,17 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 
 
 def run_workers(study: optuna.Study, spec: StudySpec, plans: list[WorkerPlan], argv: Sequence[str], *,
-                housekeeping: Callable[[], object]) -> bool:
+                housekeeping: Callable[[], object], bar: bool = True) -> bool:
     """Run the study on ``plans`` worker processes; True when the design is done.
 
     ``housekeeping`` (the session's: recover dead trials, enqueue what is missing, decision rounds) runs every
-    few seconds while they work. KeyboardInterrupt stops every worker (each fails its running trial as
+    few seconds while they work. Without ``bar`` (not a terminal) only the workers' one line per trial shows
+    progress. KeyboardInterrupt stops every worker (each fails its running trial as
     interrupted) and propagates.
     """
     state = progress(study, spec)
-    bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name} ({len(plans)} workers)",
-               unit="trial", dynamic_ncols=True)
+    study_bar = tqdm(total=state.total, initial=state.done, desc=f"study {spec.name} ({len(plans)} workers)",
+                     unit="trial", dynamic_ncols=True, disable=not bar)
     try:
         for round_number in range(1, MAX_ROUNDS + 1):
             if nothing_left(study, spec):
@@ -93,8 +94,8 @@ def run_workers(study: optuna.Study, spec: StudySpec, plans: list[WorkerPlan], a
                         last = time.monotonic()
                         housekeeping()
                         now = progress(study, spec)
-                        bar.total, bar.n = now.total, now.done
-                        bar.refresh()
+                        study_bar.total, study_bar.n = now.total, now.done
+                        study_bar.refresh()
             except KeyboardInterrupt:
                 _stop(procs)
                 raise
@@ -104,8 +105,8 @@ def run_workers(study: optuna.Study, spec: StudySpec, plans: list[WorkerPlan], a
                     tqdm.write(f"[w{plan.index}] exited with {how} (round {round_number})")
             housekeeping()
             now = progress(study, spec)
-            bar.total, bar.n = now.total, now.done
-            bar.refresh()
+            study_bar.total, study_bar.n = now.total, now.done
+            study_bar.refresh()
     finally:
-        bar.close()
+        study_bar.close()
     return nothing_left(study, spec)

@@ -22,8 +22,9 @@ does the backward; it traces under ``torch.compile(fullgraph=True)``).
 
 Cost: O(N·(HW)²·(d + H + W)) time and O(N·(HW)²) memory (the softmax weights are saved for backward), against
 O(N·k²·HW·d) and O(N·k²·HW) for the window kernel: it wins only on maps not much larger than the window, where
-its handful of large ops beats the window kernel's per-chunk Python overhead. ``use_dense`` says where (fitted on
-the CPU; the torch backend also asks it on a GPU, where the few large ops favour the dense path even more).
+its handful of large ops beats the window kernel's per-chunk Python overhead. ``use_dense`` says where
+(constants set by hand on the CPU; the torch backend also asks it on a GPU, where the few large ops favour the
+dense path even more).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from sasa.kernels._checks import check_window_inputs
 # ``use_dense`` picks the dense path only where (1) the map has at most MAX_PIXELS pixels, (2) its (N, HW, HW)
 # table is at most MAX_RATIO times the window kernel's (N, k², HW) one and has at most MAX_ELEMENTS elements, and
 # (3) the cost model below predicts it to be faster. Cost per batch·head entry, in ns of one CPU thread (forward +
-# backward, float32; fitted to measurements at N=256 on the development machine, 2026-11-27): dense
+# backward, float32; set by hand from timings at N=256 on the development machine, 2026-11-27 — no script or
+# results file records them, so they are estimates; the tests check that both paths are right, not the choice):
+# dense
 # HW²·(DENSE_FIXED + DENSE_PER_CHANNEL·(d + H + W)), window kernel HW·k²·(WINDOW_FIXED + WINDOW_PER_CHANNEL·d),
 # k clipped to the image's reach. The model ignores the window kernel's per-chunk overhead, which makes it
 # favour the window kernel on the smallest maps: conservative where dense would cost more memory.

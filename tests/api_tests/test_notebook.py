@@ -19,6 +19,7 @@ def test_notebook_runs_a_tiny_study_and_shows_table_and_plot(lab_site: Path, tmp
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in lab_env(lab_site).items():
         monkeypatch.setenv(key, value)  # the kernel process inherits this environment
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)  # progress as a user's kernel shows it
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     work = tmp_path / "work"
     work.mkdir()
@@ -28,6 +29,11 @@ def test_notebook_runs_a_tiny_study_and_shows_table_and_plot(lab_site: Path, tmp
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
     texts = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    # Progress renders as plain lines (one per trial), not as widgets that need ipywidgets nor as bar redraws.
+    assert "TqdmWarning" not in texts and "IProgress" not in texts, texts
+    run_cell = next(c for c in notebook.cells if c.cell_type == "code" and "run_study(" in c.source)
+    assert len(run_cell.outputs) <= 25, [o.get("text", o.get("data")) for o in run_cell.outputs]
+    assert "\r" not in texts and "\x1b" not in texts
     assert "stdlib platform: True" in texts and "4/4 trials done" in texts
     tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("window_size=3" in t and "mlflow_run_id" in t and "COMPLETE" in t for t in tables)

@@ -75,3 +75,29 @@ def test_entry_points_under_the_installed_name(lab_site: Path, tmp_path: Path) -
     missing = _run(lab_site, tmp_path, "-m", "sasa_lab.promote", "nosuch", "--runs-dir", str(tmp_path / "runs"))
     assert missing.returncode == 2 and "error:" in missing.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def _readme_api_block() -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("```python\nimport mlflow.pytorch\nimport sasa_lab\n")
+    return text[start + len("```python\n"):text.index("```", start + 3)]
+
+
+def test_readme_python_api_block_runs_as_written(lab_site: Path, tmp_path: Path) -> None:
+    """The README's Python API block, verbatim, on a tiny study named window_size at studies/window_size.yaml:
+    the URI promote returns is the one its comment shows, the champion loads and takes raw images, and no
+    checkpoint is left under runs/ (the README says so)."""
+    block = _readme_api_block()
+    (tmp_path / "studies").mkdir()
+    spec = {**tiny_study("window_size"), "data": {"source": "digits", "image_size": 16}}
+    (tmp_path / "studies" / "window_size.yaml").write_text(yaml.safe_dump(spec))
+    promised = next(line for line in block.splitlines() if line.startswith("uri = ")).split("#")[1].strip()
+    check = (
+        "import torch\n"
+        f"assert uri == {promised!r}, uri\n"
+        "print('SHAPE', tuple(champion(torch.rand(2, 1, 16, 16)).shape), 'ROWS', len(df))\n"
+    )
+    out = _run(lab_site, tmp_path, "-c", block + check)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "SHAPE (2, 10) ROWS 2" in out.stdout
+    assert not list((tmp_path / "runs").rglob("*.ckpt"))

@@ -122,3 +122,15 @@ def test_all_writes_an_index_of_every_study(stores: Stores, tmp_path: Path, caps
     assert posenc_row.endswith("| Table 5 | agrees |")
     # window: ours rank 7 > 5 > 3, paper 7 > 5 > 3 among the matched levels
     assert next(ln for ln in index.splitlines() if ln.startswith("| [window]")).endswith("| Table 4 | agrees |")
+
+
+def test_help_of_every_command_prints_percent_signs_once() -> None:
+    """argparse %-formats help strings but not the description: '%%' there reaches the user as '%%'."""
+    from dashboards.__main__ import build_parser as report_parser
+    from platform.promote.__main__ import build_parser as promote_parser
+    from platform.study.__main__ import build_parser as study_parser
+
+    for parser in (report_parser(), promote_parser(), study_parser()):
+        text = parser.format_help()
+        assert "%%" not in text, text
+    assert "95 % CI" in report_parser().format_help()

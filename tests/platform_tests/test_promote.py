@@ -6,6 +6,7 @@ run by the CLI (module fixture): round trip, idempotency, the ``--force`` rule, 
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -101,7 +102,8 @@ def test_default_model_name_is_sanitised() -> None:
 @pytest.fixture(scope="module")
 def study_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("promote")
-    spec = write_spec(tmp / f"{STUDY}.yaml", tiny_spec(STUDY))
+    # Digits at 16×16, as studies/window_size.yaml: the request documented in docs/registry.md fits its champion.
+    spec = write_spec(tmp / f"{STUDY}.yaml", tiny_spec(STUDY, data={"image_size": 16}))
     result = run_study(spec, tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp
@@ -175,7 +177,7 @@ def test_promotion_round_trip_registers_verifies_and_loads_anywhere(study_dir: P
         f"mlflow.set_tracking_uri({stores(study_dir)[1]!r})\n"
         f"model = mlflow.pytorch.load_model('models:/{name}@champion', map_location='cpu')\n"
         "with torch.no_grad():\n"
-        "    logits = model(torch.randn(3, 1, 8, 8))\n"
+        "    logits = model(torch.randn(3, 1, 16, 16))\n"
         "print(tuple(logits.shape), bool(torch.isfinite(logits).all()))\n"
     )
     assert not (tmp_path / "sasa").exists() and not (tmp_path / "platform").exists()
@@ -290,11 +292,13 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
     name, tracking = default_model_name(STUDY), stores(study_dir)[1]
     version = _client(study_dir).get_model_version_by_alias(name, "champion")
     mean, std = json.loads(version.tags["sasa.input_mean"]), json.loads(version.tags["sasa.input_std"])
+    assert "(B, 1, 16, 16) raw images, values in [0, 1]" in version.description  # what the model really takes
+    assert "normalisation is inside the model" in version.description
 
     import mlflow.pytorch
 
     loaded = mlflow.pytorch.load_model(f"models:/{name}@champion", map_location="cpu").eval()
-    images = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0))  # raw, values in [0, 1]
+    images = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))  # raw, values in [0, 1]
     with torch.no_grad():  # the backbone alone, on images normalised here with the version's statistics
         normalised = (images - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
         expected = loaded.backbone(normalised)  # (2, 10)
@@ -305,6 +309,27 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
+        # The request docs/registry.md shows for sasa-window_size@champion is the one promotion printed (both
+        # come from the registered signature, (-1, 1, 16, 16)); posted as printed, only the port differs.
+        printed = _printed_curl(out)
+        assert printed == _documented_curl(), (printed, _documented_curl())
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        posted = subprocess.run(["bash", "-c", printed.replace("127.0.0.1:5001", base.removeprefix("http://"))],
+                                capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": path})
+    assert posted.returncode == 0, posted.stderr
+    documented = json.loads(posted.stdout)
+    assert "error_code" not in documented, documented
+    assert torch.tensor(documented["predictions"]).shape == (1, 10)
     served = torch.tensor(answer["predictions"])
     assert served.shape == (2, 10)
     torch.testing.assert_close(served, expected, rtol=1e-4, atol=1e-5)
+
+
+def _printed_curl(out: str) -> str:
+    lines = out.splitlines()
+    return next(lines[i + 1].strip() for i, line in enumerate(lines) if line.startswith("then, in another shell"))
+
+
+def _documented_curl() -> str:
+    text = (REPO / "docs" / "registry.md").read_text()
+    return next(line.strip() for line in text.splitlines() if line.startswith("curl -s 127.0.0.1:5001/invocations"))

@@ -46,6 +46,12 @@ def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: in
     raise AssertionError("no running trial appeared in time")
 
 
+def _retry_note(study: optuna.Study, number: int) -> str:
+    """What the rerun says about the trial it retries (one of the tiny study's 4 pairs; the others may be done)."""
+    attrs = study.get_trials()[number].user_attrs
+    return (f"retrying 1 interrupted or lost trial: #{number} {attrs['design_point']} seed={attrs['seed']}; ")
+
+
 def _runs(tmp_path: Path, name: str) -> list:
     _, tracking = stores(tmp_path)
     client = MlflowClient(tracking_uri=tracking)
@@ -75,6 +81,7 @@ def test_kill9_mid_trial_then_rerun_completes_exactly_once(tmp_path: Path) -> No
     result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "closed trials left RUNNING by a dead process" in result.stdout
+    assert _retry_note(optuna.load_study(study_name="killed", storage=storage), killed) in result.stdout
 
     study = optuna.load_study(study_name="killed", storage=storage)
     _assert_complete_exactly_once(study)
@@ -111,5 +118,7 @@ def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None
 
     result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    _assert_complete_exactly_once(optuna.load_study(study_name="interrupted", storage=storage))
+    study = optuna.load_study(study_name="interrupted", storage=storage)
+    _assert_complete_exactly_once(study)
+    assert _retry_note(study, interrupted) in result.stdout, result.stdout
     assert {r.info.status for r in _runs(tmp_path, "interrupted")} == {"FINISHED", "FAILED"}

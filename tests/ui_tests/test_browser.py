@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -163,4 +164,43 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         wait_for_text(driver, [f"Group by: {TAG_POINT}", *(f"Group: {p}" for p in points), *names])
         _screenshot(driver, "mlflow-grouped-by-design-point.png")
+        assert not _unexpected(console_errors(driver))
+
+
+def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: Path) -> None:
+    """What docs/mlflow.md says of MLflow 3.17: a click in the experiments list opens the view of the sidebar's
+    workflow switch (GenAI in a fresh browser, whatever the experiment's ``mlflow.experimentKind`` tag says); once
+    the switch is on *Model training* the browser keeps it and the same click opens the runs."""
+    from selenium.webdriver.common.by import By
+
+    tmp = reported_study
+    tracking = stores(tmp)[1]
+    experiment = MlflowClient(tracking_uri=tracking).get_experiment_by_name(STUDY)
+    assert experiment.tags["mlflow.note.content"].startswith(f"**{STUDY}**")  # the description from the spec
+
+    def open_from_list(driver, base: str) -> str:
+        driver.get(f"{base}/#/experiments")
+        wait_for_text(driver, [STUDY])
+        link = next(a for a in driver.find_elements(By.CSS_SELECTOR, 'a[data-testid="experiment-list-item-link"]')
+                    if a.get_attribute("title") == STUDY)
+        link.click()
+        deadline = time.monotonic() + 60
+        while "workflowType=" not in driver.current_url and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return driver.current_url
+
+    with (
+        mlflow_server(tracking, tmp / "runs" / "mlartifacts", tmp / "mlflow-server-3.log") as mlflow_url,
+        chromium(tmp / "chromium-profile-3") as driver,
+    ):
+        first = open_from_list(driver, mlflow_url)
+        assert f"/experiments/{experiment.experiment_id}/" in first and "workflowType=genai" in first, first
+        for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
+            button.click()
+        switch = [e for e in driver.find_elements(By.CSS_SELECTOR, '[role="button"]')
+                  if e.is_displayed() and e.text.strip() == "Model training"]
+        assert switch, "no 'Model training' side of the sidebar's workflow switch"
+        switch[0].click()
+        then = open_from_list(driver, mlflow_url)
+        assert "workflowType=machine_learning" in then and "/runs" in then, then
         assert not _unexpected(console_errors(driver))

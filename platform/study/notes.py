@@ -1,0 +1,149 @@
+"""The study's answer where people look in MLflow and optuna-dashboard.
+
+- The experiment's description (MLflow's ``mlflow.note.content`` experiment tag, shown above its runs): the
+  question, design, objective and seeds from the spec, and a link to the runs in the model-training view.
+- The parent run's description (``mlflow.note.content`` run tag, markdown): the ablation table with verdicts and
+  where the report is; the same table as an MLflow table artifact (``mlflow.log_table``, the run's
+  Artifacts tab and the experiment's evaluation views can read it).
+- The Optuna study's note (optuna-dashboard's ``save_note``): the same markdown table.
+
+The table is the terminal summary's (``summary.PointSummary`` rows and the verdicts of ``summary.get_verdicts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from ..labels import short_labels
+from ..records import TABLE_ARTIFACT, TAG_NOTE, TRAINING_VIEW_QUERY
+from ..reports.views import text
+from ..spec.study_spec import StudySpec
+from .summary import PointSummary, best_key
+from .tracking import Tracker
+
+
+def experiment_note(spec: StudySpec, experiment_id: str) -> str:
+    """The experiment's description, in markdown, from the spec (values as YAML)."""
+    resolved = spec.resolved_dict()
+    search, objective = resolved.get("search", {}), resolved.get("objective", {})
+    lines = [f"**{spec.name}** — {spec.description or 'a sasa-lab study'}", ""]
+    lines += [f"- parameter `{name}`: {text.yaml_flow(_levels(value))}"
+              for name, value in (search.get("parameters") or {}).items()]
+    design = f"- design: {search.get('design')}, seeds: {text.yaml_flow(search.get('seeds'))}"
+    if search.get("effect") is not None:
+        design += f", effect ±{search['effect']}"
+    if search.get("reference"):
+        design += f", reference {text.yaml_flow(search['reference'])}"
+    second = f", then {objective['second']} (minimised)" if objective.get("second") else ""
+    lines += [
+        design,
+        f"- objective: {objective.get('metric')} ({objective.get('direction')}){second}",
+        f"- model: {resolved.get('model', {}).get('name')}; data: {resolved.get('data', {}).get('source')}",
+        "",
+        "One parent run (the ablation table, the report under `report/`, `spec.yaml`) and one child run per "
+        f"trial. [Open the runs in the model-training view](#/experiments/{experiment_id}/runs?"
+        f"{TRAINING_VIEW_QUERY}): MLflow 3.17 opens an experiment in the view chosen in its sidebar.",
+    ]
+    return "\n".join(lines)
+
+
+def _levels(parameter: Any) -> Any:
+    """A parameter as one reads it: a categorical's list of choices, else its mapping without empty keys."""
+    if isinstance(parameter, dict):
+        plain = {k: v for k, v in parameter.items() if v is not None and v is not False}
+        if plain.get("type") == "categorical" and "choices" in plain:
+            return plain["choices"]
+        return plain
+    return parameter
+
+
+def table_rows(rows: Sequence[PointSummary], found: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
+    """One dict per design point: the terminal summary's columns, full precision where numbers."""
+    labels = short_labels(r.key for r in rows)
+    references = {v.reference for v in found.values()}
+    out = []
+    for row in rows:
+        verdict = found.get(row.key)
+        out.append({
+            "design point": row.key, "label": labels[row.key], f"{metric} mean": row.mean, f"{metric} std": row.std,
+            "n complete": row.n_complete, "n pruned": row.n_pruned, "n failed": row.n_failed,
+            "params": row.params, "flops": row.flops,
+            "verdict": ("pruned" if row.n_pruned else verdict.verdict if verdict else
+                        "reference" if row.key in references else None),
+            "test": verdict.test if verdict else None,
+            "delta": verdict.delta if verdict else None,
+            "ci low": verdict.ci_low if verdict else None, "ci high": verdict.ci_high if verdict else None,
+            "seeds needed": verdict.seeds_needed if verdict else None,
+        })
+    return out
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def table_markdown(rows: Sequence[PointSummary], found: Mapping[str, Any], *, metric: str, direction: str,
+                   report: str | None) -> str:
+    """The ablation table as markdown, best design point in bold, then where the report is."""
+    best = best_key(list(rows), direction)
+    header = ["design point", f"{metric} mean ± std", "n ok/pruned/failed", "params (M)", "FLOPs (G)"]
+    if found:
+        header += ["verdict", "Δ vs ref [95 % CI]", "seeds needed"]
+    lines = [f"**Ablation table** — {metric} ({direction}), mean ± std over seeds", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cells in table_rows(rows, found, metric):
+        mean, std = cells[f"{metric} mean"], cells[f"{metric} std"]
+        value = "—" if mean is None else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
+        point = cells["design point"]
+        line = [f"**{point}**" if point == best else point, value,
+                f"{cells['n complete']}/{cells['n pruned']}/{cells['n failed']}",
+                _num(None if cells["params"] is None else cells["params"] / 1e6, ".3f"),
+                _num(None if cells["flops"] is None else cells["flops"] / 1e9, ".4f")]
+        if found:
+            interval = ("" if cells["ci low"] is None or cells["ci high"] is None
+                        else f" [{cells['ci low']:+.4f}, {cells['ci high']:+.4f}]")
+            test = f" ({cells['test']})" if cells["test"] else ""
+            line += [f"{cells['verdict'] or '—'}{test}", _num(cells["delta"], "+.4f") + interval,
+                     _num(cells["seeds needed"], "d")]
+        lines.append("| " + " | ".join(line) + " |")
+    lines.append("")
+    if best is not None:
+        lines.append(f"Best design point by mean: **{best}**.")
+    if report:
+        lines.append(f"Full report (statistics, plots, paper comparison): {report}")
+    return "\n".join(lines)
+
+
+def describe_experiment(tracker: Tracker, experiment_id: str, spec: StudySpec) -> None:
+    tracker.client.set_experiment_tag(experiment_id, TAG_NOTE, experiment_note(spec, experiment_id))
+
+
+def publish_table(tracker: Tracker, study: optuna.Study, parent_run: str, experiment_id: str,
+                  rows: Sequence[PointSummary], found: Mapping[str, Any], *, metric: str, direction: str,
+                  report_path: str | None) -> str:
+    """The ablation table as the parent run's description, its table artifact and the Optuna study's note;
+    returns the markdown."""
+    artifacts = f"#/experiments/{experiment_id}/runs/{parent_run}/artifacts"
+    where = (f"[`report/report.html`]({artifacts}) on this run (Artifacts tab)"
+             + (f"; on disk `{report_path}`" if report_path else "")) if report_path else None
+    markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where)
+    tracker.client.set_tag(parent_run, TAG_NOTE, markdown)
+    tracker.client.log_table(parent_run, data=pd.DataFrame(table_rows(rows, found, metric)),
+                             artifact_file=TABLE_ARTIFACT)
+    save_study_note(study, table_markdown(rows, found, metric=metric, direction=direction,
+                                          report=f"`{report_path}`" if report_path else None))
+    return markdown
+
+
+def save_study_note(study: optuna.Study, markdown: str) -> bool:
+    """optuna-dashboard's study note; False when optuna-dashboard (the dev extra) is not installed here."""
+    try:
+        from optuna_dashboard import save_note  # late: optional, only where optuna-dashboard is installed
+    except ImportError:
+        return False
+    save_note(study, markdown)
+    return True
