@@ -23,6 +23,7 @@ from .devices import DevicePlanError, WorkerPlan
 from .dry_run import print_design, stored_verdicts
 from .follower import run_ddp_follower
 from .lifecycle import StudyConflictError
+from .preflight import PreflightError, backend_problems
 from .run import StudyRequest, quiet_libraries, run_study, run_worker
 
 EXIT_USAGE = 2
@@ -88,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             print(spec.to_yaml(), end="")
             return 0
         if args.dry_run:
-            request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
+            plans = request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
+            problems = backend_problems(spec, plans[0])  # a kernel this machine cannot run, too
+            if problems:
+                raise PreflightError("\n".join(problems))
             print_design(spec, console=console, stored=stored_verdicts(spec, stores))
             return 0
         if args.worker_index is not None:

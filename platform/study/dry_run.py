@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -84,7 +85,8 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
         model_spec, _ = resolve(spec, point)
         key = model_spec.model_dump_json()
         if key not in sizes:
-            model = model_spec.build(num_classes=NUM_CLASSES, in_channels=channels)
+            with torch.device("meta"):  # shapes only: no memory, and no kernel needs this machine's device
+                model = model_spec.build(num_classes=NUM_CLASSES, in_channels=channels)
             sizes[key] = (sum(p.numel() for p in model.parameters()) / 1e6,
                           sasa.count_flops(model, (1, channels, size, size)) / 1e9)
         params, flops = sizes[key]

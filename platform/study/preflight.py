@@ -14,13 +14,17 @@ import math
 import os
 from pathlib import Path
 
+import torch
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from sasa.kernels import ENV_VAR, resolve_backend
+
 from ..data.sources import DataError
 from ..data.staging import StagedData, discard, stage_data
 from ..spec.study_spec import StudySpec
+from ..spec.values import READY_NAMES, check_levels
 from ..stores.connect import StoreError, check_tracking
 from ..stores.folders import folder_problem
 from ..stores.locations import Stores
@@ -78,8 +82,34 @@ def url_problem(url: str, option: str, runs: Path) -> str | None:
     return None
 
 
-def _consistency(spec: StudySpec, plan: WorkerPlan, num_train: int | None) -> list[str]:
+def backend_problems(spec: StudySpec, plan: WorkerPlan) -> list[str]:
+    """The SASA kernel backend resolved for the device the trials run on (``model.backend``, its search levels,
+    or ``SASA_BACKEND`` for ``auto``): Triton needs CUDA, or the CPU only under ``TRITON_INTERPRET=1``."""
+    device = torch.device("cuda" if plan.accelerator in ("gpu", "cuda") else "cpu")
+    levels: list[tuple[str, object]] = [("model.backend", spec.model.backend or "auto")]
+    for key, param in spec.search.parameters.items():
+        if READY_NAMES.get(key, key) == "model.backend":
+            levels += [(f"search.parameters.{key}", value) for value in check_levels(param)]
     problems: list[str] = []
+    for field, backend in levels:
+        try:
+            resolve_backend(str(backend), device)
+        except ValueError as exc:
+            shown = f"auto ({ENV_VAR}=triton)" if backend == "auto" else str(backend)
+            unset = f" and unset {ENV_VAR}" if backend == "auto" else ""
+            if device.type == "cpu":
+                reason = f"the trials run on the CPU (execution.accelerator: {spec.execution.accelerator}" + \
+                    (")" if spec.execution.accelerator == "cpu" else ", and this machine has no CUDA)")
+                problems.append(f"{field}: {shown} cannot run here: {reason} and TRITON_INTERPRET is not set; use "
+                                f"model.backend: torch or auto{unset}, or set TRITON_INTERPRET=1 (Triton's "
+                                "interpreter; slow)")
+            else:
+                problems.append(f"{field}: {shown}: {exc}")
+    return list(dict.fromkeys(problems))
+
+
+def _consistency(spec: StudySpec, plan: WorkerPlan, num_train: int | None) -> list[str]:
+    problems: list[str] = backend_problems(spec, plan) if num_train is None else []
     train = spec.train
     if train.precision == "16-mixed" and plan.accelerator == "cpu":
         how = "is cpu" if spec.execution.accelerator == "cpu" else "(auto) resolves to cpu on this machine"

@@ -1,0 +1,48 @@
+"""The bad-input table of issue 18 (round 3): ten causes a new user hit, several inputs each.
+
+Same contract as :mod:`tests.cli_tests.cases` (exit 2, no traceback, bounded output, the field or file named,
+nothing created or modified); ``cause`` is the issue's cause number and name.
+"""
+
+from __future__ import annotations
+
+from tests.cli_tests import files3
+from tests.cli_tests.cases import STUDY, Case
+from tests.cli_tests.files import spec_text
+
+_TRITON = spec_text(model={"backend": "triton"})
+_ADAPTIVE = {"parameters": {"window_size": [3, 5]}, "seeds": {"min": 2, "max": 4}, "reference": {"window_size": 3}}
+
+CASES3: list[Case] = [
+    # --- 1: the kernel backend, resolved for the trials' device before any work ----------------------------
+    Case("triton-on-cpu", "1 backend", ("model.backend", "triton", "TRITON_INTERPRET=1", "torch"), spec=_TRITON),
+    Case("triton-on-cpu-dry-run", "1 backend", ("model.backend", "TRITON_INTERPRET=1"), spec=_TRITON,
+         args=(*STUDY, "--dry-run")),
+    Case("env-sasa-backend-triton", "1 backend", ("SASA_BACKEND", "TRITON_INTERPRET=1"), spec=spec_text(),
+         env=(("SASA_BACKEND", "triton"),)),
+    Case("env-sasa-backend-triton-dry-run", "1 backend", ("SASA_BACKEND",), spec=spec_text(),
+         args=(*STUDY, "--dry-run"), env=(("SASA_BACKEND", "triton"),)),
+    Case("set-backend-triton-existing-study", "1 backend", ("model.backend",), spec=spec_text(),
+         existing_study=True, args=(*STUDY, "--set", "model.backend=triton")),
+    Case("triton-interpret-off", "1 backend", ("model.backend",), spec=_TRITON, env=(("TRITON_INTERPRET", "0"),)),
+    # --- 6: bounds that follow from the objective ----------------------------------------------------------
+    Case("effect-2-on-val-acc", "6 bounds", ("search.effect", "val/acc"),
+         spec=spec_text(search={**_ADAPTIVE, "effect": 2.0})),
+    Case("effect-1-on-val-acc-top5", "6 bounds", ("search.effect",),
+         spec=spec_text(search={**_ADAPTIVE, "effect": 1.0}, objective={"metric": "val/acc_top5"})),
+    Case("set-effect-5", "6 bounds", ("search.effect",), spec=spec_text(search=_ADAPTIVE | {"effect": 0.01}),
+         args=(*STUDY, "--set", "search.effect=5")),
+    Case("promote-tolerance-inf", "6 bounds", ("--tolerance",), module="platform.promote", existing_study=True,
+         args=("bad", "--runs-dir", "{runs}", "--tolerance", "inf")),
+    Case("promote-tolerance-1e309", "6 bounds", ("--tolerance",), module="platform.promote", existing_study=True,
+         args=("bad", "--runs-dir", "{runs}", "--tolerance", "1e309")),
+    # --- 7: the order of files: the study (it holds name) first, recipes after -----------------------------
+    Case("recipe-before-study", "7 file order", ("recipe.yaml", "first"), make=files3.recipe("recipe.yaml"),
+         spec=spec_text(), args=("{tmp}/recipe.yaml", "{spec}", "--runs-dir", "{runs}")),
+    Case("repo-recipe-before-study", "7 file order", ("cifar10-gpu.yaml", "first"), spec=spec_text(),
+         args=(files3.REPO_RECIPE, "{spec}", "--runs-dir", "{runs}", "--dry-run")),
+    Case("two-study-files", "7 file order", ("other.yaml", "name"), make=files3.second_study("other.yaml"),
+         spec=spec_text(), args=("{spec}", "{tmp}/other.yaml", "--runs-dir", "{runs}")),
+    Case("recipe-before-study-existing", "7 file order", ("recipe.yaml",), make=files3.recipe("recipe.yaml"),
+         spec=spec_text(), existing_study=True, args=("{tmp}/recipe.yaml", "{spec}", "--runs-dir", "{runs}")),
+]
