@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from .promote.promotion import promote
 from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
@@ -28,6 +27,7 @@ from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
 from .spec.arguments import path_arg, paths_arg, require, strings_arg
 from .spec.study_spec import parse_spec
+from .stores.connect import read_only_client
 from .stores.locations import Stores, resolve_stores
 from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study
@@ -89,7 +89,7 @@ def _run_statuses(tracking_uri: str, study_name: str) -> dict[str, str]:
     """MLflow status of every trial run of the study's experiment (empty when there is no tracking store)."""
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return {}
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = read_only_client(tracking_uri)
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return {}

@@ -18,7 +18,7 @@ from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST
 from ..spec.arguments import path_arg, require
 from ..spec.names import study_target
 from ..spec.study_spec import StudySpec, load_spec, parse_spec
-from ..stores.connect import StoreError, open_storage
+from ..stores.connect import StoreError, open_storage_read_only
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .champion import PromotionError, one_line, select
@@ -150,7 +150,7 @@ def _target(study: str) -> tuple[str, StudySpec | None]:
 
 def _load_study(stores: Stores, name: str) -> optuna.Study:
     require_sqlite_file(stores.storage_url, "--storage", "Optuna storage")
-    storage = open_storage(stores.storage_url)
+    storage = open_storage_read_only(stores.storage_url)  # promotion writes to the registry only
     try:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     except Exception as exc:

@@ -23,7 +23,7 @@ import sasa
 from ..reports.views import verdicts
 from ..search import grid_points, resolve, sampled_target
 from ..spec.study_spec import StudySpec
-from ..stores.connect import open_storage, study_exists
+from ..stores.connect import open_storage_read_only, study_exists
 from ..stores.locations import Stores
 from .summary import get_verdicts
 
@@ -36,7 +36,7 @@ def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdi
     url = stores.storage_url
     if spec.search.effect is None or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file()):
         return None
-    storage = open_storage(url)
+    storage = open_storage_read_only(url)  # a dry run writes nothing, not even Optuna's tables
     if not study_exists(storage, spec.name):
         return None
     return get_verdicts(optuna.load_study(study_name=spec.name, storage=storage), spec.resolved_dict())

@@ -29,6 +29,7 @@ from ..stores.connect import StoreError, check_tracking
 from ..stores.folders import folder_problem
 from ..stores.locations import Stores
 from ..stores.redaction import redact
+from ..stores.sqlite_files import MLFLOW, OPTUNA, store_problem
 from .devices import WorkerPlan
 
 CONNECT_TIMEOUT_S = 10
@@ -46,8 +47,9 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def url_problem(url: str, option: str, runs: Path) -> str | None:
-    """Why a store URL cannot be reached (None: it can), creating nothing (SQLite files are not opened)."""
+def url_problem(url: str, option: str, runs: Path, kind: str = OPTUNA) -> str | None:
+    """Why a store URL cannot be reached (None: it can), creating nothing (an existing SQLite file is opened
+    read-only and must be the ``kind`` of store it is named as: :func:`~..stores.sqlite_files.store_problem`)."""
     shown = f"{option} {redact(url)}"
     if url.startswith(("http://", "https://", "file:", "databricks")):
         return None  # MLflow-only schemes: checked by check_tracking
@@ -61,7 +63,7 @@ def url_problem(url: str, option: str, runs: Path) -> str | None:
             return None
         path = Path(database)
         if path.exists():
-            return None if path.is_file() else f"{shown}: {path} is not a file"
+            return store_problem(url, kind, option) if path.is_file() else f"{shown}: {path} is not a file"
         if _inside(path.parent, runs):
             return None  # made with the runs folder (checked on its own)
         if not path.parent.is_dir():
@@ -140,8 +142,9 @@ def preflight(spec: StudySpec, stores: Stores, plan: WorkerPlan, *, cli_storage:
         problems.append(runs_problem)
     storage_option = "--storage" if cli_storage else "storage" if spec.storage else "--runs-dir"
     tracking_option = "--tracking-uri" if cli_tracking else "tracking" if spec.tracking else "--runs-dir"
-    for url, option in ((stores.storage_url, storage_option), (stores.tracking_uri, tracking_option)):
-        problem = url_problem(url, option, stores.root)
+    for url, option, kind in ((stores.storage_url, storage_option, OPTUNA),
+                              (stores.tracking_uri, tracking_option, MLFLOW)):
+        problem = url_problem(url, option, stores.root, kind)
         if problem and problem not in problems:
             problems.append(problem)
     if stores.tracking_uri.startswith(("http://", "https://")):
