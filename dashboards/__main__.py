@@ -14,15 +14,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import optuna
+try:  # Ctrl-C while the libraries load (seconds): one line and exit 130, not a traceback
+    import optuna
 
-from . import browse
-from .data import ReportError
-from .html import render_index
-from .lab import load, publish, records, spec, stores
-from .paper import comparison_markdown, varied
-from .report import table_markdown
-from .stats import TESTS
+    from . import browse
+    from .data import ReportError
+    from .html import render_index
+    from .lab import load, publish, records, spec, stores
+    from .paper import comparison_markdown, varied
+    from .report import table_markdown
+    from .stats import TESTS
+except KeyboardInterrupt:
+    print("interrupted while starting (nothing was written); rerun the same command", file=sys.stderr)
+    sys.exit(130)
 
 EXIT_USAGE = 2
 
@@ -175,6 +179,10 @@ def _index_markdown(title: str, rows: list[list[str]], links: list[str | None], 
 def _browse(args: argparse.Namespace) -> int:
     """``--list``, ``--export STUDY``, ``--compare A B``: read the stores, never write to them."""
     where = _stores(args, None)
+    if args.export:  # the output folder is checked before any store is opened
+        problem = stores.folder_problem(args.out or Path("."), "--out")
+        if problem:
+            raise ReportError(problem)
     storage = load.open_optuna(where.storage_url)
     if args.list:
         lines = browse.list_studies(storage)
@@ -190,6 +198,15 @@ def _browse(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the stores were only read; rerun the same command", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     chosen = [flag for flag, on in (("--list", args.list), ("--export", args.export), ("--compare", args.compare),
@@ -203,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         except ReportError as exc:
             print(f"error: {stores.redact(' '.join(str(exc).split()))}", file=sys.stderr)
             return EXIT_USAGE
+        except OSError as exc:
+            return _write_error(args, exc)
     if args.all == (args.study is not None):
         print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
         return EXIT_USAGE
@@ -212,6 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split())
         print(f"error: {stores.redact(message)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        return _write_error(args, exc)
+
+
+def _write_error(args: argparse.Namespace, exc: OSError) -> int:
+    """A file the report or export could not write (a read-only or impossible --out): one line, exit 2."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    print(f"error: --out {args.out or 'default'}: cannot write the files there: {exc.strerror or exc}{where}; give "
+          "a writable folder", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

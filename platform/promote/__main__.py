@@ -38,13 +38,17 @@ import sys
 import warnings
 from pathlib import Path
 
-import optuna
+try:  # Ctrl-C while the libraries load (seconds): one line and exit 130, not a traceback
+    import optuna
 
-from ..data.sources import DataError
-from ..spec.errors import SpecError
-from ..stores.connect import StoreError
-from .champion import NoChampionError, PromotionError, one_line
-from .promotion import DEFAULT_ALIAS, promote
+    from ..data.sources import DataError
+    from ..spec.errors import SpecError
+    from ..stores.connect import StoreError
+    from .champion import NoChampionError, PromotionError, one_line
+    from .promotion import DEFAULT_ALIAS, promote
+except KeyboardInterrupt:
+    print("interrupted while starting (nothing was changed); rerun the same command", file=sys.stderr)
+    sys.exit(130)
 
 EXIT_USAGE = 2
 
@@ -78,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the alias was not moved; rerun the same command", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("mlflow", "alembic", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)

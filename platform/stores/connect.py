@@ -72,7 +72,7 @@ def open_storage_read_only(url: str) -> RDBStorage:
         if not path.is_file():
             raise StoreError(f"--storage {redact(url)}: no such database file ({path}); run a study first or pass "
                              "the right --storage")
-        problem = store_problem(url, OPTUNA, "--storage")
+        problem = store_problem(url, OPTUNA, "--storage", empty_ok=False)
         if problem:
             raise StoreError(problem)
         url = read_only_url(url)
@@ -113,7 +113,7 @@ def read_only_client(uri: str) -> MlflowClient:
     if not path.is_file():
         raise StoreError(f"--tracking-uri {redact(uri)}: no such database file ({path}); run a study first or pass "
                          "the right --tracking-uri")
-    problem = store_problem(uri, MLFLOW, "--tracking-uri")
+    problem = store_problem(uri, MLFLOW, "--tracking-uri", empty_ok=False)
     if problem:
         raise StoreError(problem)
     _no_folder_for_uri_files()

@@ -78,8 +78,9 @@ def _schema(kind: str) -> tuple[frozenset[str], str | None]:
     return frozenset(script.revision for script in scripts.walk_revisions()), scripts.get_current_head()
 
 
-def store_problem(url: str, kind: str, option: str) -> str | None:
-    """Why the existing SQLite file of ``url`` is not a usable ``kind`` store (None: it is, or it is empty or absent).
+def store_problem(url: str, kind: str, option: str, *, empty_ok: bool = True) -> str | None:
+    """Why the existing SQLite file of ``url`` is not a usable ``kind`` store (None: it is, or it is absent, or —
+    with ``empty_ok``, for a command that will create the tables — empty).
 
     Read-only: the file is opened with SQLite's ``mode=ro``; nothing is written, not even to an empty file.
     """
@@ -89,8 +90,10 @@ def store_problem(url: str, kind: str, option: str) -> str | None:
     shown = f"{option} {redact(url)}"
     if not path.is_file():
         return f"{shown}: {path} is a folder, not a database file; give a file path (e.g. runs/{kind}.db)"
+    empty = f"{shown}: {path} holds no {LABELS[kind]} yet (an empty database: an interrupted first run leaves " \
+            f"one); run a study first, or pass the right {option}"
     if path.stat().st_size == 0:
-        return None  # an empty file is an empty database: the library makes its tables
+        return None if empty_ok else empty  # an empty file is an empty database: a study makes its tables
     try:
         with path.open("rb") as handle:
             header = handle.read(len(SQLITE_HEADER))
@@ -104,7 +107,7 @@ def store_problem(url: str, kind: str, option: str) -> str | None:
     except sqlite3.Error as exc:
         return f"{shown}: {path} cannot be read as a SQLite database ({exc}); give the {LABELS[kind]} file"
     if not names:
-        return None
+        return None if empty_ok else empty
     other = MLFLOW if kind == OPTUNA else OPTUNA
     if not TABLES[kind] & names and TABLES[other] <= names:
         return f"{shown}: {path} is an {LABELS[other]}, not an {LABELS[kind]}; " + \

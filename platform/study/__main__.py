@@ -12,19 +12,23 @@ import argparse
 import sys
 from pathlib import Path
 
-from rich.console import Console
+try:  # Ctrl-C while the libraries load (seconds): one line and exit 130, not a traceback
+    from rich.console import Console
 
-from ..data.sources import DataError
-from ..spec.errors import SpecError
-from ..stores.connect import StoreError
-from ..stores.redaction import redact
-from .ddp import ddp_follower_requested
-from .devices import DevicePlanError, WorkerPlan
-from .dry_run import print_design, stored_verdicts
-from .follower import run_ddp_follower
-from .lifecycle import StudyConflictError
-from .preflight import PreflightError, backend_problems
-from .run import StudyRequest, quiet_libraries, run_study, run_worker
+    from ..data.sources import DataError
+    from ..spec.errors import SpecError
+    from ..stores.connect import StoreError
+    from ..stores.redaction import redact
+    from .ddp import ddp_follower_requested
+    from .devices import DevicePlanError, WorkerPlan
+    from .dry_run import print_design, stored_verdicts
+    from .follower import run_ddp_follower
+    from .lifecycle import StudyConflictError
+    from .preflight import PreflightError, backend_problems
+    from .run import StudyRequest, quiet_libraries, run_study, run_worker
+except KeyboardInterrupt:
+    print("interrupted while starting (nothing was created); rerun the same command", file=sys.stderr)
+    sys.exit(130)
 
 EXIT_USAGE = 2
 
@@ -74,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: no store is left half-made; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     if ddp_follower_requested():
         return run_ddp_follower()
     args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # recipes after --set too

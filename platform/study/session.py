@@ -101,12 +101,16 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
         experiment_id, spec.name, parent_id,
         tags={TAG_STORAGE: redact(stores.storage_url) or "", TAG_COMMIT: git_commit()},
     )
-    if parent_id is None:
-        study.set_user_attr(STUDY_PARENT_RUN, parent)
-        tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
-        tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
-    session = Session(spec, stores, study, tracker, experiment_id, parent)
-    failed = session.housekeeping()
+    try:  # from here on the parent run is RUNNING: an interrupt must not leave it so
+        if parent_id is None:
+            study.set_user_attr(STUDY_PARENT_RUN, parent)
+            tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
+            tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
+        session = Session(spec, stores, study, tracker, experiment_id, parent)
+        failed = session.housekeeping()
+    except KeyboardInterrupt:
+        tracker.close_run(parent, "KILLED")
+        raise
     if failed and console:
         console.print(f"closed trials left RUNNING by a dead process as FAILED: {failed} (they run again)")
     return session
