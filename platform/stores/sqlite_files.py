@@ -139,6 +139,17 @@ def _count(path: Path, table: str) -> int:
         return 0
 
 
+def is_empty(url: str) -> bool:
+    """Whether the SQLite file of ``url`` exists and holds no table (a store not created yet)."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return False
+    try:
+        return path.stat().st_size == 0 or not _tables(path)[0]
+    except (OSError, sqlite3.Error):
+        return False
+
+
 def remove_leftovers(path: Path) -> None:
     """Remove the temporary files of interrupted creations of ``path`` (their process is gone)."""
     for leftover in path.parent.glob(f".{path.name}{CREATING}*"):

@@ -25,6 +25,7 @@ from ..search import grid_points, resolve, sampled_target
 from ..spec.study_spec import StudySpec
 from ..stores.connect import open_storage_read_only, study_exists
 from ..stores.locations import Stores
+from ..stores.sqlite_files import is_empty
 from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
@@ -35,6 +36,8 @@ def stored_verdicts(spec: StudySpec, stores: Stores) -> dict[str, verdicts.Verdi
     """The verdicts of the stored study of this name (None when there is none, or no ``search.effect``)."""
     url = stores.storage_url
     if spec.search.effect is None or (url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file()):
+        return None
+    if is_empty(url):  # made but not filled yet: no study in it
         return None
     storage = open_storage_read_only(url)  # a dry run writes nothing, not even Optuna's tables
     if not study_exists(storage, spec.name):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from tests.cli_tests.files import spec_text
@@ -21,4 +23,47 @@ def recipe(name: str) -> Callable[[Path], None]:
 def second_study(name: str) -> Callable[[Path], None]:
     def make(where: Path) -> None:
         (where / name).write_text(spec_text(name="other"))
+    return make
+
+
+def not_a_database(name: str, content: bytes = b"\x89PNG\r\n\x1a\n not really an image\n") -> Callable[[Path], None]:
+    """A file that exists and is not a SQLite database (``x.png``)."""
+    def make(where: Path) -> None:
+        (where / name).write_bytes(content)
+    return make
+
+
+def empty_sqlite(name: str) -> Callable[[Path], None]:
+    """A SQLite database in WAL mode without a table: what an interrupt right after the file was made leaves."""
+    def make(where: Path) -> None:
+        path = where / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+    return make
+
+
+def half_migrated_mlflow(where: Path) -> None:
+    """The finished study's ``runs/mlflow.db`` set back to an older schema revision with the newer tables still
+    there: what an interrupt during MLflow's "Updating database tables" left (rerun: "table webhooks already
+    exists")."""
+    path = where / "runs" / "mlflow.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '451aebb31d03'")  # MLflow's first revision
+        connection.commit()
+
+
+def optuna_tables_without_version(where: Path) -> None:
+    """``runs/optuna.db`` with some of Optuna's tables and no schema version (an interrupted create_all)."""
+    path = where / "runs" / "optuna.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY, study_name VARCHAR(512))")
+        connection.commit()
+
+
+def read_only_folder(name: str) -> Callable[[Path], None]:
+    def make(where: Path) -> None:
+        (where / name).mkdir()
+        (where / name).chmod(0o555)
     return make
