@@ -11,6 +11,10 @@ from tests.cli_tests.cases import STUDY, Case
 from tests.cli_tests.files import spec_text
 
 _TRITON = spec_text(model={"backend": "triton"})
+_LOCAL = spec_text(data={"source": "local", "path": "images", "image_size": 8})
+_STREAM = spec_text(data={"source": "local", "path": "images", "image_size": 8, "mode": "stream",
+                          "val_split": "validation", "test_split": "test"})
+_LOCAL_STREAM = spec_text(data={"source": "local", "path": "images", "image_size": 8, "mode": "stream"})
 _ADAPTIVE = {"parameters": {"window_size": [3, 5]}, "seeds": {"min": 2, "max": 4}, "reference": {"window_size": 3}}
 
 CASES3: list[Case] = [
@@ -97,4 +101,27 @@ CASES3: list[Case] = [
     Case("dry-run-half-created-optuna-db", "5 interrupt", ("optuna.db", "remove"),
          spec=spec_text(search={**_ADAPTIVE, "effect": 0.01}), make=files3.optuna_tables_without_version,
          args=(*STUDY, "--dry-run")),
+    # --- 2: stream mode decodes every image of every split it uses, before anything is created --------------
+    Case("stream-empty-jpg-in-validation", "2 stream", ("broken.jpg", "validation"), spec=_STREAM,
+         make=files3.broken_in_split("validation", "broken.jpg", b"")),
+    Case("stream-empty-jpg-in-test", "2 stream", ("broken.jpg", "test"), spec=_STREAM,
+         make=files3.broken_in_split("test", "broken.jpg", b"")),
+    Case("stream-huge-png-header-in-test", "2 stream", ("huge.png",), spec=_STREAM,
+         make=files3.broken_in_split("test", "huge.png", files3.huge_png_header())),
+    Case("stream-cut-jpeg-in-validation", "2 stream", ("cut.jpg",), spec=_STREAM,
+         make=files3.broken_in_split("validation", "cut.jpg", files3.cut_jpeg())),
+    Case("stream-huge-png-header-in-train", "2 stream", ("huge.png",), spec=_STREAM,
+         make=files3.broken_in_split("train", "huge.png", files3.huge_png_header())),
+    Case("memory-huge-png-header-in-test", "2 stream", ("huge.png",), spec=_STREAM.replace("stream", "memory"),
+         make=files3.broken_in_split("test", "huge.png", files3.huge_png_header())),
+    # --- 8: image folders with odd entries: named, never dropped -------------------------------------------
+    Case("dangling-symlink-jpg", "8 image folder", ("gone.jpg", "link"), spec=_LOCAL,
+         make=files3.with_link("gone.jpg", "/nonexistent/x.jpg")),
+    Case("self-symlink-jpg", "8 image folder", ("loop.jpg", "link"), spec=_LOCAL,
+         make=files3.with_link("loop.jpg", "loop.jpg")),
+    Case("dangling-symlink-stream", "8 image folder", ("gone.png",), spec=_LOCAL_STREAM,
+         make=files3.with_link("gone.png", "missing.png")),
+    Case("stray-image-at-root", "8 image folder", ("stray.jpg", "class folder"), spec=_LOCAL,
+         make=files3.stray_root_image("stray.jpg")),
+    Case("stray-image-nested", "8 image folder", ("deep.png",), spec=_LOCAL, make=files3.stray_nested_image),
 ]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
+import zlib
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-from tests.cli_tests.files import spec_text
+from tests.cli_tests.files import _jpeg, image_folder, spec_text
 from tests.cli_tests.harness import REPO
 
 REPO_RECIPE = str(REPO / "recipes" / "cifar10-gpu.yaml")
@@ -67,3 +69,60 @@ def read_only_folder(name: str) -> Callable[[Path], None]:
         (where / name).mkdir()
         (where / name).chmod(0o555)
     return make
+
+
+# --- image folders (causes 2 and 8) ----------------------------------------------------------------------
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG signature and IHDR chunk (valid CRC) claiming ``width`` × ``height``, and no pixel data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+
+def split_folder(where: Path, bad_split: str, name: str, content: bytes) -> None:
+    """``images/{train,validation,test}/{a,b}/`` of valid PNGs, plus ``bad_split/b/name`` holding ``content``."""
+    for split in ("train", "validation", "test"):
+        image_folder(where / "images", ("a", "b"), per_class=12 if split == "train" else 4)
+        for cls in ("a", "b"):
+            (where / "images" / split / cls).parent.mkdir(parents=True, exist_ok=True)
+            (where / "images" / "images" / cls).rename(where / "images" / split / cls)
+        (where / "images" / "images").rmdir()
+    (where / "images" / bad_split / "b" / name).write_bytes(content)
+
+
+def broken_in_split(split: str, name: str, content: bytes) -> Callable[[Path], None]:
+    def make(where: Path) -> None:
+        split_folder(where, split, name, content)
+    return make
+
+
+def huge_png_header() -> bytes:
+    return _png_header(20_000, 20_000)
+
+
+def cut_jpeg() -> bytes:
+    return _jpeg(100)[:120]
+
+
+def with_link(name: str, target: str) -> Callable[[Path], None]:
+    """Two classes of PNGs plus ``images/b/name`` a symlink to ``target`` (missing, or itself: a loop)."""
+    def make(where: Path) -> None:
+        root = image_folder(where, ("a", "b"))
+        (root / "b" / name).symlink_to(target)
+    return make
+
+
+def stray_root_image(name: str) -> Callable[[Path], None]:
+    """Two classes of PNGs plus a stray image at the top of the folder, beside the class folders."""
+    def make(where: Path) -> None:
+        root = image_folder(where, ("a", "b"))
+        (root / name).write_bytes(_jpeg(10))
+    return make
+
+
+def stray_nested_image(where: Path) -> None:
+    root = image_folder(where, ("a", "b"))
+    (root / "a" / "extra").mkdir()
+    (root / "a" / "extra" / "deep.png").write_bytes(_jpeg(10))
