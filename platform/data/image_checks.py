@@ -9,8 +9,8 @@
   full; images larger than PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) are refused. The work is
   spread over threads (PIL releases the GIL while it decodes).
 
-Both return one line per problem (the callers raise ``DataError`` with :func:`named`: at most :data:`MAX_NAMED`
-lines, then a count).
+Both give one line per problem (``DataError`` with :func:`named`: at most :data:`MAX_NAMED` lines, then a
+count); :func:`check_local_images` runs the first before a local source is loaded.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import Any
 
 from PIL import Image
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+from .sources import IMAGE_SUFFIXES, DataError, detect_format
+
 MAX_NAMED = 20
 _CHUNK = 256
 
@@ -35,6 +36,18 @@ def named(problems: list[str], what: str) -> str:
     shown = problems[:MAX_NAMED]
     more = f"\n… and {len(problems) - MAX_NAMED:,} more {what}" if len(problems) > MAX_NAMED else ""
     return "\n".join(shown) + more
+
+
+def check_local_images(data_spec: Any) -> None:
+    """For a local imagefolder source: refuse broken links and stray images before the loader sees the folder."""
+    if getattr(data_spec, "source", None) != "local" or data_spec.path is None:
+        return
+    fmt = data_spec.format if data_spec.format != "auto" else detect_format(data_spec.path)
+    if fmt != "imagefolder" or not Path(data_spec.path).is_dir():
+        return
+    problems = image_tree_problems(Path(data_spec.path))
+    if problems:
+        raise DataError(named(problems, "entries"))
 
 
 def image_tree_problems(root: Path) -> list[str]:

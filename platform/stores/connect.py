@@ -89,7 +89,7 @@ def open_storage_read_only(url: str) -> RDBStorage:
 def _no_folder_for_uri_files() -> None:
     """MLflow makes the parent folder of a SQLite path before it connects; for a read-only ``file:`` URI that
     "parent" would be a folder named ``file:`` in the working directory. Skip it for those URIs only."""
-    from mlflow.store.db import utils
+    from mlflow.store.db import utils  # late: only read-only commands patch it, once
 
     original = getattr(utils, "_make_parent_dirs_if_sqlite", None)
     if original is None or getattr(original, "sasa_read_only", False):
@@ -134,7 +134,7 @@ def build_optuna_store(url: str) -> None:
 
 def build_mlflow_store(url: str, artifact_root: str) -> None:
     """Make MLflow's tables (and its Default experiment) in the (new) SQLite file of ``url``; close it."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # late: only when a store is created
 
     store = SqlAlchemyStore(url, artifact_root)
     store.engine.dispose()

@@ -66,13 +66,13 @@ def _tables(path: Path) -> tuple[set[str], str | None]:
 @functools.cache
 def _schema(kind: str) -> tuple[frozenset[str], str | None]:
     """Every alembic revision the installed library ships, and its head (the schema it creates)."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # late: only when an existing store is checked
 
     if kind == OPTUNA:
-        import optuna.storages._rdb as package
+        import optuna.storages._rdb as package  # late: the library's migrations, when a store is checked
         folder = Path(package.__file__).parent / "alembic"
     else:
-        import mlflow.store.db_migrations as package  # type: ignore[import-untyped]
+        import mlflow.store.db_migrations as package  # type: ignore[import-untyped]  # late: as above
         folder = Path(package.__file__).parent
     scripts = ScriptDirectory(str(folder))
     return frozenset(script.revision for script in scripts.walk_revisions()), scripts.get_current_head()
