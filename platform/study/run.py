@@ -134,7 +134,7 @@ def run_study(request: StudyRequest, *, console: Console | None = None) -> Study
         folder, removed = use_runs_cache(stores.root)
         fixed = f"; removed {len(removed)} broken file(s) an interrupted compile left" if removed else ""
         console.print(f"train.compile: the first epoch of each trial compiles the network and may take minutes "
-                      f"(on a CPU, several) before its first step; compile cache: {folder}{fixed}")
+                      f"(on a CPU, several) before its first step; compile cache: {folder}{fixed}", soft_wrap=True)
     separate = len(plans) > 1 or (request.ddp_in_worker and plans[0].devices > 1)
     return _run(session, plans, request.worker_argv(), separate=separate, console=console)
 

@@ -42,9 +42,9 @@ TRAINING = "Epoch 0"
 class Run:
     """``python -m platform.study`` in ``where``, output collected line by line (``\\r`` ends a line too)."""
 
-    def __init__(self, where: Path, env: dict[str, str]) -> None:
+    def __init__(self, where: Path, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "platform.study", SPEC, "--runs-dir", "runs"], cwd=where, env=env,
+            [sys.executable, "-m", "platform.study", SPEC, "--runs-dir", "runs", *args], cwd=where, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.started = time.monotonic()
@@ -166,3 +166,34 @@ def test_ctrl_c_at_every_moment_of_store_creation_then_resume(tmp_path: Path, en
     assert "trials done: 1/1" in run.output, run.output[-2000:]
     _check_nothing_running(runs)
     assert not list(runs.glob(".*.creating-*")), "a temporary store was left after a finished run"
+
+
+def test_a_compile_run_uses_the_runs_folder_cache_repairs_it_and_survives_ctrl_c(tmp_path: Path,
+                                                                                 env: dict[str, str]) -> None:
+    """Cause 10: ``train.compile: true`` says that the first epoch compiles, keeps Inductor's cache in the runs
+    folder (never the machine-wide default under TMPDIR), removes the empty ``.so`` a killed compile left there,
+    and a Ctrl-C while it compiles exits 130 leaving nothing RUNNING."""
+    where = tmp_path / "case"
+    where.mkdir()
+    (where / SPEC).write_text(spec_text(train={"compile": True}))
+    poisoned = where / "runs" / "compile_cache" / "inductor" / "zz" / "czz.so"
+    poisoned.parent.mkdir(parents=True)
+    poisoned.write_bytes(b"")  # what a compile killed mid-write left
+    machine_tmp = tmp_path / "machine-tmp"  # where the default cache (/tmp/torchinductor_<user>) would go
+    machine_tmp.mkdir()
+    run = Run(where, {**env, "TMPDIR": str(machine_tmp)})
+    run.wait_for("train.compile")
+    line = next(line for line in run.lines if "train.compile" in line)
+    assert "compile" in line and "minutes" in line, run.output[-2000:]
+    run.wait_for("removed 1 broken file")
+    run.wait_for(TRAINING)
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    inductor = where / "runs" / "compile_cache" / "inductor"
+    while not [p for p in inductor.iterdir() if p.name != "zz"] and time.monotonic() < deadline:
+        time.sleep(1.0)  # until the compilation writes into the runs folder's cache
+    assert [p for p in inductor.iterdir() if p.name != "zz"], "nothing compiled into the runs folder's cache"
+    assert not poisoned.exists(), "the broken .so was not removed"
+    run.interrupt()
+    _check_interrupted(run, "compiling")
+    _check_nothing_running(where / "runs")
+    assert not list(machine_tmp.glob("torchinductor_*")), "compiled into the machine-wide cache"
