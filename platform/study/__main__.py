@@ -53,6 +53,7 @@ finally:
     _restore(_previous_handler)
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         print("interrupted: no store is left half-made; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _main(argv: list[str] | None) -> int:
@@ -146,4 +147,9 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    if exit_code == EXIT_INTERRUPTED:  # the stores are settled; threads still compiling kernels (torch.compile's
+        sys.stdout.flush()  # pool) would otherwise hold the exit for minutes after Ctrl-C
+        sys.stderr.flush()
+        os._exit(exit_code)
+    sys.exit(exit_code)
