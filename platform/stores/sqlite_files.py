@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import socket
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +32,7 @@ OPTUNA, MLFLOW = "optuna", "mlflow"
 # Tables whose presence says which library made a store (a subset: enough to tell them apart).
 TABLES = {OPTUNA: frozenset({"studies", "trials", "version_info"}), MLFLOW: frozenset({"experiments", "runs"})}
 LABELS = {OPTUNA: "Optuna storage", MLFLOW: "MLflow tracking store"}
-CREATING = ".creating-"  # temporary name: .<store name>.creating-<pid>
+CREATING = ".creating-"  # temporary name: .<store name>.creating-<host>-<pid>
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -150,10 +152,15 @@ def is_empty(url: str) -> bool:
         return False
 
 
+def _owner() -> str:
+    return f"{socket.gethostname().replace('-', '_')}-{os.getpid()}"
+
+
 def remove_leftovers(path: Path) -> None:
-    """Remove the temporary files of interrupted creations of ``path`` (their process is gone)."""
-    for leftover in path.parent.glob(f".{path.name}{CREATING}*"):
-        pid = leftover.name.rsplit(CREATING, 1)[-1].split("-", 1)[0]
+    """Remove the temporary files of interrupted creations of ``path`` by this host (their process is gone)."""
+    host = socket.gethostname().replace("-", "_")
+    for leftover in path.parent.glob(f".{path.name}{CREATING}{host}-*"):
+        pid = leftover.name.rsplit(CREATING, 1)[-1].split("-")[1]
         if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
@@ -170,14 +177,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def create_store(path: Path, build: callable) -> bool:  # type: ignore[valid-type]
+def create_store(path: Path, build: Callable[[str], None]) -> bool:
     """Create the store ``path`` unless it exists: ``build(url)`` makes the schema in a temporary file, which is
     then linked into place. Returns True when this call created it."""
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(path)
-    temporary = path.with_name(f".{path.name}{CREATING}{os.getpid()}")
+    temporary = path.with_name(f".{path.name}{CREATING}{_owner()}")
     try:
         build(f"sqlite:///{temporary}")
         with closing(sqlite3.connect(temporary)) as connection:  # every connection of build is closed by now
