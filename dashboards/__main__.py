@@ -10,19 +10,45 @@ storage and writes ``index.html`` and ``index.md`` next to them, with the paper'
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
-import optuna
 
-from . import browse
-from .data import ReportError
-from .html import render_index
-from .lab import compare, load, publish, records, spec, stores
-from .paper import comparison_markdown, varied
-from .report import table_markdown
-from .stats import TESTS
+def _starting_guard(message: str) -> object:
+    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
+    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum: int, frame: object) -> None:
+        os.write(2, f"{message}\n".encode())
+        os._exit(130)
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
+def _restore(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+
+
+_previous_handler = _starting_guard("interrupted while starting (nothing was written); rerun the same command")
+try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+    import optuna
+
+    from . import browse
+    from .data import ReportError
+    from .html import render_index
+    from .lab import compare, load, publish, records, spec, stores
+    from .paper import comparison_markdown, varied
+    from .report import table_markdown
+    from .stats import TESTS
+finally:
+    _restore(_previous_handler)
 
 EXIT_USAGE = 2
 
@@ -184,6 +210,10 @@ def _index_markdown(title: str, rows: list[list[str]], links: list[str | None], 
 def _browse(args: argparse.Namespace) -> int:
     """``--list``, ``--export STUDY``, ``--compare A B``: read the stores, never write to them."""
     where = _stores(args, None)
+    if args.export:  # the output folder is checked before any store is opened
+        problem = stores.folder_problem(args.out or Path("."), "--out")
+        if problem:
+            raise ReportError(problem)
     storage = load.open_optuna(where.storage_url)
     if args.list:
         lines = browse.list_studies(storage)
@@ -199,6 +229,15 @@ def _browse(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the stores were only read; rerun the same command", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     chosen = [flag for flag, on in (("--list", args.list), ("--export", args.export), ("--compare", args.compare),
@@ -212,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         except ReportError as exc:
             print(f"error: {stores.redact(' '.join(str(exc).split()))}", file=sys.stderr)
             return EXIT_USAGE
+        except OSError as exc:
+            return _write_error(args, exc)
     if args.all == (args.study is not None):
         print("error: give a STUDY (YAML file or study name) or --all, not both", file=sys.stderr)
         return EXIT_USAGE
@@ -221,6 +262,16 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).split())
         print(f"error: {stores.redact(message)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:
+        return _write_error(args, exc)
+
+
+def _write_error(args: argparse.Namespace, exc: OSError) -> int:
+    """A file the report or export could not write (a read-only or impossible --out): one line, exit 2."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    print(f"error: --out {args.out or 'default'}: cannot write the files there: {exc.strerror or exc}{where}; give "
+          "a writable folder", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

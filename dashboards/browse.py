@@ -7,8 +7,10 @@ only files written are the ones ``--export`` is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,10 +159,23 @@ def export_frame(study: optuna.Study, client: Any) -> pd.DataFrame:
 def export_study(study: optuna.Study, client: Any, out: Path) -> tuple[Path, Path]:
     """Write ``<out>/<study>-trials.csv`` and ``.parquet``; returns both paths."""
     frame = export_frame(study, client)
-    out.mkdir(parents=True, exist_ok=True)
+    made = [p for p in (out, *out.parents) if not p.exists()]
     csv_path, parquet_path = out / f"{study.study_name}-trials.csv", out / f"{study.study_name}-trials.parquet"
-    frame.to_csv(csv_path, index=False)
-    frame.to_parquet(parquet_path, index=False)
+    partial = [p.with_name(f".{p.name}.partial") for p in (csv_path, parquet_path)]
+    try:  # both files whole, or neither (and no folder made for them)
+        out.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(partial[0], index=False)
+        frame.to_parquet(partial[1], index=False)
+        os.replace(partial[0], csv_path)
+        os.replace(partial[1], parquet_path)
+    except BaseException:
+        for path in partial:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in made:  # innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     return csv_path, parquet_path
 
 

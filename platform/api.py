@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from .promote.promotion import promote
 from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
 from .reports.load import load_study, open_optuna
 from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
+from .spec.arguments import path_arg, paths_arg, require, strings_arg
 from .spec.study_spec import parse_spec
+from .stores.connect import read_only_client
 from .stores.locations import Stores, resolve_stores
 from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study
@@ -56,17 +57,30 @@ def run_study(
     1 incomplete, 130 interrupted). Raises ``SpecError``, ``StoreError``, ``StudyConflictError``, ``DataError``
     or ``DevicePlanError`` before anything runs.
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+    path = path_arg("spec_path", spec_path)
+    files = paths_arg("recipes", recipes)
+    sets = strings_arg("overrides", overrides)
+    _store_args(storage, tracking_uri, runs_dir)
+    require("fresh", fresh, bool, "True or False")
+    require("workers", workers, int, "an integer >= 1 (worker processes)", optional=True)
+    if workers is not None and workers < 1:
         raise ValueError(f"workers={workers!r} is not valid; give an integer >= 1 (worker processes) or None")
-    request = StudyRequest(spec_path=Path(spec_path), recipes=tuple(Path(r) for r in recipes),
-                           overrides=tuple(overrides), storage=storage,
+    request = StudyRequest(spec_path=path or Path(), recipes=files, overrides=sets, storage=storage,
                            tracking_uri=tracking_uri, runs_dir=Path(runs_dir or _DEFAULT_RUNS), workers=workers,
                            fresh=fresh, ddp_in_worker=True)
     quiet_libraries()  # as the CLI: library chatter below WARNING, progress and results stay
     return _run_study(request)
 
 
+def _store_args(storage: Any, tracking_uri: Any, runs_dir: Any) -> None:
+    require("storage", storage, str, "a storage URL string, e.g. 'sqlite:///runs/optuna.db'", optional=True)
+    require("tracking_uri", tracking_uri, str, "a tracking URI string, e.g. 'sqlite:///runs/mlflow.db'",
+            optional=True)
+    path_arg("runs_dir", runs_dir, optional=True)
+
+
 def _stores(storage: str | None, tracking_uri: str | None, runs_dir: str | Path | None) -> Stores:
+    _store_args(storage, tracking_uri, runs_dir)
     return resolve_stores(cli_storage=storage, cli_tracking=tracking_uri, spec_storage=None, spec_tracking=None,
                           root=Path(runs_dir or _DEFAULT_RUNS))
 
@@ -75,7 +89,7 @@ def _run_statuses(tracking_uri: str, study_name: str) -> dict[str, str]:
     """MLflow status of every trial run of the study's experiment (empty when there is no tracking store)."""
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         return {}
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = read_only_client(tracking_uri)
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return {}
@@ -94,6 +108,7 @@ def load_results(
     ``mlflow_status`` (the run's status in MLflow), ``fail_reason``, ``model_uri``, then one column per search
     parameter (its spec value). Spurious trials (which stand for no design point) are left out.
     """
+    require("study_name", study_name, str, "a study name string")
     stores = _stores(storage, tracking_uri, runs_dir)
     study = load_study(open_optuna(stores.storage_url), study_name, stores.storage_url)
     spec_dict = study.user_attrs.get(STUDY_SPEC)
@@ -133,6 +148,10 @@ def build_report(
 ) -> Outcome:
     """Write the study's ablation report (``python -m dashboards STUDY``) and, with ``log``, attach it to the
     study's parent MLflow run. Returns the outcome: ``.html`` (path), ``.report`` (table rows, figures, notes)."""
+    require("study_name", study_name, str, "a study name string")
+    path_arg("out_dir", out_dir, optional=True)
+    require("test", test, str, "'ttest' or 'wilcoxon'")
+    require("log", log, bool, "True or False")
     stores = _stores(storage, tracking_uri, runs_dir)
     out = Path(out_dir) if out_dir is not None else stores.root / "reports" / study_name
     return report_study(study_name, stores.storage_url, stores.tracking_uri, out, test=test, log=log)

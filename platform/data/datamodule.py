@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .cache import MODES, available_memory, cache_file, choose_mode, stream_file
+from .image_checks import check_local_images
 from .memory import TensorBatches, build_memory_cache, passthrough, write_atomically
 from .sources import DataError, load_source, select_splits
 from .streaming import StreamImages, build_stream_index, check_stream_index
@@ -59,6 +60,7 @@ def prepare_data_once(data_spec: Any, cache_dir: str | os.PathLike[str]) -> Path
         return memory
     if mode in ("auto", "stream") and stream.is_file():
         return stream
+    check_local_images(data_spec)  # links and stray files the loader would drop or misread without a word
     memory.parent.mkdir(parents=True, exist_ok=True)
     dd = load_source(data_spec, build_cache_dir=memory.parent / "hf")
     if choose_mode(data_spec, _source_images(data_spec, dd)) == "memory":

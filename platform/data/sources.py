@@ -24,12 +24,12 @@ from typing import Any
 import datasets
 import numpy as np
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 __all__ = ["DataError", "check_columns", "detect_format", "load_source", "select_splits"]
 
 FORMATS = ("auto", "imagefolder", "parquet", "disk")
 SOURCES = ("digits", "hf", "local")
 _HUB_PROBE_TIMEOUT_S = 5.0
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 _OFFLINE_HINT = "for offline use, save the data with save_to_disk/to_parquet and set `data.source: local`"
 
 
@@ -138,7 +138,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise DataError(f"data.path {text!r} is an empty folder")
     if any(p.suffix == ".parquet" for p in files):
         return "parquet"
-    if any(p.suffix.lower() in _IMAGE_SUFFIXES and p.parent != where for p in files):
+    if any(p.suffix.lower() in IMAGE_SUFFIXES and p.parent != where for p in files):
         return "imagefolder"
     raise DataError(
         f"data.path {text!r} holds neither a save_to_disk dataset (dataset_dict.json/state.json), nor .parquet "

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from .image_checks import named, stream_image_problems
 from .memory import SPLITS
 from .sources import DataError, select_splits
 from .transforms import EvalTransform, TrainTransform, decode_image, eval_resize_for
@@ -62,9 +63,21 @@ def build_stream_index(data_spec: Any, dd: datasets.DatasetDict, spill_dir: Path
         source = origin[split]
         rows = torch.as_tensor(np.asarray(splits[split].with_format("numpy")[_ROW], dtype=np.int64))
         index[split] = {"files": _arrow_files(dd[source], spill_dir / source), "rows": rows}
+    _check_images(data_spec, index)
     payload: dict[str, Any] = {"mode": "stream", "class_names": class_names, "splits": index}
     payload.update(_sample_statistics(data_spec, index["train"]))
     return payload
+
+
+def _check_images(data_spec: Any, index: dict[str, Any]) -> None:
+    """Every image of every split decodes (not only the sampled training images), before anything is built."""
+    splits = {}
+    for split in SPLITS:
+        records = StreamImages(data_spec, index[split], split=split, train=False, channels=None, seed=0)._records()
+        splits[split] = (records, data_spec.image_column)
+    problems = stream_image_problems(splits)
+    if problems:
+        raise DataError(named(problems, "broken images"))
 
 
 def _sample_statistics(data_spec: Any, train: dict[str, Any]) -> dict[str, Any]:

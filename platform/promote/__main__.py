@@ -34,17 +34,43 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 import warnings
 from pathlib import Path
 
-import optuna
 
-from ..data.sources import DataError
-from ..spec.errors import SpecError
-from ..stores.connect import StoreError
-from .champion import NoChampionError, PromotionError, one_line
-from .promotion import DEFAULT_ALIAS, promote
+def _starting_guard(message: str) -> object:
+    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
+    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum: int, frame: object) -> None:
+        os.write(2, f"{message}\n".encode())
+        os._exit(130)
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
+def _restore(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+
+
+_previous_handler = _starting_guard("interrupted while starting (nothing was changed); rerun the same command")
+try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+    import optuna
+
+    from ..data.sources import DataError
+    from ..spec.errors import SpecError
+    from ..stores.connect import StoreError
+    from .champion import NoChampionError, PromotionError, one_line
+    from .promotion import DEFAULT_ALIAS, promote
+finally:
+    _restore(_previous_handler)
 
 EXIT_USAGE = 2
 
@@ -78,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: the alias was not moved; rerun the same command", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     for name in ("mlflow", "alembic", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)

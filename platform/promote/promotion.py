@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -14,9 +15,10 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST, STUDY_SPEC
+from ..spec.arguments import path_arg, require
 from ..spec.names import study_target
 from ..spec.study_spec import StudySpec, load_spec, parse_spec
-from ..stores.connect import StoreError, open_storage
+from ..stores.connect import StoreError, open_storage_read_only
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .champion import PromotionError, one_line, select
@@ -30,10 +32,25 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")
 
 
+def check_types(study_name: Any, *, alias: Any, name: Any, trial: Any, force: Any, tolerance: Any, storage: Any,
+                tracking_uri: Any, runs_dir: Any) -> None:
+    """Raise ``TypeError`` naming an argument of :func:`promote` of the wrong type (the Python API's callers)."""
+    path_arg("study_name", study_name)
+    require("alias", alias, str, "an alias string, e.g. 'champion'")
+    require("name", name, str, "a registered model name string", optional=True)
+    require("trial", trial, int, "a trial number (int >= 0)", optional=True)
+    require("force", force, bool, "True or False")
+    require("tolerance", tolerance, (int, float), "a finite number >= 0, e.g. 0.002", optional=True)
+    require("storage", storage, str, "a storage URL string", optional=True)
+    require("tracking_uri", tracking_uri, str, "a tracking URI string", optional=True)
+    path_arg("runs_dir", runs_dir, optional=True)
+
+
 def check_args(*, alias: str, name: str | None, trial: int | None, tolerance: float) -> None:
     """Raise ``ValueError`` naming a bad argument, its value and what is valid."""
-    if not tolerance >= 0:  # also rejects NaN
-        raise ValueError(f"--tolerance {tolerance}: must be a number ≥ 0 (default {DEFAULT_TOLERANCE})")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < math.inf:
+        raise ValueError(f"--tolerance {tolerance!r}: must be a finite number ≥ 0, e.g. 0.002 (default "
+                         f"{DEFAULT_TOLERANCE}; accuracies are fractions, so a tolerance ≥ 1 accepts any model)")
     if not _ALIAS_RE.fullmatch(alias) or alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise ValueError(f"--alias {alias!r}: use letters, digits, '_' and '-', starting with a letter or '_'; "
                          "'latest' and 'v<number>' are reserved by MLflow")
@@ -65,10 +82,13 @@ def promote(
     ``models:/NAME@ALIAS``.
 
     Keyword arguments are the CLI's options (``--alias``, ``--name``, ``--trial``, ``--force``, ``--tolerance``,
-    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``). Raises ``ValueError`` for a bad argument, and
+    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``). Raises ``TypeError`` for an argument of
+    the wrong type, ``ValueError`` for a bad value, and
     :class:`PromotionError`, ``NoChampionError``, ``StoreError``, ``SpecError`` or ``DataError`` when promotion
     cannot go on; the alias only moves after the verification passed.
     """
+    check_types(study_name, alias=alias, name=name, trial=trial, force=force, tolerance=tolerance, storage=storage,
+                tracking_uri=tracking_uri, runs_dir=runs_dir)
     check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
     study_name, yaml_spec = _target(str(study_name))
     stores = resolve_stores(
@@ -131,7 +151,7 @@ def _target(study: str) -> tuple[str, StudySpec | None]:
 
 def _load_study(stores: Stores, name: str) -> optuna.Study:
     require_sqlite_file(stores.storage_url, "--storage", "Optuna storage")
-    storage = open_storage(stores.storage_url)
+    storage = open_storage_read_only(stores.storage_url)  # promotion writes to the registry only
     try:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
     except Exception as exc:

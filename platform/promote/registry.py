@@ -17,6 +17,7 @@ from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking
 from ..stores.locations import Stores
 from ..stores.redaction import redact
+from ..stores.sqlite_files import MLFLOW, store_problem
 from .champion import TAG_METRIC, TAG_VALUE, Champion, PromotionError, description, is_better, version_tags
 
 
@@ -29,6 +30,9 @@ def require_sqlite_file(uri: str, option: str, what: str) -> None:
 
 def open_registry(stores: Stores) -> MlflowClient:
     require_sqlite_file(stores.tracking_uri, "--tracking-uri", "MLflow tracking database")
+    problem = store_problem(stores.tracking_uri, MLFLOW, "--tracking-uri", empty_ok=False)
+    if problem:  # checked read-only: MLflow would otherwise migrate (write) a file that is not its store
+        raise StoreError(problem)
     check_tracking(stores.tracking_uri)
     mlflow.set_tracking_uri(stores.tracking_uri)
     mlflow.set_registry_uri(stores.tracking_uri)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -30,8 +29,9 @@ from ..records import (
     trials_by_point,
 )
 from ..spec.values import READY_NAMES, label
-from ..stores.connect import StoreError, check_tracking, open_storage
+from ..stores.connect import StoreError, check_tracking, open_storage_read_only, read_only_client
 from ..stores.redaction import redact
+from ..stores.sqlite_files import MLFLOW, sqlite_path, store_problem
 from .views import data
 
 ReportError = data.ReportError
@@ -40,29 +40,27 @@ MIN_IMPORTANCE_TRIALS = 10  # PED-ANOVA contrasts the top 10 % of trials with al
 # --- opening the stores (read-only) ----------------------------------------------------------------------------
 
 
-def _sqlite_must_exist(uri: str, option: str) -> None:
-    """SQLAlchemy creates a missing SQLite file on connect; a report must never create a store."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise ReportError(f"{option} {redact(uri)}: no such database file ({path}); run a study first or "
-                              f"pass the right {option}")
-
-
 def open_optuna(storage_url: str) -> optuna.storages.BaseStorage:
-    _sqlite_must_exist(storage_url, "--storage")
+    """The Optuna storage, read-only (a SQLite file must exist; it is opened with ``mode=ro``)."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return open_storage(storage_url)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return open_storage_read_only(storage_url)
     except StoreError as exc:
         raise ReportError(str(exc)) from None
 
 
-def open_mlflow(tracking_uri: str) -> MlflowClient:
-    """An ``MlflowClient`` for a reachable tracking store."""
-    _sqlite_must_exist(tracking_uri, "--tracking-uri")
+def open_mlflow(tracking_uri: str, *, write: bool = False) -> MlflowClient:
+    """An ``MlflowClient`` for a reachable tracking store: read-only unless ``write`` (``--log``)."""
     try:
+        if not write:
+            return read_only_client(tracking_uri)
+        if sqlite_path(tracking_uri) is not None and not sqlite_path(tracking_uri).is_file():
+            raise StoreError(f"--tracking-uri {redact(tracking_uri)}: no such database file "
+                             f"({sqlite_path(tracking_uri)}); run a study first or pass the right --tracking-uri")
+        problem = store_problem(tracking_uri, MLFLOW, "--tracking-uri")
+        if problem:
+            raise StoreError(problem)
         check_tracking(tracking_uri)
     except StoreError as exc:
         raise ReportError(str(exc)) from None

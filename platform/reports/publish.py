@@ -49,7 +49,7 @@ def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, 
     :class:`~dashboards.data.ReportError` for a missing study or an unreachable store.
     """
     study = load_study(open_optuna(storage_url), name, storage_url)
-    client = open_mlflow(tracking_uri)
+    client = open_mlflow(tracking_uri, write=log)
     built = report.build_report(study_data(study, spec, client), test=test)
     built.notes[:0] = list(notes)
     run_id = parent_run(client, built.info)

@@ -16,7 +16,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from .errors import Problem, format_errors, render
-from .sections import DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
+from .sections import METRIC_RANGES, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
 from .values import READY_NAMES, Design, check_levels, combos, count_levels, label
 
 NUM_CLASSES_PLACEHOLDER = 10  # class count used when checking that design points build
@@ -29,6 +29,20 @@ def _check_objective(search: Design, objective: ObjectiveSpec) -> Iterator[Probl
                                   "search.design: nsga2; set it or remove objective.second"
     if search.design == "nsga2" and objective.second is None:
         yield "search.design", "nsga2 is multi-objective; set objective.second to one of params, flops, latency"
+
+
+def _check_effect(search: Design, objective: ObjectiveSpec) -> Iterator[Problem]:
+    """An effect (the smallest difference that matters) at least as wide as the metric's range decides nothing:
+    every comparison would be "equivalent"."""
+    effect = getattr(search, "effect", None)
+    bounds = METRIC_RANGES.get(objective.metric)
+    if effect is None or bounds is None:
+        return
+    low, high = bounds
+    if effect >= high - low:
+        yield "search.effect", f"{effect:g} is not smaller than the range of {objective.metric} ({low:g}..{high:g}), " \
+                               "so every comparison would be 'equivalent'; use a difference that matters, in " \
+                               f"{objective.metric} units, e.g. 0.005"
 
 
 def _check_pruner(pruner: PrunerSpec, objective: ObjectiveSpec, train: TrainSpec) -> Iterator[Problem]:
@@ -143,6 +157,7 @@ def _blame(field: str, value: Any, key: str, error: str) -> str:
 
 _CROSS_CHECKS: tuple[tuple[tuple[str, ...], Callable[..., Iterator[Problem]]], ...] = (
     (("search", "objective"), _check_objective),
+    (("search", "objective"), _check_effect),
     (("pruner", "objective", "train"), _check_pruner),
     (("train", "execution"), _check_precision),
     (("train", "search"), train_level_problems),

@@ -8,6 +8,9 @@ Rules (``python -m platform.study STUDY.yaml recipes/cifar10-gpu.yaml``):
 - a file may hold ``name_suffix`` (a string): it is removed from the mapping and appended to the merged ``name``,
   in file order, so a recipe gives the composed study a name of its own (``window_size`` + ``-cifar10``) and a
   study run on two datasets never collides in the stores;
+- the order is checked by content: the study file holds ``name``, a recipe does not (it may hold
+  ``name_suffix``). With recipes, the first file must be the study and every later file a recipe; anything else
+  is refused (exit 2) before the merge, so a recipe given first never silently loses to the study it precedes;
 - ``--set`` overrides apply after the merge (:func:`.study_spec.parse_spec`), so ``--set name=...`` wins.
 """
 
@@ -47,6 +50,23 @@ def _read(path: Path, known_keys: Collection[str]) -> dict[str, Any]:
     return raw
 
 
+def _check_order(files: Sequence[Path], raws: Sequence[dict[str, Any]]) -> None:
+    """The study file (it holds ``name``) first, recipes (no ``name``) after it."""
+    usage = "give the study first, then recipes: python -m platform.study studies/STUDY.yaml recipes/RECIPE.yaml"
+    problems: list[str] = []
+    if "name" not in raws[0]:
+        recipe = f"it holds no 'name', so it is a recipe ({files[0]})"
+        studies = [str(p) for p, raw in zip(files, raws, strict=True) if "name" in raw]
+        found = f"; the study file is {studies[0]}" if studies else ""
+        problems.append(f"{files[0]}: the first file must be the study file, but {recipe}{found}; {usage}")
+    for path, raw in zip(files[1:], raws[1:], strict=True):
+        if "name" in raw and not problems:
+            problems.append(f"{path}: holds 'name', so it is a study file, and only recipes may follow the study "
+                            f"file {files[0]}; {usage} (a recipe renames with name_suffix)")
+    if problems:
+        raise SpecError(problems)
+
+
 def compose_files(paths: Sequence[str | Path], *, known_keys: Collection[str] = ()) -> tuple[dict[str, Any], str]:
     """The merged raw mapping of ``paths`` (left to right, ``name_suffix`` applied) and a label naming them."""
     if not paths:
@@ -54,8 +74,10 @@ def compose_files(paths: Sequence[str | Path], *, known_keys: Collection[str] = 
     files = [Path(p) for p in paths]
     merged: dict[str, Any] = {}
     suffixes: list[str] = []
-    for path in files:
-        raw = _read(path, known_keys)
+    raws = [_read(path, known_keys) for path in files]
+    if len(files) > 1:
+        _check_order(files, raws)
+    for path, raw in zip(files, raws, strict=True):
         if NAME_SUFFIX in raw:
             suffix = raw.pop(NAME_SUFFIX)
             if not isinstance(suffix, str) or not suffix:

@@ -24,6 +24,8 @@ LOGGED_METRICS: tuple[str, ...] = (
     "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "test/loss", "test/acc", "test/acc_top5",
 )
 VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(m for m in LOGGED_METRICS if m.startswith("val/")))
+# The range of the bounded metrics (accuracies are fractions); losses have no upper bound.
+METRIC_RANGES: dict[str, tuple[float, float]] = {m: (0.0, 1.0) for m in LOGGED_METRICS if "/acc" in m}
 # The study's sections, in order (``search`` is :class:`.parameters.SearchSpec`; the study: :mod:`.study_spec`).
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
 

@@ -11,6 +11,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy import event
 
 from .redaction import redact
+from .sqlite_files import MLFLOW, OPTUNA, read_only_url, sqlite_path, store_problem
 
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 40
@@ -61,6 +62,83 @@ def open_storage(url: str) -> RDBStorage:
     if url.startswith("sqlite"):
         _serialise_sqlite_writes(storage)
     return storage
+
+
+def open_storage_read_only(url: str) -> RDBStorage:
+    """The Optuna storage for reading only: a SQLite file must exist and hold Optuna's tables, and is opened with
+    SQLite's ``mode=ro`` (no schema, heartbeat or row can be written)."""
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.is_file():
+            raise StoreError(f"--storage {redact(url)}: no such database file ({path}); run a study first or pass "
+                             "the right --storage")
+        problem = store_problem(url, OPTUNA, "--storage", empty_ok=False)
+        if problem:
+            raise StoreError(problem)
+        url = read_only_url(url)
+    elif url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+    try:
+        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}} if path else {
+            "pool_pre_ping": True, "connect_args": {"connect_timeout": 10}})
+    except Exception as exc:  # a SQLite file without Optuna's tables, a server that does not answer, ...
+        raise StoreError(f"--storage {redact(url)}: cannot open the Optuna storage read-only "
+                         f"({_first_line(exc)})") from exc
+
+
+def _no_folder_for_uri_files() -> None:
+    """MLflow makes the parent folder of a SQLite path before it connects; for a read-only ``file:`` URI that
+    "parent" would be a folder named ``file:`` in the working directory. Skip it for those URIs only."""
+    from mlflow.store.db import utils  # late: only read-only commands patch it, once
+
+    original = getattr(utils, "_make_parent_dirs_if_sqlite", None)
+    if original is None or getattr(original, "sasa_read_only", False):
+        return
+
+    def make_parent_dirs(db_uri: str) -> None:
+        if not db_uri.startswith("sqlite:///file:"):
+            original(db_uri)
+
+    make_parent_dirs.sasa_read_only = True  # type: ignore[attr-defined]
+    utils._make_parent_dirs_if_sqlite = make_parent_dirs
+
+
+def read_only_client(uri: str) -> MlflowClient:
+    """An ``MlflowClient`` that only reads: a SQLite tracking store must exist and hold MLflow's current tables,
+    and is opened with SQLite's ``mode=ro``. Other stores (servers) are checked for reachability."""
+    path = sqlite_path(uri)
+    if path is None:
+        check_tracking(uri)
+        return MlflowClient(tracking_uri=uri)
+    if not path.is_file():
+        raise StoreError(f"--tracking-uri {redact(uri)}: no such database file ({path}); run a study first or pass "
+                         "the right --tracking-uri")
+    problem = store_problem(uri, MLFLOW, "--tracking-uri", empty_ok=False)
+    if problem:
+        raise StoreError(problem)
+    _no_folder_for_uri_files()
+    ro = read_only_url(uri)
+    try:
+        client = MlflowClient(tracking_uri=ro, registry_uri=ro)
+        client.search_experiments(max_results=1)
+    except Exception as exc:
+        raise StoreError(f"--tracking-uri {redact(uri)}: MLflow cannot read it ({_first_line(exc)})") from exc
+    return client
+
+
+def build_optuna_store(url: str) -> None:
+    """Make Optuna's tables in the (new) SQLite file of ``url`` and close every connection."""
+    storage = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    storage.engine.dispose()
+
+
+def build_mlflow_store(url: str, artifact_root: str) -> None:
+    """Make MLflow's tables (and its Default experiment) in the (new) SQLite file of ``url``; close it."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # late: only when a store is created
+
+    store = SqlAlchemyStore(url, artifact_root)
+    store.engine.dispose()
+    SqlAlchemyStore._engine_map.pop(url, None)
 
 
 def check_tracking(uri: str) -> None:

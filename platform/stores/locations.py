@@ -12,7 +12,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from .connect import build_mlflow_store, build_optuna_store
 from .redaction import redact
+from .sqlite_files import create_store, sqlite_path
 
 
 @dataclass(frozen=True)
@@ -47,16 +49,20 @@ def resolve_stores(
 
 
 def ensure_local_dirs(stores: Stores) -> None:
-    """Create ``runs/`` and prepare SQLite files — only after the spec has been validated.
+    """Create ``runs/`` and the SQLite stores that do not exist yet — only after the preflight passed.
 
-    SQLite files are switched to write-ahead logging (persistent in the file): readers never block the writer,
-    so parallel workers on one machine do not fail with "database is locked" (writers still take turns, and
-    Optuna's connections wait up to 60 s for their turn).
+    Each missing store is built in a temporary file and linked into place (:func:`.sqlite_files.create_store`), so
+    an interrupt never leaves a half-made store. SQLite files are switched to write-ahead logging (persistent in
+    the file): readers never block the writer, so parallel workers on one machine do not fail with "database is
+    locked" (writers still take turns, and Optuna's connections wait up to 60 s for their turn).
     """
     stores.root.mkdir(parents=True, exist_ok=True)
-    for uri in (stores.storage_url, stores.tracking_uri):
-        if uri.startswith("sqlite:///") and ":memory:" not in uri:
-            path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(path, timeout=60)) as connection:
-                connection.execute("PRAGMA journal_mode=WAL")
+    artifacts = str(stores.artifact_root)
+    for url, build in ((stores.storage_url, build_optuna_store),
+                       (stores.tracking_uri, lambda u: build_mlflow_store(u, artifacts))):
+        path = sqlite_path(url)
+        if path is None:
+            continue
+        create_store(path, build)
+        with closing(sqlite3.connect(path, timeout=60)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")

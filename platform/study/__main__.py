@@ -9,23 +9,51 @@ store, 130 interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from rich.console import Console
 
-from ..data.sources import DataError
-from ..spec.errors import SpecError
-from ..stores.connect import StoreError
-from ..stores.redaction import redact
-from .ddp import ddp_follower_requested
-from .devices import DevicePlanError, WorkerPlan
-from .dry_run import power_lines, print_design, stored_verdicts
-from .follower import run_ddp_follower
-from .lifecycle import StudyConflictError
-from .run import StudyRequest, quiet_libraries, run_study, run_worker
+def _starting_guard(message: str) -> object:
+    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
+    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupted(signum: int, frame: object) -> None:
+        os.write(2, f"{message}\n".encode())
+        os._exit(130)
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
+def _restore(previous: object) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+
+
+_previous_handler = _starting_guard("interrupted while starting (nothing was created); rerun the same command")
+try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+    from rich.console import Console
+
+    from ..data.sources import DataError
+    from ..spec.errors import SpecError
+    from ..stores.connect import StoreError
+    from ..stores.redaction import redact
+    from .ddp import ddp_follower_requested
+    from .devices import DevicePlanError, WorkerPlan
+    from .dry_run import power_lines, print_design, stored_verdicts
+    from .follower import run_ddp_follower
+    from .lifecycle import StudyConflictError
+    from .preflight import PreflightError, backend_problems
+    from .run import StudyRequest, quiet_libraries, run_study, run_worker
+finally:
+    _restore(_previous_handler)
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _positive_int(text: str) -> int:
@@ -73,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; Ctrl-C at any moment ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("interrupted: no store is left half-made; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str] | None) -> int:
     if ddp_follower_requested():
         return run_ddp_follower()
     args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)  # recipes after --set too
@@ -88,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             print(spec.to_yaml(), end="")
             return 0
         if args.dry_run:
-            request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
+            plans = request.plan(spec)  # workers that do not fit the machine are bad input in a dry run too
+            problems = backend_problems(spec, plans[0])  # a kernel this machine cannot run, too
+            if problems:
+                raise PreflightError("\n".join(problems))
             print_design(spec, console=console, stored=stored_verdicts(spec, stores),
                          power=power_lines(spec, stores))
             return 0
@@ -108,4 +148,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    if exit_code == EXIT_INTERRUPTED:  # the stores are settled; threads still compiling kernels (torch.compile's
+        sys.stdout.flush()  # pool) would otherwise hold the exit for minutes after Ctrl-C
+        sys.stderr.flush()
+        os._exit(exit_code)
+    sys.exit(exit_code)

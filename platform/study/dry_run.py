@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -26,8 +27,9 @@ from ..reports.views import data, decisions, verdicts
 from ..search import grid_points, resolve, sampled_target
 from ..spec.study_spec import StudySpec
 from ..spec.values import label
-from ..stores.connect import open_storage, study_exists
+from ..stores.connect import open_storage_read_only, study_exists
 from ..stores.locations import Stores
+from ..stores.sqlite_files import is_empty
 from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
@@ -38,7 +40,9 @@ def _stored_study(spec: StudySpec, stores: Stores) -> optuna.Study | None:
     url = stores.storage_url
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         return None
-    storage = open_storage(url)
+    if is_empty(url):  # made but not filled yet: no study in it
+        return None
+    storage = open_storage_read_only(url)  # a dry run writes nothing, not even Optuna's tables
     return optuna.load_study(study_name=spec.name, storage=storage) if study_exists(storage, spec.name) else None
 
 
@@ -107,7 +111,8 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
         model_spec, _ = resolve(spec, point)
         key = model_spec.model_dump_json()
         if key not in sizes:
-            model = model_spec.build(num_classes=NUM_CLASSES, in_channels=channels)
+            with torch.device("meta"):  # shapes only: no memory, and no kernel needs this machine's device
+                model = model_spec.build(num_classes=NUM_CLASSES, in_channels=channels)
             sizes[key] = (sum(p.numel() for p in model.parameters()) / 1e6,
                           sasa.count_flops(model, (1, channels, size, size)) / 1e9)
         params, flops = sizes[key]

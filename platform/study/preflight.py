@@ -14,17 +14,22 @@ import math
 import os
 from pathlib import Path
 
+import torch
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from sasa.kernels import ENV_VAR, resolve_backend
+
 from ..data.sources import DataError
 from ..data.staging import StagedData, discard, stage_data
 from ..spec.study_spec import StudySpec
+from ..spec.values import READY_NAMES, check_levels
 from ..stores.connect import StoreError, check_tracking
 from ..stores.folders import folder_problem
 from ..stores.locations import Stores
 from ..stores.redaction import redact
+from ..stores.sqlite_files import MLFLOW, OPTUNA, store_problem
 from .devices import WorkerPlan
 
 CONNECT_TIMEOUT_S = 10
@@ -42,8 +47,9 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def url_problem(url: str, option: str, runs: Path) -> str | None:
-    """Why a store URL cannot be reached (None: it can), creating nothing (SQLite files are not opened)."""
+def url_problem(url: str, option: str, runs: Path, kind: str = OPTUNA) -> str | None:
+    """Why a store URL cannot be reached (None: it can), creating nothing (an existing SQLite file is opened
+    read-only and must be the ``kind`` of store it is named as: :func:`~..stores.sqlite_files.store_problem`)."""
     shown = f"{option} {redact(url)}"
     if url.startswith(("http://", "https://", "file:", "databricks")):
         return None  # MLflow-only schemes: checked by check_tracking
@@ -57,7 +63,7 @@ def url_problem(url: str, option: str, runs: Path) -> str | None:
             return None
         path = Path(database)
         if path.exists():
-            return None if path.is_file() else f"{shown}: {path} is not a file"
+            return store_problem(url, kind, option) if path.is_file() else f"{shown}: {path} is not a file"
         if _inside(path.parent, runs):
             return None  # made with the runs folder (checked on its own)
         if not path.parent.is_dir():
@@ -78,8 +84,34 @@ def url_problem(url: str, option: str, runs: Path) -> str | None:
     return None
 
 
-def _consistency(spec: StudySpec, plan: WorkerPlan, num_train: int | None) -> list[str]:
+def backend_problems(spec: StudySpec, plan: WorkerPlan) -> list[str]:
+    """The SASA kernel backend resolved for the device the trials run on (``model.backend``, its search levels,
+    or ``SASA_BACKEND`` for ``auto``): Triton needs CUDA, or the CPU only under ``TRITON_INTERPRET=1``."""
+    device = torch.device("cuda" if plan.accelerator in ("gpu", "cuda") else "cpu")
+    levels: list[tuple[str, object]] = [("model.backend", spec.model.backend or "auto")]
+    for key, param in spec.search.parameters.items():
+        if READY_NAMES.get(key, key) == "model.backend":
+            levels += [(f"search.parameters.{key}", value) for value in check_levels(param)]
     problems: list[str] = []
+    for field, backend in levels:
+        try:
+            resolve_backend(str(backend), device)
+        except ValueError as exc:
+            shown = f"auto ({ENV_VAR}=triton)" if backend == "auto" else str(backend)
+            unset = f" and unset {ENV_VAR}" if backend == "auto" else ""
+            if device.type == "cpu":
+                reason = f"the trials run on the CPU (execution.accelerator: {spec.execution.accelerator}" + \
+                    (")" if spec.execution.accelerator == "cpu" else ", and this machine has no CUDA)")
+                problems.append(f"{field}: {shown} cannot run here: {reason} and TRITON_INTERPRET is not set; use "
+                                f"model.backend: torch or auto{unset}, or set TRITON_INTERPRET=1 (Triton's "
+                                "interpreter; slow)")
+            else:
+                problems.append(f"{field}: {shown}: {exc}")
+    return list(dict.fromkeys(problems))
+
+
+def _consistency(spec: StudySpec, plan: WorkerPlan, num_train: int | None) -> list[str]:
+    problems: list[str] = backend_problems(spec, plan) if num_train is None else []
     train = spec.train
     if train.precision == "16-mixed" and plan.accelerator == "cpu":
         how = "is cpu" if spec.execution.accelerator == "cpu" else "(auto) resolves to cpu on this machine"
@@ -110,8 +142,9 @@ def preflight(spec: StudySpec, stores: Stores, plan: WorkerPlan, *, cli_storage:
         problems.append(runs_problem)
     storage_option = "--storage" if cli_storage else "storage" if spec.storage else "--runs-dir"
     tracking_option = "--tracking-uri" if cli_tracking else "tracking" if spec.tracking else "--runs-dir"
-    for url, option in ((stores.storage_url, storage_option), (stores.tracking_uri, tracking_option)):
-        problem = url_problem(url, option, stores.root)
+    for url, option, kind in ((stores.storage_url, storage_option, OPTUNA),
+                              (stores.tracking_uri, tracking_option, MLFLOW)):
+        problem = url_problem(url, option, stores.root, kind)
         if problem and problem not in problems:
             problems.append(problem)
     if stores.tracking_uri.startswith(("http://", "https://")):

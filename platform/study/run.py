@@ -22,8 +22,10 @@ from ..data.staging import discard
 from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_failure
 from ..search import sampled_target
 from ..spec.study_spec import StudySpec, load_spec
+from ..spec.values import READY_NAMES, check_levels
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
+from ..training.compile_cache import use_runs_cache
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress, resume_note
 from .notes import publish_table
@@ -130,8 +132,21 @@ def run_study(request: StudyRequest, *, console: Console | None = None) -> Study
         session = open_session(spec, stores, fresh=request.fresh, console=console, data=data)
     finally:
         discard(data)
+    if _compiles(spec):
+        folder, removed = use_runs_cache(stores.root)
+        fixed = f"; removed {len(removed)} broken file(s) an interrupted compile left" if removed else ""
+        console.print(f"train.compile: the first epoch of each trial compiles the network and may take minutes "
+                      f"(on a CPU, several) before its first step; compile cache: {folder}{fixed}", soft_wrap=True)
     separate = len(plans) > 1 or (request.ddp_in_worker and plans[0].devices > 1)
     return _run(session, plans, request.worker_argv(), separate=separate, console=console)
+
+
+def _compiles(spec: StudySpec) -> bool:
+    """Whether any trial of ``spec`` runs through ``torch.compile`` (the train section, or a searched level)."""
+    if spec.train.compile:
+        return True
+    return any(READY_NAMES.get(key, key) == "train.compile" and True in check_levels(param)
+               for key, param in spec.search.parameters.items())
 
 
 def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:

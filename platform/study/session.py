@@ -103,12 +103,16 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
         tags={TAG_STORAGE: redact(stores.storage_url) or "", TAG_COMMIT: git_commit()},
     )
     describe_experiment(tracker, experiment_id, spec)  # the spec may have changed (a resumed study's description)
-    if parent_id is None:
-        study.set_user_attr(STUDY_PARENT_RUN, parent)
-        tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
-        tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
-    session = Session(spec, stores, study, tracker, experiment_id, parent)
-    failed = session.housekeeping()
+    try:  # from here on the parent run is RUNNING: an interrupt must not leave it so
+        if parent_id is None:
+            study.set_user_attr(STUDY_PARENT_RUN, parent)
+            tracker.client.log_text(parent, redact(spec.to_yaml()) or "", "spec.yaml")
+            tracker.log_params(parent, {"description": spec.description or "", "design": spec.search.design})
+        session = Session(spec, stores, study, tracker, experiment_id, parent)
+        failed = session.housekeeping()
+    except KeyboardInterrupt:
+        tracker.close_run(parent, "KILLED")
+        raise
     if failed and console:
         console.print(f"closed trials left RUNNING by a dead process as FAILED: {failed} (they run again)")
     return session

@@ -14,7 +14,10 @@ checks, and a non-finite training loss is caught from a device-side flag read ev
 from __future__ import annotations
 
 import math
+import os
+import pickle
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -142,6 +145,27 @@ class SasaClassifier(pl.LightningModule):
         self.train_loss, self.val_loss, self.test_loss = _mean(), _mean(), _mean()
         self._nonfinite: torch.Tensor | None = None  # device-side "a training loss was NaN/inf" flag
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None  # torch.compile(self.net), not a child
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> SasaClassifier:  # type: ignore[override]
+        """Lightning's loader, with the file checked first: a path that is not a checkpoint of this module raises
+        ``ValueError`` naming it (not torch's advice to unpickle it with ``weights_only=False``)."""
+        shown = f"SasaClassifier.load_from_checkpoint: checkpoint_path={str(checkpoint_path)!r}"
+        if isinstance(checkpoint_path, str | os.PathLike) and "://" not in str(checkpoint_path):
+            path = Path(checkpoint_path)
+            if not path.is_file():
+                raise FileNotFoundError(f"{shown}: {'is a folder' if path.is_dir() else 'no such file'}; give a "
+                                        "Lightning checkpoint (.ckpt) a trial wrote (runs/trials/<study>/...)")
+        elif not hasattr(checkpoint_path, "read") and not isinstance(checkpoint_path, str):
+            raise TypeError(f"{shown}: give a path (str or pathlib.Path) or an open binary file")
+        try:
+            return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)  # type: ignore[return-value]
+        except (pickle.UnpicklingError, EOFError, KeyError, RuntimeError) as exc:
+            reason = {pickle.UnpicklingError: "not a file torch.save wrote", EOFError: "empty or cut short",
+                      KeyError: f"it has no {exc} entry"}.get(type(exc))
+            reason = reason or (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise ValueError(f"{shown} is not a SasaClassifier checkpoint ({reason}); give the "
+                             "checkpoint file (.ckpt) of a trial, e.g. runs/trials/<study>/<trial>/*.ckpt") from None
 
     @classmethod
     def for_backbone(cls, net: nn.Module, train: TrainSpec) -> SasaClassifier:

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from sasa.layers._inputs import check_image_input
 from sasa.layers.sasa2d import _check_positive_int
 
 
@@ -111,6 +112,7 @@ class AttentionStem(nn.Module):
         return torch.softmax(emb @ self.mix_embed.t(), dim=-1)  # (bs, bs, m)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image_input("AttentionStem", x, self.in_channels)
         B, _, H, W = x.shape
         bs, heads, d, C, m = self.block_size, self.heads, self.head_dim, self.out_channels, self.mixtures
         nH, nW = -(-H // bs), -(-W // bs)

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from sasa.kernels import check_backend, env_backend, window_attention
+from sasa.layers._inputs import check_image_input
 
 POS_ENCODINGS = ("none", "absolute", "relative")
 
@@ -136,6 +137,7 @@ class SASA2d(nn.Module):
             nn.init.normal_(self.rel_cols, std=std)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image_input("SASA2d", x, self.in_channels)
         B, _, H, W = x.shape
         heads, d = self.heads, self.head_dim
         q = self.query(x).reshape(B * heads, d, H, W)  # heads merged into the batch axis: (B·heads, d, H, W)

@@ -31,6 +31,7 @@ class Case:
     existing_study: bool = False  # start from a copy of a finished study's runs folder
     expect_exit: int = 2
     forbid: tuple[str, ...] = ()  # must not appear in the output (secrets)
+    env: tuple[tuple[str, str], ...] = ()  # environment variables of the case
 
 
 def _bomb(field: str) -> str:

@@ -51,7 +51,8 @@ class Result:
 
 def base_env(hf_home: Path) -> dict[str, str]:
     """The environment of every case: offline Hub, no progress bars, the Hugging Face cache in ``hf_home``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OPTUNA_", "SASA_BACKEND"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "OPTUNA_", "SASA_BACKEND",
+                                                                              "TRITON_", "TORCHINDUCTOR_"))}
     env.update({
         "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(hf_home),
         "HF_DATASETS_CACHE": str(hf_home / "datasets"), "PYTHONPATH": str(REPO), "COLUMNS": "120",
@@ -77,15 +78,18 @@ class Runner:
             raise RuntimeError("the fork server exited before it was ready (see the captured stderr)")
         return server
 
-    def run(self, module: str, argv: list[str], *, cwd: Path, timeout: float = TIMEOUT_S) -> Result:
+    def run(self, module: str, argv: list[str], *, cwd: Path, timeout: float = TIMEOUT_S,
+            env: dict[str, str] | None = None) -> Result:
+        """``python -m MODULE ARGV`` in ``cwd``; ``env`` adds variables to the case's environment."""
         out, err = cwd.parent / f"{cwd.name}.stdout", cwd.parent / f"{cwd.name}.stderr"
         if MODE == "subprocess":
-            code, timed_out, seconds = self._subprocess(module, argv, cwd, out, err, timeout + IMPORT_ALLOWANCE_S)
+            code, timed_out, seconds = self._subprocess(module, argv, cwd, out, err, timeout + IMPORT_ALLOWANCE_S,
+                                                        env or {})
         else:
             if self._server is None or self._server.poll() is not None:
                 self._server = self._start()
             request = {"module": module, "argv": argv, "cwd": str(cwd), "stdout": str(out), "stderr": str(err),
-                       "timeout": timeout}
+                       "timeout": timeout, "env": env or {}}
             stdin: IO[str] = self._server.stdin  # type: ignore[assignment]
             stdin.write(json.dumps(request) + "\n")
             stdin.flush()
@@ -94,12 +98,12 @@ class Runner:
         return Result(code, timed_out, _read(out), _read(err), seconds)
 
     def _subprocess(self, module: str, argv: list[str], cwd: Path, out: Path, err: Path,
-                    timeout: float) -> tuple[int | None, bool, float]:
+                    timeout: float, env: dict[str, str]) -> tuple[int | None, bool, float]:
         import time
 
         started = time.monotonic()
         with out.open("w") as stdout, err.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=cwd, env=self.env,
+            proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=cwd, env={**self.env, **env},
                                     stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
             try:
                 code: int | None = proc.wait(timeout=timeout)

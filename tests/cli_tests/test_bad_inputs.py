@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from tests.cli_tests.cases import CASES, Case
+from tests.cli_tests.cases3 import CASES3
 from tests.cli_tests.files import SPEC, spec_text
 from tests.cli_tests.harness import TRACEBACK, Runner, base_env, changes, judge, record, snapshot, store_dump
 from tests.platform_tests.test_spec import BAD_SPECS
@@ -64,9 +65,10 @@ def _store_rows(runs: Path) -> dict[str, str]:
 
 
 def _check(runner: Runner, case_dir: Path, hf: Path, *, module: str, argv: list[str], expect_exit: int,
-           names: tuple[str, ...], forbid: tuple[str, ...] = (), row: dict[str, Any]) -> list[str]:
+           names: tuple[str, ...], forbid: tuple[str, ...] = (), row: dict[str, Any],
+           env: dict[str, str] | None = None) -> list[str]:
     before, rows_before = snapshot(case_dir, hf), _store_rows(case_dir / "runs")
-    result = runner.run(module, argv, cwd=case_dir)
+    result = runner.run(module, argv, cwd=case_dir, env=env)
     created = changes(before, snapshot(case_dir, hf))
     found = judge(result, expect_exit=expect_exit, names=names, forbid=forbid, created=created)
     altered = [name for name, rows in _store_rows(case_dir / "runs").items() if rows_before[name] != rows]
@@ -77,7 +79,7 @@ def _check(runner: Runner, case_dir: Path, hf: Path, *, module: str, argv: list[
     return found
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in CASES])
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in [*CASES, *CASES3]])
 def test_bad_input_is_refused_cleanly(case: Case, runner: Runner, hf_home: Path, tmp_path: Path,
                                       request: pytest.FixtureRequest) -> None:
     where = tmp_path / "case"
@@ -89,8 +91,8 @@ def test_bad_input_is_refused_cleanly(case: Case, runner: Runner, hf_home: Path,
     if case.spec is not None:
         (where / SPEC).write_text(case.spec)
     found = _check(runner, where, hf_home, module=case.module, argv=_argv(case.args, where),
-                   expect_exit=case.expect_exit, names=case.names, forbid=case.forbid,
-                   row={"id": case.id, "cause": case.cause, "table": "issue-11"})
+                   expect_exit=case.expect_exit, names=case.names, forbid=case.forbid, env=dict(case.env),
+                   row={"id": case.id, "cause": case.cause, "table": "issue-11" if case in CASES else "issue-18"})
     assert not found, f"{case.id}: " + "; ".join(found)
 
 
