@@ -148,8 +148,8 @@ def test_a_whole_attention_network_compiles_without_graph_breaks(
     backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ResNet-26 with attention in its last two layer groups (5 SASA layers on 8×8 and 4×4 maps, the 4×4 ones
-    with the window trimmed to the image) in training mode: fullgraph (any graph break would raise), one op call per SASA layer in the
-    forward graph and one backward op per layer in the backward graph."""
+    with the window trimmed to the image) in training mode: fullgraph (any graph break would raise), one op call
+    per SASA layer in the forward graph and one backward op per layer in the backward graph."""
     monkeypatch.setattr(ops, "use_dense", lambda *args: False)
     torch.manual_seed(6)
     net = create_model("resnet26", 3, in_channels=1, width=0.1, small_input=True, stem="conv",
