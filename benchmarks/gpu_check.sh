@@ -7,8 +7,9 @@
 # gpu_sasa.md/.csv, gpu.md (the kernel parts combined, each table headed by its command, end time, GPU and
 # versions; commit it as benchmarks/results/gpu.md), then the study check's gpu_study.md/.json/.log and work/
 # (benchmarks/gpu_study_check.sh; commit gpu_study.md as benchmarks/results/gpu_study.md).
-# The kernel parts run one after the other under time budgets (about GPU_CHECK_SECONDS, default 210 s, plus
-# interpreter start-up), then the study check (about GPU_STUDY_SECONDS, default 300 s): under 10 minutes in all.
+# The kernel parts run one after the other under time budgets (about GPU_CHECK_SECONDS, default 180 s, plus
+# interpreter start-up), then the study check (about GPU_STUDY_SECONDS, default 240 s, hard limit +120 s):
+# under 10 minutes in all.
 # Each part has a hard limit (`timeout`), and a failing part still leaves the others' tables. gpu.md says whether
 # the checkout had uncommitted changes. Exit status: 0 if every part succeeded and every check passed.
 #
@@ -22,7 +23,7 @@ OUT=${1:?usage: bash benchmarks/gpu_check.sh OUT_DIR}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 DEVICE=${GPU_CHECK_DEVICE:-cuda}
-TOTAL=${GPU_CHECK_SECONDS:-210}
+TOTAL=${GPU_CHECK_SECONDS:-180}
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 LOG="$OUT/gpu_check.log"
 : >"$LOG"

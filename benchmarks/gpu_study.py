@@ -1,6 +1,6 @@
 """GPU study check: a real study with the GPU recipe and the Triton backend, end to end, measured.
 
-    python -m benchmarks.gpu_study --out OUT [--device cuda|cpu] [--budget-s 300]
+    python -m benchmarks.gpu_study --out OUT [--device cuda|cpu] [--budget-s 240]
 
 Run by ``benchmarks/gpu_study_check.sh`` (itself called by ``benchmarks/gpu_check.sh`` after the kernel checks).
 Steps:
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_study.md / .json and the logs")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: the dry run")
-    parser.add_argument("--budget-s", type=float, default=300.0, help="start no new phase after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=240.0, help="start no new phase after this many seconds")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default OUT/work)")
     args = parser.parse_args(argv)
     args.dry = args.device == "cpu"

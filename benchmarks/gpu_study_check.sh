@@ -5,8 +5,8 @@
 #   bash benchmarks/gpu_study_check.sh OUT_DIR     # from the repo root, on a machine with one CUDA GPU
 #
 # Writes OUT_DIR/gpu_study.md (commit it as benchmarks/results/gpu_study.md), gpu_study.json, gpu_study.log and the
-# studies' logs under OUT_DIR/work/. Runs in about GPU_STUDY_SECONDS (default 300; no new phase starts after it)
-# with a hard limit of that plus 180 s. Exit status 0 only if every check passed.
+# studies' logs under OUT_DIR/work/. Runs in about GPU_STUDY_SECONDS (default 240; no new phase starts after it)
+# with a hard limit of that plus 120 s. Exit status 0 only if every check passed.
 #
 # Environment: PYTHON (default python3); GPU_STUDY_SECONDS; GPU_STUDY_DEVICE=cpu for the dry run on a machine
 # without a GPU (Triton under TRITON_INTERPRET=1, tiny images, one attention layer, no nvidia-smi).
@@ -16,10 +16,10 @@ OUT=${1:?usage: bash benchmarks/gpu_study_check.sh OUT_DIR}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 DEVICE=${GPU_STUDY_DEVICE:-cuda}
-SECONDS_BUDGET=${GPU_STUDY_SECONDS:-300}
+SECONDS_BUDGET=${GPU_STUDY_SECONDS:-240}
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 echo "[$(date -u +%H:%M:%S)] gpu_study_check on $DEVICE, budget ${SECONDS_BUDGET} s, output in $OUT" | tee "$OUT/gpu_study.log"
-timeout -k 10 $((SECONDS_BUDGET + 180)) "$PY" -m benchmarks.gpu_study --device "$DEVICE" --budget-s "$SECONDS_BUDGET" \
+timeout -k 10 $((SECONDS_BUDGET + 120)) "$PY" -m benchmarks.gpu_study --device "$DEVICE" --budget-s "$SECONDS_BUDGET" \
     --out "$OUT" 2>&1 | grep --line-buffered -v '^USDT:' | tee -a "$OUT/gpu_study.log"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 124 ] && echo "gpu_study_check hit its hard limit" | tee -a "$OUT/gpu_study.log"
