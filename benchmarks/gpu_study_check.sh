@@ -9,14 +9,17 @@
 # with a hard limit of that plus 120 s. Exit status 0 only if every check passed.
 #
 # Environment: PYTHON (default python3); GPU_STUDY_SECONDS; GPU_STUDY_DEVICE=cpu for the dry run on a machine
-# without a GPU (Triton under TRITON_INTERPRET=1, tiny images, one attention layer, no nvidia-smi).
+# without a GPU (Triton under TRITON_INTERPRET=1, tiny images, one attention layer, no nvidia-smi; default budget
+# 1500 s).
 set -uo pipefail
 
 OUT=${1:?usage: bash benchmarks/gpu_study_check.sh OUT_DIR}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
 DEVICE=${GPU_STUDY_DEVICE:-cuda}
-SECONDS_BUDGET=${GPU_STUDY_SECONDS:-240}
+DRY_BUDGET=1500  # the CPU dry run: every trial interpreted (~2 min each on a 2-core machine)
+[ "$DEVICE" = cpu ] && DEFAULT_BUDGET=$DRY_BUDGET || DEFAULT_BUDGET=240
+SECONDS_BUDGET=${GPU_STUDY_SECONDS:-$DEFAULT_BUDGET}
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 echo "[$(date -u +%H:%M:%S)] gpu_study_check on $DEVICE, budget ${SECONDS_BUDGET} s, output in $OUT" | tee "$OUT/gpu_study.log"
 timeout -k 10 $((SECONDS_BUDGET + 120)) "$PY" -m benchmarks.gpu_study --device "$DEVICE" --budget-s "$SECONDS_BUDGET" \
