@@ -244,7 +244,9 @@ def write_report(out: Path, rows: list[dict[str, Any]], promotion: dict[str, Any
         "Studies: `studies/window_size.yaml` + `recipes/cifar10-gpu.yaml` + an overlay: local digits folder "
         "(32×32 PNG), `model.backend: triton`, `train.precision: bf16-mixed`, "
         f"`train.compile: {str(COMPILE).lower()}`, 1 epoch of ≤ 20 batches, windows 3 and 7 × seeds 0 and 1. "
-        "Two workers = two study commands on the same stores and the one GPU.", "",
+        "Two workers = two study commands on the same stores and the one GPU."
+        + (" Dry run: 8×8 images, one attention layer, window 3 only, batch 8, 2 batches, on the CPU." if args.dry
+           else ""), "",
         "| phase | data | workers | trials complete | wall s | trials/h | GPU util mean % | GPU util median % "
         "| GPU mem max MiB | data-wait share of step time | MLflow records backend/precision/compile | ok |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
