@@ -253,10 +253,10 @@ def main(argv: list[str] | None = None) -> None:
 
         run_sweep(configs, dtypes, backends, args, device)
         return
-    run_cpu(configs, args)
+    run_cpu(configs, args, argv)
 
 
-def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace) -> None:
+def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace, argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     reps = args.reps or 5
     batch = args.batch or BATCH
@@ -276,7 +276,9 @@ def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace) -> No
         writer.writerows(rows)
     waited = "" if args.max_load is None else f" (each row waited for a load below {args.max_load})"
     backend = "" if args.backend == "auto" else f" SASA2d backend {args.backend!r}."
+    command = " ".join(["python -m benchmarks.sasa", *(argv if argv is not None else sys.argv[1:])])
     note = (
+        f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}. "
         f"Batch {batch}, float32, {HEADS} heads, relative positions, forward + backward (input gradients "
         f"included), median of {reps} runs after a warm-up, the three taking turns; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {cpu_name()}.{backend} Peak memory: live CPU-allocator bytes during one "
