@@ -6,8 +6,10 @@ CPU (default; results ``sasa.md``/``.csv``): for each configuration (batch 8, fl
 forward + backward (input gradients included; median of several repetitions after a warm-up, wall clock) of
 SASA2d, the unfold baseline and a 3×3 convolution, and measures the peak of live CPU-allocator bytes during one
 forward + backward (allocation/free events recorded by torch.profiler with profile_memory=True, relative to the
-start of the pass, so the input and the weights are not counted). The unfold baseline is skipped where its
-estimated peak (6 unfolded B·C·k²·H·W tensors) would not fit in the memory budget.
+start of the pass, so the input and the weights are not counted), and the first-pass peak RSS: the rise of the
+peak resident memory (``VmHWM``) during the first forward + backward in a fresh process (one per module and
+configuration), which also counts what the first call loads (imported modules, allocator caches). The unfold
+baseline is skipped where its estimated peak (6 unfolded B·C·k²·H·W tensors) would not fit in the memory budget.
 
 CUDA (``--device cuda``; results ``gpu_sasa.md``/``.csv``): the same sweep at batch 64 in fp32 and bf16 (module
 and input cast), one column per SASA2d backend (``--backends triton,torch``) plus the unfold baseline, a 3×3
@@ -21,6 +23,8 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +32,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from benchmarks.timing import check_device, cpu_name, cpu_peak_mib, interleaved_ms, parse_list, wait_for_load
+from benchmarks.timing import (
+    check_device,
+    cpu_name,
+    cpu_peak_mib,
+    first_call_rss_mib,
+    interleaved_ms,
+    parse_list,
+    wait_for_load,
+)
 from sasa.layers import SASA2d
 from sasa.layers.sasa2d import absolute_encoding
 
@@ -107,7 +119,7 @@ def measure(
         row: dict = {"C": channels, "HxW": f"{hw}x{hw}", "k": ks}
         if unfold_bytes > UNFOLD_BUDGET_BYTES:
             del modules["unfold"]
-            row["unfold_ms"] = row["unfold_min_ms"] = row["unfold_mib"] = None
+            row["unfold_ms"] = row["unfold_min_ms"] = row["unfold_mib"] = row["unfold_rss_mib"] = None
             row["unfold_skipped"] = f"needs ~{unfold_bytes / 2**30:.0f} GiB"
         fns = {name: (lambda m=module, x=x: fwd_bwd(m, x)) for name, module in modules.items()}
         for attempt in range(1, MAX_ATTEMPTS + 1):  # re-measure a row that other processes disturbed
@@ -120,9 +132,31 @@ def measure(
             row[f"{name}_ms"], row[f"{name}_min_ms"] = median, fastest
         for name, fn in fns.items():
             row[f"{name}_mib"] = cpu_peak_mib(fn)
+            row[f"{name}_rss_mib"] = first_pass_rss_mib(name, channels, hw, ks, batch, backend)
         print(format_row(row), flush=True)
         rows.append(row)
     return rows
+
+
+def first_pass_rss_mib(name: str, channels: int, hw: int, ks: int, batch: int, backend: str) -> float:
+    """Peak-RSS rise of module ``name``'s first forward + backward, in a fresh process (``--rss-child``)."""
+    spec = f"{name}:{channels}:{hw}:{ks}:{batch}:{backend}"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.sasa", "--rss-child", spec], capture_output=True,
+                          text=True, check=True, timeout=1800)
+    return float(done.stdout.split()[-1])
+
+
+def rss_child(spec: str) -> None:
+    """(In a fresh process) build the module and input of ``spec`` (name:C:HW:k:batch:backend), then print the
+    peak-RSS rise of one forward + backward (:func:`benchmarks.timing.first_call_rss_mib`)."""
+    name, channels, hw, ks, batch, backend = spec.split(":")
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    x = torch.randn(int(batch), int(channels), int(hw), int(hw), requires_grad=True)
+    sasa = make_sasa(int(channels), int(ks), backend)
+    conv = nn.Conv2d(int(channels), int(channels), 3, padding=1, bias=False)
+    module = {"sasa": sasa, "unfold": UnfoldSASA(sasa), "conv": conv}[name]
+    print(f"{first_call_rss_mib(lambda: fwd_bwd(module, x)):.1f}")
 
 
 def ratio(a: float | None, b: float | None) -> str:
@@ -135,18 +169,22 @@ def num(value: float | None, digits: int = 1) -> str:
 
 HEADER = (
     "| C | H×W | k | SASA2d ms | unfold ms | conv3×3 ms | unfold / SASA2d time | SASA2d / conv time "
-    "| SASA2d MiB | unfold MiB | conv MiB | SASA2d / unfold memory | load | CPU share |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| SASA2d MiB | unfold MiB | conv MiB | SASA2d / unfold memory | SASA2d RSS MiB | unfold RSS MiB "
+    "| conv RSS MiB | SASA2d / unfold RSS | load | CPU share |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
 def format_row(r: dict) -> str:
     unfold_ms = num(r["unfold_ms"]) if r["unfold_ms"] is not None else f"skipped ({r['unfold_skipped']})"
     mem_ratio = "–" if r["unfold_mib"] is None else f"1/{r['unfold_mib'] / r['sasa_mib']:.0f}"
+    rss_ratio = "–" if r["unfold_rss_mib"] is None else f"{r['sasa_rss_mib'] / r['unfold_rss_mib']:.3f}"
     return (
         f"| {r['C']} | {r['HxW']} | {r['k']} | {num(r['sasa_ms'])} | {unfold_ms} | {num(r['conv_ms'])} "
         f"| {ratio(r['unfold_ms'], r['sasa_ms'])} | {ratio(r['sasa_ms'], r['conv_ms'])} "
-        f"| {num(r['sasa_mib'])} | {num(r['unfold_mib'])} | {num(r['conv_mib'])} | {mem_ratio} | {r['load']:.1f} "
+        f"| {num(r['sasa_mib'])} | {num(r['unfold_mib'])} | {num(r['conv_mib'])} | {mem_ratio} "
+        f"| {num(r['sasa_rss_mib'])} | {num(r['unfold_rss_mib'])} | {num(r['conv_rss_mib'])} | {rss_ratio} "
+        f"| {r['load']:.1f} "
         f"| {r['cpu_share']:.2f} |"
     )
 
@@ -190,12 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"CPU: re-measure a row (up to {MAX_ATTEMPTS} tries) whose CPU share came out below this",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the .md/.csv")
+    parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.rss_child is not None:
+        rss_child(args.rss_child)
+        return
     try:
         device = check_device(args.device)
         configs = parse_configs(args.configs) if args.configs else QUICK if args.quick else FULL
@@ -211,10 +253,10 @@ def main(argv: list[str] | None = None) -> None:
 
         run_sweep(configs, dtypes, backends, args, device)
         return
-    run_cpu(configs, args)
+    run_cpu(configs, args, argv)
 
 
-def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace) -> None:
+def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace, argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     reps = args.reps or 5
     batch = args.batch or BATCH
@@ -226,18 +268,22 @@ def run_cpu(configs: list[tuple[int, int, int]], args: argparse.Namespace) -> No
     args.out.mkdir(parents=True, exist_ok=True)
     name = "sasa_quick" if args.quick or args.configs else "sasa"
     keys = ["C", "HxW", "k", "sasa_ms", "unfold_ms", "conv_ms", "sasa_min_ms", "unfold_min_ms", "conv_min_ms"]
-    keys += ["sasa_mib", "unfold_mib", "conv_mib", "load", "cpu_share", "attempts"]
+    keys += ["sasa_mib", "unfold_mib", "conv_mib", "sasa_rss_mib", "unfold_rss_mib", "conv_rss_mib", "load"]
+    keys += ["cpu_share", "attempts"]
     with (args.out / f"{name}.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=[*keys, "unfold_skipped"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
     waited = "" if args.max_load is None else f" (each row waited for a load below {args.max_load})"
     backend = "" if args.backend == "auto" else f" SASA2d backend {args.backend!r}."
+    command = " ".join(["python -m benchmarks.sasa", *(argv if argv is not None else sys.argv[1:])])
     note = (
+        f"`{command}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}. "
         f"Batch {batch}, float32, {HEADS} heads, relative positions, forward + backward (input gradients "
         f"included), median of {reps} runs after a warm-up, the three taking turns; torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, {cpu_name()}.{backend} Peak memory: live CPU-allocator bytes during one "
-        "forward + backward from torch.profiler allocation/free events (input and weights excluded). "
+        "forward + backward from torch.profiler allocation/free events (input and weights excluded); *RSS*: the rise "
+        "of the peak resident set (VmHWM) during the first forward + backward in a fresh process, one per cell. "
         "Other processes shared the 2 cores: *load* is the 1-minute load average when a row started"
         f"{waited}; *CPU share* is this process's CPU time / (wall time × threads) over the row's timed runs "
         "(near 1 when both threads kept the cores busy; other processes, and threads waiting for each other, "

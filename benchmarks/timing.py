@@ -118,6 +118,25 @@ def cpu_peak_mib(fn: Callable[[], None]) -> float:
     return peak / 2**20
 
 
+def proc_status_mib(field: str) -> float:
+    """This process's ``VmRSS`` (resident now) or ``VmHWM`` (its high-water mark) from /proc, in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise OSError(f"/proc/self/status has no {field} line")
+
+
+def first_call_rss_mib(fn: Callable[[], None]) -> float:
+    """CPU: how far one call of ``fn`` raises this process's peak resident memory (``VmHWM``) above its resident
+    memory before the call (the peak is reset first: ``/proc/self/clear_refs``). Meant for the first call in a
+    fresh process, where it counts everything the call brings in (allocations the allocator keeps afterwards,
+    modules imported on first use), which a later call or the allocator's own counters do not see."""
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current VmRSS
+    before = proc_status_mib("VmRSS")
+    fn()
+    return proc_status_mib("VmHWM") - before
+
+
 def wait_for_load(max_load: float | None, patience_s: float = 1800.0) -> float:
     """Wait (at most ``patience_s``) until the 1-minute load average drops below ``max_load``; return it."""
     deadline = time.time() + patience_s

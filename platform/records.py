@@ -39,8 +39,10 @@ ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because ano
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
 ATTR_EXAMPLES = "examples"  # dict: examples per split, {"train": N, "val": N, "test": N} (accuracies are k/N)
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
+# ``data_wait_fraction``: share of the training loop's wall time spent waiting for the next batch (float, 0–1).
 OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
-                 "world_size")
+                 "world_size", "data_wait_fraction")
+METRIC_DATA_WAIT = "time/data_wait_frac"  # MLflow metric of a trial run: its ``data_wait_fraction``
 
 # --- Optuna study user attributes ------------------------------------------------------------------------------
 STUDY_FINGERPRINT = "sasa.spec_fingerprint"

@@ -1,11 +1,11 @@
 """Verification before an alias moves: re-evaluate the registered model on the study's test split (CPU, eval mode,
-float32) and compare with the trial's logged ``test/acc`` (absolute) and ``test/loss`` (relative) within a
-tolerance; the result is written on the model version as ``sasa.verification*`` tags.
-
-Models logged by the study runner take raw images in [0, 1] (normalisation inside, ``sasa.models.normalized``):
-the test split, cached normalised, is mapped back to [0, 1] for them. The default tolerance follows the trial's
-recorded training precision (:data:`TOLERANCE_BY_PRECISION`): the logged numbers of a mixed-precision trial were
-computed in float16/bfloat16 and the float32 re-evaluation can flip a few borderline predictions.
+float32, the SASA layers on the torch backend whatever backend the trial trained with) and compare with the trial's
+logged ``test/acc`` (absolute) and ``test/loss`` (relative) within a tolerance; the result is written on the model
+version as ``sasa.verification*`` tags. Models logged by the study runner take raw images in [0, 1] (normalisation
+inside, ``sasa.models.normalized``): the test split, cached normalised, is mapped back to [0, 1] for them. The
+default tolerance follows the trial's recorded training precision (:data:`TOLERANCE_BY_PRECISION`): the logged
+numbers of a mixed-precision trial were computed in float16/bfloat16 and the float32 re-evaluation can flip a few
+borderline predictions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import mlflow.pytorch
 import torch
 import torch.nn.functional as F
 from optuna.trial import FrozenTrial
+
+import sasa
 
 from ..data.datamodule import build_datamodule
 from ..records import ATTR_SEED, ATTR_TEST
@@ -95,6 +97,7 @@ def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path,
         model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
     except Exception as exc:
         raise UnusableModelError(f"cannot load {model_uri}: {one_line(exc)}") from exc
+    sasa.set_backend(model, "torch")  # the CPU re-evaluation runs the torch kernels, whatever the model trained on
     datamodule = build_datamodule(spec.data, batch_size=train.batch_size, seed=int(trial.user_attrs.get(ATTR_SEED, 0)),
                                   cache_dir=cache_dir, num_workers=0)
     datamodule.setup("test")

@@ -4,7 +4,8 @@ A study stores its resolved spec when it is created. Later versions of sasa-lab 
 reproduce the old behaviour) and leave model options null to mean the factory's default, so the stored dict of an
 older study differs textually from today's resolution of the same YAML. Two specs describe the same results when,
 outside the sections that never change results (description, stores, execution), every key is equal after
-normalising: a model option that is null means ``sasa.create_model``'s default, and a key that the stored spec
+normalising: a model option that is null means ``sasa.create_model``'s default, ``train.compile: true`` means
+``"default"`` (the mode it has always meant), and a key that the stored spec
 lacks counts as unchanged when today's value is that option's default.
 """
 
@@ -18,7 +19,16 @@ from pydantic import BaseModel, ValidationError
 from sasa.models.factory import DEFAULTS as MODEL_DEFAULTS
 
 from .parameters import SearchSpec
-from .sections import SECTIONS, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
+from .sections import (
+    SECTIONS,
+    DataSpec,
+    ExecutionSpec,
+    ModelSpec,
+    ObjectiveSpec,
+    PrunerSpec,
+    TrainSpec,
+    compile_mode,
+)
 
 NON_RESULT_KEYS = ("description", "storage", "tracking", "execution")
 # The model of each of :data:`SECTIONS` (``StudySpec``'s field types; imported here, not from ``study_spec``, so
@@ -49,6 +59,12 @@ def _normalised_model(section: Any) -> Any:
             for key, value in section.items()}  # fmt: skip
 
 
+def _normalised_train(section: Any) -> Any:
+    if not isinstance(section, dict) or "compile" not in section:
+        return section
+    return {**section, "compile": compile_mode(section["compile"])}
+
+
 def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
@@ -63,6 +79,8 @@ def result_changes(stored: dict[str, Any], current: dict[str, Any]) -> list[str]
         old, new = stored.get(key), current.get(key)
         if key == "model":
             old, new = _normalised_model(old), _normalised_model(new)
+        if key == "train":
+            old, new = _normalised_train(old), _normalised_train(new)
         if isinstance(old, dict) and isinstance(new, dict):
             section_defaults = defaults.get(key, {})
             if key == "model":

@@ -208,6 +208,14 @@ class ModelSpec(Spec):
         return value
 
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+
+
+def compile_mode(value: Any) -> Any:
+    """``train.compile`` as stored: ``true`` (specs written before the modes existed) means ``"default"``."""
+    return "default" if value is True else value
+
+
 class TrainSpec(Spec):
     """Optimisation: Nesterov SGD or AdamW, linear warm-up then per-step cosine decay to 0 (the paper's)."""
 
@@ -221,12 +229,18 @@ class TrainSpec(Spec):
     warmup_epochs: float = Field(1.0, ge=0.0, le=100_000)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     precision: Literal["32-true", "16-mixed", "bf16-mixed", "64-true"] = "32-true"
-    compile: bool = False  # torch.compile the network (opt-in; the first steps pay the compilation)
+    # torch.compile the network with this mode (opt-in; the first steps pay the compilation); true means "default"
+    compile: Literal[False, "default", "reduce-overhead", "max-autotune"] = False
     channels_last: bool = False  # network and image batches in channels_last memory format
     gradient_clip_val: float | None = Field(None, gt=0.0, le=1.0e6)
     deterministic: bool = False
     limit_train_batches: BatchLimit = None
     limit_val_batches: BatchLimit = None
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_mode(cls, value: Any) -> Any:
+        return compile_mode(value)
 
     @field_validator("max_steps", mode="before")
     @classmethod

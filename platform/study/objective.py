@@ -50,6 +50,7 @@ from ..records import (
     ATTR_TEST,
     ATTR_THROUGHPUT,
     ATTR_WORKER,
+    METRIC_DATA_WAIT,
     OUTCOME_ATTRS,
     TAG_COMMIT,
     TAG_FAIL,
@@ -244,7 +245,8 @@ class Objective:
         trial.set_user_attr(ATTR_THROUGHPUT, outcome.throughput)
         trial.set_user_attr(ATTR_TEST, outcome.test_metrics)
         ctx.tracker.log_metrics(
-            run_id, {"throughput": outcome.throughput, "time/fit_s": outcome.fit_seconds, **outcome.test_metrics}
+            run_id, {"throughput": outcome.throughput, "time/fit_s": outcome.fit_seconds,
+                     METRIC_DATA_WAIT: outcome.data_wait_fraction, **outcome.test_metrics}
         )
         if outcome.best_value is not None:
             ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})

@@ -145,8 +145,9 @@ def _compiles(spec: StudySpec) -> bool:
     """Whether any trial of ``spec`` runs through ``torch.compile`` (the train section, or a searched level)."""
     if spec.train.compile:
         return True
-    return any(READY_NAMES.get(key, key) == "train.compile" and True in check_levels(param)
-               for key, param in spec.search.parameters.items())
+    return any(READY_NAMES.get(key, key) == "train.compile"
+               and any(level is True or isinstance(level, str) for level in check_levels(param))
+               for key, param in spec.search.parameters.items())  # true or a mode ("default", ...) compiles
 
 
 def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:

@@ -228,11 +228,14 @@ class Tracker:
         split's normalisation (``mean``, ``std`` per channel) goes inside it (:class:`sasa.models.normalized.
         Normalized`), so ``mlflow models serve`` and ``load_model`` callers send images as they are.
         ``input_example`` is a normalised batch (``(B, C, S, S)``, as the data module yields); the logged example
-        and signature are its raw form. Returns the model URI."""
+        and signature are its raw form. The model's SASA2d layers are switched (in place) to the "auto" backend,
+        so the logged model runs wherever it is loaded (Triton on CUDA when installed, the torch kernels
+        elsewhere) whatever backend it trained with: a Triton-trained model cannot run on a CPU otherwise. Returns
+        the model URI."""
         import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
         from mlflow.models import infer_signature  # late: as above
 
-        model = Normalized(model.eval().cpu(), mean, std).eval()
+        model = Normalized(sasa.set_backend(model, "auto").eval().cpu(), mean, std).eval()
         raw = input_example.cpu() * model.std + model.mean  # (B, C, S, S) back to [0, 1]
         example = raw.numpy()
         with torch.no_grad():

@@ -5,10 +5,11 @@ loss, one torchmetrics object per stage, and the optimiser/schedule from the stu
 follows the paper's recipe: linear warm-up then cosine decay to zero, stepped per optimiser step.
 
 GPU path: the steps never wait for the device (no ``.item()``, no ``if tensor``; the metrics skip their value
-checks, and a non-finite training loss is caught from a device-side flag read every
-:data:`NONFINITE_CHECK_EVERY` steps and at the epoch's end). ``compile`` runs the network through
-``torch.compile`` (``self.net`` stays the plain module: checkpoints and the logged backbone keep their keys) and
-``channels_last`` puts the network and every image batch in channels_last memory format.
+checks, and a non-finite training loss is caught from a device-side flag read every :data:`NONFINITE_CHECK_EVERY`
+steps and at the epoch's end). ``compile`` (a mode: "default", "reduce-overhead", "max-autotune"; True means
+"default") runs the network through ``torch.compile(mode=...)`` (``self.net`` stays the plain module: checkpoints
+and the logged backbone keep their keys) and ``channels_last`` puts the network and every image batch in
+channels_last memory format.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class SasaClassifier(pl.LightningModule):
         weight_decay: float,
         warmup_epochs: float,
         label_smoothing: float,
-        compile: bool = False,
+        compile: bool | str = False,
         channels_last: bool = False,
         net: nn.Module | None = None,
     ) -> None:
@@ -181,9 +182,19 @@ class SasaClassifier(pl.LightningModule):
         """On the training device, before the optimisers: channels_last and ``torch.compile`` as configured."""
         if self.hparams.get("channels_last"):
             self.net.to(memory_format=torch.channels_last)
-        if self.hparams.get("compile") and self._compiled is None:
+        mode = self.compile_mode
+        if mode is not None and self._compiled is None:
             # Not registered as a submodule: the state dict keeps the plain network's keys.
-            object.__setattr__(self, "_compiled", torch.compile(self.net))
+            object.__setattr__(self, "_compiled", torch.compile(self.net, mode=mode))
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The ``torch.compile`` mode the network trains with (None: not compiled); ``compile=True`` (modules
+        saved before the modes existed) is ``"default"``."""
+        value = self.hparams.get("compile")
+        if value is True:
+            return "default"
+        return value or None
 
     def _run_net(self, images: torch.Tensor) -> torch.Tensor:
         if self.hparams.get("channels_last"):

@@ -35,29 +35,49 @@ class TrainOutcome:
     test_seconds: float = 0.0
     world_size: int = 1
     resumed_from: str | None = None
+    data_wait_fraction: float = 0.0
     history: dict[str, list[float]] = field(default_factory=dict)
 
 
 class ThroughputMeter(pl.Callback):
-    """Training images per second, measured over training batches only (validation excluded)."""
+    """Training images per second, measured over training batches only (validation excluded), and the share of the
+    training loop's wall time spent waiting for data: from the epoch's start or the end of one training step to the
+    start of the next (fetching the batch, moving it to the device). Times are the host's: on a GPU a step's time
+    includes waiting for the device only where the host blocks (a full launch queue, a read of a device value)."""
 
     def __init__(self) -> None:
         self.images = 0
         self.seconds = 0.0
+        self.wait_seconds = 0.0
         self._start = 0.0
+        self._ready: float | None = None
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._ready = time.perf_counter()
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
         self._start = time.perf_counter()
+        if self._ready is not None:
+            self.wait_seconds += self._start - self._ready
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
-        self.seconds += time.perf_counter() - self._start
+        self._ready = time.perf_counter()
+        self.seconds += self._ready - self._start
         self.images += int(batch[0].shape[0])
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._ready = None  # validation and the epoch's end are not data waits
 
     @property
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def data_wait_fraction(self) -> float:
+        total = self.seconds + self.wait_seconds
+        return self.wait_seconds / total if total > 0 else 0.0
 
 
 def runtime_settings(train: TrainSpec, accelerator: str) -> dict[str, Any]:
@@ -156,6 +176,7 @@ def train_trial(
         test_seconds=test_seconds,
         world_size=trainer.world_size,
         resumed_from=resume,
+        data_wait_fraction=meter.data_wait_fraction,
     )
     return outcome, module
 

@@ -30,8 +30,10 @@ tracing and fixed in the compiled graph.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import sys
 from collections.abc import Callable
 
 import torch
@@ -114,13 +116,46 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     )
 
 
-# ---- the forward op of a backend: sasa::window_attention_<backend>(q, k, v, row_bias?, col_bias?, kernel_size) ----
+# ---- registration: torch.library ops whose eager calls never import torch._dynamo ----
+#
+# ``torch.library.custom_op`` wraps every kernel in ``torch._disable_dynamo``, which imports ``torch._dynamo`` (and
+# with it sympy, mpmath and ~800 modules, about 80 MiB of resident memory) at the op's first eager call. The ops are
+# therefore defined with the lower-level ``torch.library`` calls (schema inferred from the same type hints, fake
+# and autograd registered the same way), and each kernel is kept out of dynamo's reach only once dynamo exists:
+# without ``torch._dynamo`` imported nothing can be tracing it.
+
+
+_LIB = torch.library.Library("sasa", "FRAGMENT")  # owns the definitions for the life of the process
+
+
+def _outside_dynamo(fn: Callable[..., object]) -> Callable[..., object]:
+    """``fn``, run under ``torch._dynamo.disable`` when torch._dynamo has been imported (else nothing traces)."""
+    disabled: list[Callable[..., object]] = []
+
+    @functools.wraps(fn)
+    def run(*args: object) -> object:
+        dynamo = sys.modules.get("torch._dynamo")
+        if dynamo is None or not hasattr(dynamo, "disable"):
+            return fn(*args)
+        if not disabled:
+            disabled.append(dynamo.disable(fn, recursive=True))
+        return disabled[0](*args)
+
+    return run
+
+
+def _define(name: str, kernel: Callable[..., object]) -> torch._ops.OpOverload:
+    """``kernel`` as the op ``sasa::<name>`` (schema from its type hints, no mutation), for every device."""
+    qualname = f"sasa::{name}"
+    torch.library.define(qualname, torch.library.infer_schema(kernel, mutates_args=()), lib=_LIB)
+    torch.library.impl(qualname, "CompositeExplicitAutograd", _outside_dynamo(kernel), lib=_LIB)
+    return getattr(torch.ops.sasa, name).default
 
 
 def _forward_op(
     name: str, kernel: Callable[..., tuple[Tensor, Tensor]], fake_aux: Callable[[Tensor, int], Tensor]
-) -> torch.library.CustomOpDef:
-    """``kernel`` as the custom op ``sasa::<name>`` -> (out, aux); its fake gives out shaped like q and
+) -> torch._ops.OpOverload:
+    """``kernel`` as the op ``sasa::<name>`` -> (out, aux); its fake gives out shaped like q and
     ``fake_aux(q, kernel_size)``, an empty tensor shaped like what the backend saves for backward."""
 
     def forward(
@@ -128,9 +163,9 @@ def _forward_op(
     ) -> tuple[Tensor, Tensor]:
         return kernel(q, k, v, row_bias, col_bias, kernel_size)
 
-    op = torch.library.custom_op(f"sasa::{name}", forward, mutates_args=())
+    op = _define(name, forward)
 
-    @op.register_fake
+    @torch.library.register_fake(op, lib=_LIB)
     def _(q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None, kernel_size: int):
         return q.new_empty(q.shape), fake_aux(q, kernel_size)
 
@@ -157,15 +192,17 @@ def _fake_attn(q: Tensor, kernel_size: int) -> Tensor:
 _torch_op = _forward_op("window_attention_torch", torch_window_forward, _fake_attn)
 
 
-@torch.library.custom_op("sasa::window_attention_torch_backward", mutates_args=())
-def _torch_backward_op(
+def _torch_backward_kernel(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, kernel_size: int, has_bias: bool
 ) -> list[Tensor]:
     grads = torch_window_backward(grad_out, q, k, v, attn, kernel_size, has_bias)
     return [g for g in grads if g is not None]
 
 
-@_torch_backward_op.register_fake
+_torch_backward_op = _define("window_attention_torch_backward", _torch_backward_kernel)
+
+
+@torch.library.register_fake(_torch_backward_op, lib=_LIB)
 def _(grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, attn: Tensor, kernel_size: int, has_bias: bool):
     n, _, height, width = q.shape
     grads = [torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)]
@@ -188,7 +225,7 @@ def _torch_backward(ctx, grad_out: Tensor | None, _grad_attn: Tensor | None) -> 
     return _input_grads(_torch_backward_op(grad_out, q, k, v, attn, ctx.kernel_size, ctx.has_bias), ctx.has_bias)
 
 
-_torch_op.register_autograd(_torch_backward, setup_context=_torch_setup_context)
+torch.library.register_autograd(_torch_op, _torch_backward, setup_context=_torch_setup_context, lib=_LIB)
 
 
 # ---- triton backend: (out, lse), nothing with a k² factor saved ----
@@ -210,8 +247,7 @@ def _fake_lse(q: Tensor, kernel_size: int) -> Tensor:
 _triton_op = _forward_op("window_attention_triton", _triton_forward, _fake_lse)
 
 
-@torch.library.custom_op("sasa::window_attention_triton_backward", mutates_args=())
-def _triton_backward_op(
+def _triton_backward_kernel(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
     out: Tensor, lse: Tensor, kernel_size: int,
 ) -> list[Tensor]:  # fmt: skip
@@ -221,7 +257,10 @@ def _triton_backward_op(
     return [g for g in grads if g is not None]
 
 
-@_triton_backward_op.register_fake
+_triton_backward_op = _define("window_attention_triton_backward", _triton_backward_kernel)
+
+
+@torch.library.register_fake(_triton_backward_op, lib=_LIB)
 def _(
     grad_out: Tensor, q: Tensor, k: Tensor, v: Tensor, row_bias: Tensor | None, col_bias: Tensor | None,
     out: Tensor, lse: Tensor, kernel_size: int,
@@ -247,7 +286,7 @@ def _triton_backward(ctx, grad_out: Tensor | None, _grad_lse: Tensor | None) -> 
     return _input_grads(grads, row_bias is not None)
 
 
-_triton_op.register_autograd(_triton_backward, setup_context=_triton_setup_context)
+torch.library.register_autograd(_triton_op, _triton_backward, setup_context=_triton_setup_context, lib=_LIB)
 
 
 def window_attention(

@@ -180,3 +180,17 @@ class SASA2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, heads={self.heads}, "
             f"pos_enc={self.pos_enc!r}, stride={self.stride}, backend={self.backend!r}"
         )
+
+
+def set_backend(module: nn.Module, backend: str) -> nn.Module:
+    """Set the attention kernel of every :class:`SASA2d` inside ``module`` (in place) and return ``module``.
+
+    The backend changes speed and memory, not results, so a model trained with ``"triton"`` on a GPU can be run
+    with ``"torch"`` on a CPU (e.g. to verify it there) or logged with ``"auto"`` (Triton on CUDA when installed,
+    torch elsewhere). ``model.config["backend"]`` keeps what the model was built with.
+    """
+    check_backend(backend, "set_backend")
+    for layer in module.modules():
+        if isinstance(layer, SASA2d):
+            layer.backend = backend
+    return module

@@ -52,10 +52,13 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
 
 
-def run_study(spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_study(
+    spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600, env_vars: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The study CLI as a subprocess (``env_vars`` added to its environment)."""
     return subprocess.run(
-        study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env=env(), capture_output=True, text=True,
-        timeout=timeout,
+        study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env={**env(), **(env_vars or {})}, capture_output=True,
+        text=True, timeout=timeout,
     )
 
 

@@ -18,7 +18,7 @@ from torch._dynamo.backends.common import aot_autograd
 
 from sasa import SASA2d
 from sasa.kernels import ops
-from sasa.models import Bottleneck
+from sasa.models import Bottleneck, create_model
 
 
 @pytest.fixture(autouse=True)
@@ -120,3 +120,45 @@ def test_export_shows_one_opaque_op(backend: str, monkeypatch: pytest.MonkeyPatc
     program = torch.export.export(layer, (x,))
     assert _sasa_nodes(program.graph) == [f"sasa::window_attention_{backend}"]
     torch.testing.assert_close(program.module()(x), layer(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_fullgraph_captures_the_op_under_bf16_autocast(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under CPU bf16 autocast (what Lightning's ``bf16-mixed`` runs) the layer is still one graph around one
+    opaque op, which receives bf16 inputs, and the compiled gradients match eager ones."""
+    monkeypatch.setattr(ops, "use_dense", lambda *args: False)
+    torch.manual_seed(5)
+    layer = SASA2d(4, 8, 3, 2, "relative", backend=backend)
+    x = torch.randn(2, 4, 6, 5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        eager = _forward_backward(layer, x)
+        recorder = RecordGraphs()
+        compiled = _forward_backward(torch.compile(layer, backend=recorder.backend(), fullgraph=True), x)
+    _assert_all_close(compiled, eager, 2e-2)
+    assert eager[0].dtype == compiled[0].dtype == torch.bfloat16
+    (forward,), (backward,) = recorder.forward, recorder.backward
+    op_nodes = [n for n in forward.graph.nodes if getattr(n.target, "namespace", None) == "sasa"]
+    assert [n.target.name() for n in op_nodes] == [f"sasa::window_attention_{backend}"]
+    assert {arg.meta["val"].dtype for arg in op_nodes[0].args[:3]} == {torch.bfloat16}
+    assert _sasa_nodes(backward.graph) == [f"sasa::window_attention_{backend}_backward"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "triton"])
+def test_a_whole_attention_network_compiles_without_graph_breaks(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ResNet-26 with attention in its last two layer groups (5 SASA layers on 8×8 and 4×4 maps, the 4×4 ones
+    with the window trimmed to the image) in training mode: fullgraph (any graph break would raise), one op call
+    per SASA layer in the forward graph and one backward op per layer in the backward graph."""
+    monkeypatch.setattr(ops, "use_dense", lambda *args: False)
+    torch.manual_seed(6)
+    net = create_model("resnet26", 3, in_channels=1, width=0.1, small_input=True, stem="conv",
+                       attention_groups=[3, 4], heads=2, kernel_size=5, backend=backend)
+    layers = sum(isinstance(m, SASA2d) for m in net.modules())
+    x = torch.randn(2, 1, 16, 16)
+    recorder = RecordGraphs()
+    compiled = torch.compile(net, backend=recorder.backend(), fullgraph=True)
+    compiled(x).square().sum().backward()
+    (forward,), (backward,) = recorder.forward, recorder.backward
+    assert _sasa_nodes(forward.graph) == [f"sasa::window_attention_{backend}"] * layers
+    assert _sasa_nodes(backward.graph) == [f"sasa::window_attention_{backend}_backward"] * layers

@@ -7,6 +7,10 @@ window kernel itself is tested on the tiny shapes too. The Triton backend is tes
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -201,6 +205,33 @@ def test_peak_memory_stays_within_activation_plus_attention_budget(op_only: None
     assert peak <= PEAK_BUDGET * 4
     # The same measurement sees the k² materialisation of the unfold formulation: the bound is meaningful.
     assert cpu_peak_mib(lambda: step(_unfold_sasa)) * 2**20 > 2 * ACTIVATION * KS * KS * 4 > PEAK_BUDGET * 4
+
+
+_FIRST_PASS = """
+import sys
+import torch
+from sasa.layers import SASA2d
+from tests.sasa.saved import saved_sizes
+
+layer = SASA2d(16, 16, 3, 2, "relative", backend="torch")
+x = torch.randn(2, 16, 20, 20, requires_grad=True)  # 400 pixels: the window kernel's op, not the dense path
+with saved_sizes() as sizes:
+    y = layer(x)
+y.sum().backward()
+print(max(sizes), "torch._dynamo" in sys.modules)
+"""
+
+
+def test_first_forward_backward_in_a_fresh_process_does_not_import_dynamo() -> None:
+    """The custom op's first eager call used to import torch._dynamo (torch.library.custom_op wraps kernels in
+    torch._disable_dynamo): sympy, mpmath and ~800 modules, about 80 MiB of resident memory, which doubled the
+    layer's first-pass peak RSS (C=128, 32×32, B=8, k=7: 149 MiB instead of 69 MiB, 1/6 of unfold's instead of
+    1/12). The window op really runs: it saves its (N, k², H, W) attention weights."""
+    done = subprocess.run([sys.executable, "-c", _FIRST_PASS], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[2], check=True)
+    largest, dynamo = done.stdout.split()
+    assert int(largest) == 2 * 2 * 3 * 3 * 20 * 20  # batch·heads · k² · H·W: the window op's attention weights
+    assert dynamo == "False"
 
 
 @pytest.mark.parametrize(
