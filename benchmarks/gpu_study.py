@@ -47,10 +47,10 @@ PHASES = [("stream", 1), ("stream", 2), ("memory", 2)]  # (data mode, workers)
 COMPILE: bool | str = False  # train.compile of the studies (a mode would pay a compile in every trial process)
 
 
-def overlay(name: str, digits: Path, mode: str, dry: bool) -> dict[str, Any]:
-    """The study overlay of one phase (merged over the study and the GPU recipe)."""
+def overlay(digits: Path, mode: str, dry: bool) -> dict[str, Any]:
+    """The overlay of one phase: a recipe merged over the study and the GPU recipe (it holds no ``name``: only the
+    first file may; the phase's study is named with ``--set name=…``, :func:`name_override`)."""
     spec: dict[str, Any] = {
-        "name": name,
         "data": {"source": "local", "path": str(digits), "image_column": "image", "test_split": None,
                  "image_size": 32, "grayscale": True, "mode": mode},
         "model": {"backend": "triton"},
@@ -116,8 +116,13 @@ class GpuSampler:
                 "gpu_mem_max_mib": max(mem) if mem else None, "gpu_samples": len(util)}
 
 
-def study_cmd(spec_files: list[str], runs: Path) -> list[str]:
-    return [sys.executable, "-m", "platform.study", *spec_files, "--runs-dir", str(runs), "--workers", "1"]
+def name_override(name: str) -> list[str]:
+    return ["--set", f"name={name}"]
+
+
+def study_cmd(spec_files: list[str], runs: Path, name: str) -> list[str]:
+    return [sys.executable, "-m", "platform.study", *spec_files, *name_override(name), "--runs-dir", str(runs),
+            "--workers", "1"]
 
 
 def wait_for_study(runs: Path, name: str, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -140,20 +145,22 @@ def run_phase(work: Path, digits: Path, mode: str, workers: int, dry: bool, out:
     tag = f"{mode}-w{workers}"
     runs = work / f"runs-{tag}"
     overlay_file = work / f"overlay-{tag}.yaml"
-    overlay_file.write_text(yaml.safe_dump(overlay(f"gpucheck-{tag}", digits, mode, dry), sort_keys=False))
+    overlay_file.write_text(yaml.safe_dump(overlay(digits, mode, dry), sort_keys=False))
     files = [*BASE, str(overlay_file)]
-    printed = subprocess.run([sys.executable, "-m", "platform.study", *files, "--print-spec"], cwd=REPO,
+    given = f"gpucheck-{tag}"
+    printed = subprocess.run([sys.executable, "-m", "platform.study", *files, *name_override(given), "--print-spec"],
+                             cwd=REPO,
                              env=study_env(dry), capture_output=True, text=True, check=True)
     name = yaml.safe_load(printed.stdout)["name"]
     print(f"[{stamp()}] phase {tag}: study {name}, {workers} worker(s)", flush=True)
     logs = [(work / f"{tag}-cmd{i}.log").open("w") for i in range(workers)]
     with GpuSampler(work / f"{tag}-gpu.csv") as sampler:
         start = time.perf_counter()
-        procs = [subprocess.Popen(study_cmd(files, runs), cwd=REPO, env=study_env(dry), stdout=logs[0],
+        procs = [subprocess.Popen(study_cmd(files, runs, given), cwd=REPO, env=study_env(dry), stdout=logs[0],
                                   stderr=subprocess.STDOUT)]
         if workers > 1:
             wait_for_study(runs, name, procs[0])
-            procs += [subprocess.Popen(study_cmd(files, runs), cwd=REPO, env=study_env(dry), stdout=logs[i],
+            procs += [subprocess.Popen(study_cmd(files, runs, given), cwd=REPO, env=study_env(dry), stdout=logs[i],
                                        stderr=subprocess.STDOUT) for i in range(1, workers)]
         codes = [p.wait() for p in procs]
         seconds = time.perf_counter() - start

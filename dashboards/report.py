@@ -110,10 +110,8 @@ def build_table(points: list[PointData], info: StudyInfo, test: str = "ttest") -
 
 def _resolution_notes(report: Report) -> None:
     """The resolution ties were judged at, identical comparisons, and what the seeds budget can decide."""
-    info = report.info
-    examples = decisions.examples_of(info)
-    _, res = resolution.snap({r.point.key: r.point.values for r in report.rows}, examples)
-    effect = decisions.seed_plan(info.spec.get("search", {})).effect
+    info, effect = report.info, decisions.seed_plan(report.info.spec.get("search", {})).effect
+    _, res = resolution.snap({r.point.key: r.point.values for r in report.rows}, decisions.examples_of(info))
     if res.examples:
         report.notes.append(f"{info.metric} is a fraction of {res.examples} examples: values are read as k/"
                             f"{res.examples} and differences smaller than one example are ties")
@@ -127,8 +125,7 @@ def _resolution_notes(report: Report) -> None:
     if effect is not None:
         report.power = decisions.study_power([r.point for r in report.rows], info,
                                              {r.point.key: r.reference for r in report.rows})
-        if report.power is not None:
-            report.notes.extend(report.power.lines())
+        report.notes.extend(report.power.lines() if report.power is not None else [])
 
 
 # --- building ----------------------------------------------------------------------------------------------

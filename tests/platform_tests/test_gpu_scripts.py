@@ -22,9 +22,11 @@ def test_the_study_check_specs_validate(dry: bool, mode: str, workers: int, tmp_
     digits = tmp_path / "digits"
     digits.mkdir()
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump(gpu_study.overlay(f"gpucheck-{mode}-w{workers}", digits, mode, dry)))
-    spec = load_spec([REPO / f for f in gpu_study.BASE] + [overlay])
-    assert spec.name == f"gpucheck-{mode}-w{workers}-cifar10"
+    overlay.write_text(yaml.safe_dump(gpu_study.overlay(digits, mode, dry)))
+    name = f"gpucheck-{mode}-w{workers}"
+    spec = load_spec([REPO / f for f in gpu_study.BASE] + [overlay], [o for o in gpu_study.name_override(name)
+                                                                        if o != "--set"])
+    assert spec.name == name  # --set name= replaces the composed name (window_size-cifar10)
     assert spec.model.backend == "triton" and spec.train.precision == "bf16-mixed"
     assert spec.train.compile == gpu_study.COMPILE and spec.data.mode == mode and spec.data.source == "local"
     assert spec.execution.accelerator == ("cpu" if dry else "gpu")
