@@ -12,6 +12,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import optuna
 import torch
@@ -110,7 +111,10 @@ def quiet_libraries() -> None:
     for package in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
         for name in (package, f"{package}.utilities.rank_zero"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating initial MLflow database tables"
+    schema = logging.getLogger("mlflow.store.db.utils")  # MLflow's table creation: one short line each, not its own
+    schema.setLevel(logging.INFO)
+    if not any(isinstance(f, _StoreSchemaLine) for f in schema.filters):
+        schema.addFilter(_StoreSchemaLine())
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)  # pickle is our documented choice (tracking.py)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats are relied on
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
@@ -164,6 +168,23 @@ def run_worker(spec: StudySpec, stores: Stores, plan: WorkerPlan) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_DONE  # the main process judges completeness (it may start another round)
+
+
+class _StoreSchemaLine(logging.Filter):
+    """MLflow builds or migrates its tables once per tracking store (seconds): say so in one line of ours on stdout
+    (an interrupt there is survivable, and this is what a person sees waiting); drop the rest of its INFO chatter."""
+
+    SHOWN: ClassVar[dict[str, str]] = {
+        "Creating initial MLflow database tables": "MLflow store: creating its tables (once per runs folder)",
+        "Updating database tables": "MLflow store: updating its tables (seconds)",
+    }
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for start, line in self.SHOWN.items():
+            if message.startswith(start):
+                print(line, flush=True)
+        return record.levelno >= logging.WARNING
 
 
 class _DropOptunaFailure(logging.Filter):

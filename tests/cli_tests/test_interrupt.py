@@ -37,9 +37,8 @@ from tests.cli_tests.harness import TRACEBACK, base_env
 
 STEP_TIMEOUT_S = 240.0
 STARTED: list[subprocess.Popen] = []  # killed at the end of each test, whatever happened
-MLFLOW_CREATING = "Creating initial MLflow database tables"
-MLFLOW_UPDATING = "Updating database tables"
-TRAINING = "Epoch 0"
+MLFLOW_CREATING = "MLflow store: creating its tables"  # the study's line for MLflow's "Creating initial … tables"
+MLFLOW_UPDATING = "MLflow store: updating its tables"  # … and for its "Updating database tables" (the migration)
 
 
 class Run:
@@ -109,6 +108,15 @@ def _rows(path: Path, query: str) -> list[tuple]:
         return list(connection.execute(query)) if table in names else []
 
 
+def _wait_for_a_running_trial(run: Run, runs: Path) -> None:
+    """Until the Optuna store holds a RUNNING trial (its training has started; fails if the run ends first)."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while not _rows(runs / "optuna.db", "SELECT trial_id FROM trials WHERE state = 'RUNNING'"):
+        assert run.proc.poll() is None, f"the run ended (exit {run.proc.returncode}) before training:\n{run.output}"
+        assert time.monotonic() < deadline, f"no running trial within {STEP_TIMEOUT_S} s"
+        time.sleep(0.2)
+
+
 def _check_nothing_running(runs: Path) -> None:
     running_runs = _rows(runs / "mlflow.db", "SELECT run_uuid FROM runs WHERE status = 'RUNNING'")
     running_trials = _rows(runs / "optuna.db", "SELECT trial_id FROM trials WHERE state = 'RUNNING'")
@@ -161,9 +169,10 @@ def test_ctrl_c_at_every_moment_of_store_creation_then_resume(tmp_path: Path, en
         leftovers = [p.name for p in runs.glob("*.creating-*")]  # removed by the next run, never used as stores
         assert all(p.startswith(".") for p in leftovers), leftovers
 
-    # 5. while the first trial trains (the stores exist now)
+    # 5. while the first trial trains (the stores exist now; off a terminal no progress bar says so: the store does)
     run = Run(where, env)
-    run.wait_for(TRAINING)
+    _wait_for_a_running_trial(run, runs)
+    time.sleep(1.0)
     run.interrupt()
     _check_interrupted(run, "training")
     _check_nothing_running(runs)
