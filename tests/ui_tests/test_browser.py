@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from selenium.common.exceptions import ElementClickInterceptedException
 
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 from tests.ui_tests.servers import browser_paths, chromium, console_errors, mlflow_server, static_server, wait_for_text
@@ -200,7 +201,11 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
         switch = [e for e in driver.find_elements(By.CSS_SELECTOR, '[role="button"]')
                   if e.is_displayed() and e.text.strip() == "Model training"]
         assert switch, "no 'Model training' side of the sidebar's workflow switch"
-        switch[0].click()
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", switch[0])
+        try:
+            switch[0].click()
+        except ElementClickInterceptedException:  # a transient overlay (a toast, a tooltip) sits over the switch
+            driver.execute_script("arguments[0].click();", switch[0])
         then = open_from_list(driver, mlflow_url)
         assert "workflowType=machine_learning" in then and "/runs" in then, then
         assert not _unexpected(console_errors(driver))
