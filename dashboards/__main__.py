@@ -10,34 +10,13 @@ storage and writes ``index.html`` and ``index.md`` next to them, with the paper'
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
+from .guard import interrupt_exits
 
-def _starting_guard(message: str) -> object:
-    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
-    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupted(signum: int, frame: object) -> None:
-        os.write(2, f"{message}\n".encode())
-        os._exit(130)
-
-    return signal.signal(signal.SIGINT, interrupted)
-
-
-def _restore(previous: object) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
-
-
-_previous_handler = _starting_guard("interrupted while starting (nothing was written); rerun the same command")
-try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+with interrupt_exits("interrupted while starting (nothing was written); rerun the same command"):
     import optuna
 
     from . import browse
@@ -47,8 +26,6 @@ try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one l
     from .paper import comparison_markdown, varied
     from .report import table_markdown
     from .stats import TESTS
-finally:
-    _restore(_previous_handler)
 
 EXIT_USAGE = 2
 

@@ -34,34 +34,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import signal
 import sys
-import threading
 import warnings
 from pathlib import Path
 
+from ..startup import interrupt_exits
 
-def _starting_guard(message: str) -> object:
-    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
-    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupted(signum: int, frame: object) -> None:
-        os.write(2, f"{message}\n".encode())
-        os._exit(130)
-
-    return signal.signal(signal.SIGINT, interrupted)
-
-
-def _restore(previous: object) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
-
-
-_previous_handler = _starting_guard("interrupted while starting (nothing was changed); rerun the same command")
-try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+with interrupt_exits("interrupted while starting (nothing was changed); rerun the same command"):
     import optuna
 
     from ..data.sources import DataError
@@ -69,8 +48,6 @@ try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one l
     from ..stores.connect import StoreError
     from .champion import NoChampionError, PromotionError, one_line
     from .promotion import DEFAULT_ALIAS, promote
-finally:
-    _restore(_previous_handler)
 
 EXIT_USAGE = 2
 

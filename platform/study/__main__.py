@@ -10,32 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
+from ..startup import EXIT_INTERRUPTED, interrupt_exits
 
-def _starting_guard(message: str) -> object:
-    """Until the imports below are done, Ctrl-C prints ``message`` and exits 130 at once: nothing exists yet to
-    clean up, and a KeyboardInterrupt inside a half-imported library (numpy, torch) would end in a traceback."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
-    def interrupted(signum: int, frame: object) -> None:
-        os.write(2, f"{message}\n".encode())
-        os._exit(130)
-
-    return signal.signal(signal.SIGINT, interrupted)
-
-
-def _restore(previous: object) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
-
-
-_previous_handler = _starting_guard("interrupted while starting (nothing was created); rerun the same command")
-try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one line and exit 130
+with interrupt_exits("interrupted while starting (nothing was created); rerun the same command"):
     from rich.console import Console
 
     from ..data.sources import DataError
@@ -49,11 +29,9 @@ try:  # Ctrl-C while the libraries load (seconds; nothing is created yet): one l
     from .lifecycle import StudyConflictError
     from .preflight import PreflightError, backend_problems
     from .run import StudyRequest, quiet_libraries, run_study, run_worker
-finally:
-    _restore(_previous_handler)
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+
 
 
 def _positive_int(text: str) -> int:
