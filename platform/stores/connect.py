@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -64,17 +65,22 @@ def open_storage(url: str) -> RDBStorage:
     return storage
 
 
+
+def _require_store(url: str, path: Path, kind: str, option: str) -> None:
+    """A read-only command's SQLite store must exist and hold ``kind``'s tables (never created, never filled)."""
+    if not path.is_file():
+        raise StoreError(f"{option} {redact(url)}: no such database file ({path}); run a study first or pass the "
+                         f"right {option}")
+    problem = store_problem(url, kind, option, empty_ok=False)
+    if problem:
+        raise StoreError(problem)
+
 def open_storage_read_only(url: str) -> RDBStorage:
     """The Optuna storage for reading only: a SQLite file must exist and hold Optuna's tables, and is opened with
     SQLite's ``mode=ro`` (no schema, heartbeat or row can be written)."""
     path = sqlite_path(url)
     if path is not None:
-        if not path.is_file():
-            raise StoreError(f"--storage {redact(url)}: no such database file ({path}); run a study first or pass "
-                             "the right --storage")
-        problem = store_problem(url, OPTUNA, "--storage", empty_ok=False)
-        if problem:
-            raise StoreError(problem)
+        _require_store(url, path, OPTUNA, "--storage")
         url = read_only_url(url)
     elif url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
@@ -110,12 +116,7 @@ def read_only_client(uri: str) -> MlflowClient:
     if path is None:
         check_tracking(uri)
         return MlflowClient(tracking_uri=uri)
-    if not path.is_file():
-        raise StoreError(f"--tracking-uri {redact(uri)}: no such database file ({path}); run a study first or pass "
-                         "the right --tracking-uri")
-    problem = store_problem(uri, MLFLOW, "--tracking-uri", empty_ok=False)
-    if problem:
-        raise StoreError(problem)
+    _require_store(uri, path, MLFLOW, "--tracking-uri")
     _no_folder_for_uri_files()
     ro = read_only_url(uri)
     try:

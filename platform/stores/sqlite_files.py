@@ -161,13 +161,14 @@ def remove_leftovers(path: Path) -> None:
     host = socket.gethostname().replace("-", "_")
     for leftover in path.parent.glob(f".{path.name}{CREATING}{host}-*"):
         pid = leftover.name.rsplit(CREATING, 1)[-1].split("-")[1]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
             leftover.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Is process ``pid`` (on this host) still running? (One that exists but is not ours counts as alive.)"""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

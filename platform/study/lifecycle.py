@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
 import time
 import warnings
@@ -38,6 +37,7 @@ from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
 from ..stores.connect import study_exists
 from ..stores.redaction import redact
+from ..stores.sqlite_files import process_alive
 from .tracking import Tracker
 
 
@@ -185,16 +185,6 @@ def enqueue_missing(study: optuna.Study, spec: StudySpec, extra: dict[str, int] 
     return count
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def dead_running_trials(study: optuna.Study) -> list[FrozenTrial]:
     """RUNNING trials whose worker process on this host no longer exists."""
     host = socket.gethostname()
@@ -202,7 +192,7 @@ def dead_running_trials(study: optuna.Study) -> list[FrozenTrial]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get(ATTR_WORKER, ""))
         name, _, pid = worker.rpartition(":")
-        if name == host and pid.isdigit() and not _pid_alive(int(pid)):
+        if name == host and pid.isdigit() and not process_alive(int(pid)):
             dead.append(trial)
     return dead
 
