@@ -50,6 +50,24 @@ def _unexpected(errors: list[str]) -> list[str]:
     return [e for e in errors if not any(known in e for known in KNOWN_MLFLOW_UI_ERRORS)]
 
 
+def _click(driver, element) -> None:
+    """A user's click; through JavaScript when a transient overlay (a toast, a tooltip, the page still laying
+    out) would take it, which Chromium reports as an intercepted click."""
+    try:
+        element.click()
+    except ElementClickInterceptedException:
+        driver.execute_script("arguments[0].click();", element)
+
+
+def _close_assistant(driver) -> None:
+    """Close MLflow 3.17's assistant chat panel where it opens, so it does not cover the runs table."""
+    from selenium.webdriver.common.by import By
+
+    for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
+        if button.is_displayed():
+            _click(driver, button)
+
+
 def _screenshot(driver, name: str, *, full_page: bool = False) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     if full_page:  # grow the window to the page so the PNG holds all of it
@@ -82,11 +100,10 @@ def test_mlflow_ui_and_report_in_a_real_browser(reported_study: Path) -> None:
         # The experiment's runs: the parent row, expanded to show its nested child runs by name.
         driver.get(f"{mlflow_url}/#/experiments/{experiment.experiment_id}/runs")
         wait_for_text(driver, [STUDY, "Run Name"])
-        for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
-            button.click()
+        _close_assistant(driver)
         expanders = driver.find_elements(By.CSS_SELECTOR, RUN_NAME_EXPANDER)
         assert expanders, "the parent run has no expand button: are the child runs nested under it?"
-        expanders[0].click()
+        _click(driver, expanders[0])
         wait_for_text(driver, [STUDY, *children])
         _screenshot(driver, "mlflow-runs.png")
         assert not _unexpected(console_errors(driver))
@@ -149,9 +166,8 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
         driver.get(experiment_url(experiment.experiment_id, mlflow_url))
         wait_for_text(driver, [STUDY, "Model training", "Run Name", "Dataset", "Source"])
         assert "workflowType=machine_learning" in driver.current_url
-        for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
-            button.click()
-        driver.find_elements(By.CSS_SELECTOR, RUN_NAME_EXPANDER)[0].click()
+        _close_assistant(driver)
+        _click(driver, driver.find_elements(By.CSS_SELECTOR, RUN_NAME_EXPANDER)[0])
         names = [r.info.run_name for r in children]
         body = wait_for_text(driver, [*names, "digits (", "python -m platform.study"])
         assert body.count("digits (") == len(children)  # the Dataset column: one dataset input per child run
@@ -159,9 +175,9 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
         _screenshot(driver, "mlflow-training-view.png")
         assert not _unexpected(console_errors(driver))
 
-        driver.find_element(By.CSS_SELECTOR, GROUP_BY_BUTTON).click()
+        _click(driver, driver.find_element(By.CSS_SELECTOR, GROUP_BY_BUTTON))
         wait_for_text(driver, [TAG_POINT])
-        driver.find_element(By.XPATH, f"//*[text()='{TAG_POINT}']").click()
+        _click(driver, driver.find_element(By.XPATH, f"//*[text()='{TAG_POINT}']"))
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         wait_for_text(driver, [f"Group by: {TAG_POINT}", *(f"Group: {p}" for p in points), *names])
         _screenshot(driver, "mlflow-grouped-by-design-point.png")
@@ -184,7 +200,7 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
         wait_for_text(driver, [STUDY])
         link = next(a for a in driver.find_elements(By.CSS_SELECTOR, 'a[data-testid="experiment-list-item-link"]')
                     if a.get_attribute("title") == STUDY)
-        link.click()
+        _click(driver, link)
         deadline = time.monotonic() + 60
         while "workflowType=" not in driver.current_url and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -196,16 +212,12 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
     ):
         first = open_from_list(driver, mlflow_url)
         assert f"/experiments/{experiment.experiment_id}/" in first and "workflowType=genai" in first, first
-        for button in driver.find_elements(By.CSS_SELECTOR, ASSISTANT_CLOSE):
-            button.click()
+        _close_assistant(driver)
         switch = [e for e in driver.find_elements(By.CSS_SELECTOR, '[role="button"]')
                   if e.is_displayed() and e.text.strip() == "Model training"]
         assert switch, "no 'Model training' side of the sidebar's workflow switch"
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", switch[0])
-        try:
-            switch[0].click()
-        except ElementClickInterceptedException:  # a transient overlay (a toast, a tooltip) sits over the switch
-            driver.execute_script("arguments[0].click();", switch[0])
+        _click(driver, switch[0])
         then = open_from_list(driver, mlflow_url)
         assert "workflowType=machine_learning" in then and "/runs" in then, then
         assert not _unexpected(console_errors(driver))
