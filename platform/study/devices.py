@@ -39,7 +39,8 @@ class WorkerPlan:
         """The plan a worker process was started with; raises ``ValueError`` when there is none."""
         text = (os.environ if environ is None else environ).get(PLAN_ENV)
         if not text:
-            raise ValueError(f"{PLAN_ENV} is not set: worker mode (--worker-index) is started by the main process")
+            raise ValueError(f"{PLAN_ENV} is not set: a worker process (python -m platform.study.worker) "
+                             "is started by the main process")
         return cls(**json.loads(text))
 
 

@@ -82,7 +82,8 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
                                   pruner=make_pruner(spec))
         parent = study.user_attrs.get(STUDY_PARENT_RUN)
         if parent is None:
-            raise StoreError(f"study '{spec.name}' has no MLflow parent run; start it without --worker-index")
+            raise StoreError(f"study '{spec.name}' has no MLflow parent run; "
+                             "start it with python -m platform.study, which starts the workers")
         return Session(spec, stores, study, tracker, tracker.experiment_id(spec.name), parent)
 
     # Data first: a missing dataset must not leave a half-made study behind.

@@ -2,7 +2,8 @@
 
 The main process has already prepared the data, created the study, enqueued the design and opened the MLflow
 parent run. It then starts one worker per :class:`~.devices.WorkerPlan`: the same command with
-``--worker-index i`` and the plan in ``SASA_WORKER_PLAN``; workers share the Optuna storage and the parent run.
+``python -m platform.study.worker`` with the study's arguments and the plan in ``SASA_WORKER_PLAN`` (:mod:`.worker`);
+workers share the Optuna storage and the parent run.
 While they run, the main process shows one combined progress bar, prefixes each worker's output with ``[wI]``, and
 every few seconds does the study's housekeeping: a worker killed mid-trial has its trial failed, its MLflow run
 closed as FAILED and its (design point, seed) enqueued again for the surviving workers. If every worker has
@@ -26,7 +27,7 @@ from ..spec.study_spec import StudySpec
 from .devices import WorkerPlan
 from .lifecycle import nothing_left, progress
 
-STUDY_MODULE = __package__  # ``platform.study`` from the repo root, ``sasa_lab.study`` when installed
+WORKER_MODULE = f"{__package__}.worker"  # ``platform.study.worker`` from the repo root (``sasa_lab.`` installed)
 HOUSEKEEPING_EVERY_S = 5.0
 MAX_ROUNDS = 3
 
@@ -45,7 +46,7 @@ def _start(plan: WorkerPlan, argv: Sequence[str]) -> subprocess.Popen:
         "TQDM_DISABLE": "1",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", STUDY_MODULE, *argv, "--worker-index", str(plan.index)],
+        [sys.executable, "-m", WORKER_MODULE, *argv],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     threading.Thread(target=_pump, args=(proc, f"[w{plan.index}]"), daemon=True).start()

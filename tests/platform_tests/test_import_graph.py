@@ -15,6 +15,8 @@ MAX_MODULE_LEVELS = 10
 MAX_SPEC_LEVELS = 5
 # What ``sasa`` (a pure PyTorch library) must never import: the platform under either name, the dashboards, and
 # the training/search/tracking stack.
+# Files stay small and named for what they hold: no module of the three packages grows past this.
+MAX_MODULE_LINES = 350
 FORBIDDEN_IN_SASA = ("platform", "sasa_lab", "dashboards", "lightning", "optuna", "mlflow", "pytorch_lightning")
 
 
@@ -69,3 +71,11 @@ def test_no_late_first_party_import_and_every_late_import_is_explained() -> None
     assert not first_party, f"first-party imports inside functions (dodging a cycle?): {first_party}"
     unexplained = [(m, line, name) for m, items in late.items() for line, name, noted in items if not noted]
     assert not unexplained, f"late imports without a comment saying why: {unexplained}"
+
+
+def test_modules_stay_under_the_size_limit() -> None:
+    graph = build_graph()
+    sizes = {m: len(path.read_text(encoding="utf-8").splitlines()) for m, path in graph.modules.items()}
+    assert {m.split(".")[0] for m in sizes} >= {"platform", "dashboards", "sasa"}
+    too_long = {m: n for m, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines (split them by concept): {too_long}"

@@ -13,6 +13,7 @@ from platform.study.__main__ import build_parser
 from platform.study.ddp import TRIAL_ENV, DdpTrial
 from platform.study.devices import PLAN_ENV, WorkerPlan, plan_workers
 from platform.study.run import StudyRequest
+from platform.study.worker import build_parser as worker_parser
 from tests.platform_tests.studyrun import tiny_spec
 
 
@@ -42,7 +43,9 @@ def test_worker_command_line_parses_back_to_the_request(tmp_path: Path) -> None:
     request = StudyRequest(spec_path=Path("s.yaml"), overrides=("train.epochs=2", "search.seeds=[0, 1]"),
                            storage="sqlite:///x.db", tracking_uri=None, runs_dir=tmp_path / "runs", workers=3,
                            fresh=True)
-    args = build_parser().parse_args(request.worker_argv())
+    args = worker_parser().parse_args(request.worker_argv())
     assert args.study == Path("s.yaml").resolve() and tuple(args.overrides) == request.overrides
     assert (args.storage, args.tracking_uri, args.runs_dir) == ("sqlite:///x.db", None, (tmp_path / "runs"))
-    assert args.fresh is False  # only the main process archives
+    assert not hasattr(args, "fresh") and not hasattr(args, "workers")  # only the main process archives, plans
+    with pytest.raises(SystemExit):  # the user's command has no hidden worker mode: that is platform.study.worker
+        build_parser().parse_args([*request.worker_argv(), "--worker-index", "0"])

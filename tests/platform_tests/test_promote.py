@@ -283,7 +283,7 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
     import json
     import urllib.request
 
-    from tests.ui_tests.servers import model_server
+    from tests.support.servers import model_server
 
     code, out, err = _promote(capsys, study_dir, STUDY)  # the champion (promoted once already, or now)
     assert code == 0, err

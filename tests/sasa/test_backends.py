@@ -24,10 +24,7 @@ from tests.sasa.saved import saved_sizes
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SASA_BACKEND", raising=False)
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+pytestmark = pytest.mark.usefixtures("no_backend_override")
 
 
 @pytest.fixture

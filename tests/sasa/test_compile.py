@@ -22,8 +22,7 @@ from sasa.models import Bottleneck, create_model
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SASA_BACKEND", raising=False)
+def _interpreted(no_backend_override: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")  # the triton cases run interpreted on the CPU
     torch._dynamo.reset()
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.scale_tests.postgres import PostgresServer, free_port, postgres_server
-from tests.ui_tests.servers import wait_for_http
+from tests.scale_tests.postgres import PostgresServer, postgres_server
+from tests.support.network import free_port
+from tests.support.servers import wait_for_http
 
 MLFLOW_ADMIN = "admin"
 MLFLOW_PASSWORD = "tr4ck-s3cret-pw-9"  # basic-auth wants ≥ 12 characters

@@ -14,7 +14,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+
+from tests.support.network import free_port
 
 INSTALL_LINE = "apt-get install -y postgresql"
 OS_USER = "postgres"
@@ -46,12 +47,6 @@ def bin_dir() -> Path:
         "PostgreSQL server binaries not found (looked for /usr/lib/postgresql/*/bin/postgres and pg_ctl on PATH); "
         f"install them with `{INSTALL_LINE}` (Debian/Ubuntu) before running tests/scale_tests"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from tests.scale_tests import (
     split_runs,
 )
 from tests.scale_tests.conftest import TrackingServer
-from tests.scale_tests.postgres import PostgresServer, free_port
+from tests.scale_tests.postgres import PostgresServer
+from tests.support.network import free_port
 
 NAME = "cluster"
 OTHER_HOST = "node-b.cluster.invalid:4242"

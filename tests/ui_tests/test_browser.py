@@ -19,7 +19,8 @@ from mlflow import MlflowClient
 from selenium.common.exceptions import ElementClickInterceptedException
 
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
-from tests.ui_tests.servers import browser_paths, chromium, console_errors, mlflow_server, static_server, wait_for_text
+from tests.support.servers import mlflow_server, static_server
+from tests.ui_tests.browser import browser_paths, chromium, console_errors, wait_for_text
 
 STUDY = "uitiny"
 SCREENSHOTS = REPO / "test-artifacts" / "ui"

@@ -13,7 +13,7 @@ from platform.spec import parse_spec
 from platform.stores import open_storage
 from platform.study.lifecycle import open_study
 from tests.platform_tests.studyrun import tiny_spec
-from tests.ui_tests.servers import optuna_dashboard
+from tests.support.servers import optuna_dashboard
 
 
 def _get(url: str) -> dict:

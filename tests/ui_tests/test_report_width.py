@@ -8,7 +8,7 @@ from pathlib import Path
 from dashboards.html import render_report
 from dashboards.report import build_report, table_header
 from tests.dashboards_tests.test_report_layout import _study
-from tests.ui_tests.servers import browser_paths, chromium
+from tests.ui_tests.browser import browser_paths, chromium
 
 
 def test_report_table_fits_a_1280_px_window(tmp_path: Path) -> None:
