@@ -7,10 +7,8 @@ stores runs in PostgreSQL (as on a cluster), serves artifacts from a temp dir, a
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ import pytest
 
 from tests.scale_tests.postgres import PostgresServer, postgres_server
 from tests.support.network import free_port
-from tests.support.servers import wait_for_http
+from tests.support.servers import serve
 
 MLFLOW_ADMIN = "admin"
 MLFLOW_PASSWORD = "tr4ck-s3cret-pw-9"  # basic-auth wants ≥ 12 characters
@@ -64,25 +62,14 @@ def tracking_server(postgres: PostgresServer) -> Iterator[TrackingServer]:
         "--backend-store-uri", backend, "--artifacts-destination", str(root / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_AUTH_CONFIG_PATH": str(config),
-           "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_PASSWORD,
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_PASSWORD,
            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
-    with log.open("w") as handle:
-        process = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=root,
-                                   start_new_session=True)
-    server = TrackingServer(f"http://127.0.0.1:{port}", MLFLOW_ADMIN, MLFLOW_PASSWORD, log)
     try:
-        wait_for_http(f"{server.uri}/health", process, log)
-        with pytest.MonkeyPatch.context() as patch:  # this process's MlflowClients log in too
-            for key, value in server.env().items():
-                patch.setenv(key, value)
-            yield server
+        with serve(cmd, "/health", port, log, cwd=root, env=env) as uri:
+            server = TrackingServer(uri, MLFLOW_ADMIN, MLFLOW_PASSWORD, log)
+            with pytest.MonkeyPatch.context() as patch:  # this process's MlflowClients log in too
+                for key, value in server.env().items():
+                    patch.setenv(key, value)
+                yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=30)
         shutil.rmtree(root, ignore_errors=True)

@@ -42,8 +42,10 @@ def _tail(log: Path, lines: int = 40) -> str:
 
 
 @contextmanager
-def _serve(cmd: list[str], url_path: str, port: int, log: Path, cwd: Path | None = None,
-           env: dict[str, str] | None = None) -> Iterator[str]:
+def serve(cmd: list[str], url_path: str, port: int, log: Path, cwd: Path | None = None,
+          env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``cmd`` (a server on ``port``, output to ``log``) in its own process group until ``url_path`` answers
+    200; yields the base URL and stops the server and its workers afterwards."""
     base = f"http://127.0.0.1:{port}"
     with log.open("w") as handle:
         process = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd,
@@ -77,7 +79,7 @@ def mlflow_server(backend_store_uri: str, artifacts_dir: Path, log: Path) -> Ite
         "--artifacts-destination", str(artifacts_dir),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]
-    with _serve(cmd, "/health", port, log) as base:
+    with serve(cmd, "/health", port, log) as base:
         yield base
 
 
@@ -86,7 +88,7 @@ def static_server(directory: Path, log: Path) -> Iterator[str]:
     """``python -m http.server`` over ``directory`` on a free loopback port; yields its base URL."""
     port = free_port()
     cmd = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(directory)]
-    with _serve(cmd, "/", port, log) as base:
+    with serve(cmd, "/", port, log) as base:
         yield base
 
 
@@ -98,7 +100,7 @@ def optuna_dashboard(storage_url: str, log: Path) -> Iterator[str]:
         raise RuntimeError(f"{script} not found: install the dev extra (`pip install -e .[dev]`, optuna-dashboard)")
     port = free_port()
     cmd = [str(script), storage_url, "--host", "127.0.0.1", "--port", str(port), "--server", "wsgiref"]
-    with _serve(cmd, "/api/meta", port, log) as base:
+    with serve(cmd, "/api/meta", port, log) as base:
         yield base
 
 
@@ -111,5 +113,5 @@ def model_server(model_uri: str, tracking_uri: str, log: Path) -> Iterator[str]:
     # The server execs `uvicorn` by name: the environment's scripts folder must be on PATH (an activated venv).
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
-    with _serve(cmd, "/ping", port, log, cwd=log.parent, env=env) as base:
+    with serve(cmd, "/ping", port, log, cwd=log.parent, env=env) as base:
         yield base
