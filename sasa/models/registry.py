@@ -29,6 +29,7 @@ __all__ = ["create_model", "is_import_name", "list_models", "register_family", "
 Builder = Callable[..., nn.Module]
 B = TypeVar("B", bound=Builder)
 
+MAX_SHOWN = 12  # functions listed when a "module:function" names a missing one
 _BUILDERS: dict[str, Builder] = {}
 # (names, builder(name, num_classes, **options)): names are read at every lookup, so the table stays live.
 _FAMILIES: list[tuple[Callable[[], Iterable[str]], Callable[..., nn.Module]]] = []
@@ -100,9 +101,10 @@ def _imported(name: str) -> Builder:
                          f"({type(exc).__name__}: {exc}); is it on PYTHONPATH?") from exc
     for part in attribute.split("."):
         if not hasattr(target, part):
-            public = sorted(n for n in dir(target) if not n.startswith("_") and callable(getattr(target, n)))
+            functions = sorted(n for n, v in vars(target).items() if inspect.isfunction(v) and not n.startswith("_"))
+            shown = ", ".join(functions[:MAX_SHOWN]) + (", ..." if len(functions) > MAX_SHOWN else "")
             raise ValueError(f"create_model: {module_name!r} has no attribute {attribute!r} (model {name!r})"
-                             f"{_hint(part, public)}; callables there: {', '.join(public) or 'none'}")
+                             f"{_hint(part, functions)}; its functions: {shown or 'none'}")
         target = getattr(target, part)
     if not callable(target):
         raise ValueError(f"create_model: {name!r} is a {type(target).__name__}, not callable; name a function "
