@@ -139,7 +139,8 @@ def _hashable(combo: tuple[Any, ...]) -> tuple[Any, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def _build_error(name: str, in_channels: int, options: tuple[tuple[str, Any], ...]) -> str | None:
-    """``create_model``'s ValueError message for these options (built on the meta device), or None."""
+    """``create_model``'s ValueError message for these options (built on the meta device), or None; any other
+    exception a builder raises (a user's builder's TypeError, say) is reported the same way, named."""
     kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in options}
     model = ModelSpec.model_construct(name=name, **kwargs)  # levels were type-checked; the factory judges values
     try:
@@ -147,6 +148,8 @@ def _build_error(name: str, in_channels: int, options: tuple[tuple[str, Any], ..
             model.build(num_classes=NUM_CLASSES_PLACEHOLDER, in_channels=in_channels)
     except ValueError as exc:
         return str(exc)
+    except Exception as exc:  # a user's builder (``module:function``) may raise anything, e.g. a TypeError
+        return f"create_model: building {name!r} failed: {type(exc).__name__}: {exc}"
     return None
 
 

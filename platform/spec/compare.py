@@ -4,9 +4,10 @@ A study stores its resolved spec when it is created. Later versions of sasa-lab 
 reproduce the old behaviour) and leave model options null to mean the factory's default, so the stored dict of an
 older study differs textually from today's resolution of the same YAML. Two specs describe the same results when,
 outside the sections that never change results (description, stores, execution), every key is equal after
-normalising: a model option that is null means ``sasa.create_model``'s default, ``train.compile: true`` means
-``"default"`` (the mode it has always meant), and a key that the stored spec
-lacks counts as unchanged when today's value is that option's default.
+normalising: a model option of a built-in ResNet that is null means ``sasa.create_model``'s default (a user's
+builder's defaults are its own, so its nulls stay null), ``train.compile: true`` means ``"default"`` (the mode it
+has always meant), and a key that the stored spec lacks counts as unchanged when today's value is that option's
+default.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from sasa.models.factory import DEFAULTS as MODEL_DEFAULTS
+from sasa.models.factory import MODELS
 
 from .parameters import SearchSpec
 from .sections import (
@@ -53,8 +55,8 @@ def _section_defaults() -> dict[str, dict[str, Any]]:
 
 
 def _normalised_model(section: Any) -> Any:
-    if not isinstance(section, dict):
-        return section
+    if not isinstance(section, dict) or section.get("name", "resnet26") not in MODELS:
+        return section  # a user's builder: null means its own default, which only it knows
     return {key: MODEL_DEFAULTS.get(key) if value is None and key in MODEL_DEFAULTS else value
             for key, value in section.items()}  # fmt: skip
 

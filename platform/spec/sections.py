@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import math
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,9 +17,12 @@ from pydantic import Field, PlainValidator, ValidationInfo, field_validator, mod
 from torch import nn
 
 import sasa
+from sasa.kernels import BACKENDS
+from sasa.models.factory import LAYER_GROUPS, MODELS, POS_ENCODINGS, PRESETS, STEMS
+from sasa.models.registry import is_import_name, list_models, resolve_builder
 
 from .base import MAX_SEED, Spec
-from .errors import raise_problems, show
+from .errors import did_you_mean, raise_problems, show
 
 LOGGED_METRICS: tuple[str, ...] = (
     "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "test/loss", "test/acc", "test/acc_top5",
@@ -62,6 +66,31 @@ def _devices(value: Any) -> str | list[int]:
     if len(set(value)) != len(value):
         raise ValueError(f"device indices must be distinct; got {value!r}")
     return value
+
+
+def one_of(vocabulary: Callable[[], Collection[str]], *, extra: str = "") -> PlainValidator:
+    """A validator accepting null or a string of ``vocabulary()`` — read at validation time, so the spec always
+    agrees with ``sasa``'s own constants — with pydantic's Literal message (did-you-mean, the valid values)."""
+
+    return PlainValidator(lambda value: value if value is None else _choice(value, list(vocabulary()), extra))
+
+
+def _choice(value: Any, valid: list[str], extra: str = "") -> str:
+    if isinstance(value, str) and value in valid:
+        return value
+    raise ValueError(f"{show(value)} is not valid{did_you_mean(value, valid)}; choose one of {', '.join(valid)}{extra}")
+
+
+def _model_name(value: Any) -> str:
+    """A registered model name, or a ``package.module:function`` builder that imports (checked here, so a bad
+    one stops the study before anything is created)."""
+    if is_import_name(value):
+        try:
+            resolve_builder(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("create_model: ")) from None
+        return value
+    return _choice(value, list_models(), ", or your own builder 'package.module:function' (docs/backbones.md)")
 
 
 Number = Annotated[int | float, PlainValidator(_number)]
@@ -160,20 +189,23 @@ class DataSpec(Spec):
 class ModelSpec(Spec):
     """Options for ``sasa.create_model(name, num_classes, **options)``.
 
-    Null (the default of every option but ``name``) means the factory's own default, so each option has exactly
-    one default (``sasa.models.factory.DEFAULTS``) and one range check (the factory's, reported at the option's
-    YAML path by the spec's build check); only what the factory cannot see is checked here (odd windows even in
-    conv-only models, layer groups).
+    ``name`` is a registered model (``sasa.list_models()``: the ResNets) or a researcher's own builder,
+    ``package.module:function`` (docs/backbones.md), which gets exactly the options set here. Null (the default
+    of every option but ``name``) means the builder's own default, so each option has exactly one default
+    (``sasa.models.factory.DEFAULTS`` for the ResNets) and one range check (the builder's, reported at the
+    option's YAML path by the spec's build check); only what the builder cannot see is checked here (odd windows
+    even in conv-only models, layer groups). The vocabularies (names, presets, stems, ``pos_enc``, backends, layer
+    groups) are ``sasa``'s constants, read when a spec is validated.
     """
 
-    name: Literal["resnet26", "resnet38", "resnet50"] = "resnet26"
-    backbone: Literal["conv", "attention", "full"] | None = None
-    stem: Literal["conv", "attention"] | None = None
+    name: Annotated[str, PlainValidator(_model_name)] = "resnet26"
+    backbone: Annotated[str | None, one_of(lambda: PRESETS)] = None
+    stem: Annotated[str | None, one_of(lambda: STEMS)] = None
     attention_groups: list[int] | None = None
     kernel_size: int | None = Field(None, le=255)
     heads: int | None = Field(None, ge=1, le=1024)
-    pos_enc: Literal["none", "absolute", "relative"] | None = None
-    backend: Literal["auto", "torch", "triton"] | None = None  # SASA2d kernel; null: the factory's ("auto")
+    pos_enc: Annotated[str | None, one_of(lambda: POS_ENCODINGS)] = None
+    backend: Annotated[str | None, one_of(lambda: BACKENDS)] = None  # SASA2d kernel; null: the factory's ("auto")
     stem_mixtures: int | None = Field(None, ge=1, le=64)
     width: float | None = Field(None, gt=0.0, le=16.0)
     small_input: bool | None = None
@@ -199,12 +231,15 @@ class ModelSpec(Spec):
 
     @field_validator("attention_groups")
     @classmethod
-    def _groups(cls, value: list[int] | None) -> list[int] | None:
+    def _groups(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if info.data.get("name") not in MODELS:  # a user's builder (or a bad name): the builder judges its groups
+            return value
+        valid = ", ".join(map(str, LAYER_GROUPS))
         for group in value or []:
-            if not 1 <= group <= 4:
-                raise ValueError(f"layer group {group} does not exist; choose among 1, 2, 3, 4")
+            if group not in LAYER_GROUPS:
+                raise ValueError(f"layer group {group} does not exist; choose among {valid}")
         if value is not None and len(set(value)) != len(value):
-            raise ValueError(f"{value} lists a layer group twice; give each of 1, 2, 3, 4 at most once")
+            raise ValueError(f"{value} lists a layer group twice; give each of {valid} at most once")
         return value
 
 

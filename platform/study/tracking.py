@@ -45,6 +45,7 @@ from ..records import (
     TAG_STUDY,
     TRAINING_VIEW_QUERY,
 )
+from .model_code import model_code_paths
 
 _MAX_PARAM_LEN = 6000
 DATASET_ATTEMPTS = 4
@@ -235,23 +236,23 @@ class Tracker:
         import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
         from mlflow.models import infer_signature  # late: as above
 
+        code_paths = model_code_paths(model)  # of the backbone (its ``config`` names a user's builder, if any)
         model = Normalized(sasa.set_backend(model, "auto").eval().cpu(), mean, std).eval()
         raw = input_example.cpu() * model.std + model.mean  # (B, C, S, S) back to [0, 1]
         example = raw.numpy()
         with torch.no_grad():
             output = model(raw).numpy()
         signature = infer_signature(example, output)
-        # The model's classes live in ``sasa``; shipping its source with the model makes it loadable anywhere.
-        # Pickle, not MLflow 3's default "pt2" export: an exported graph is specialised to the example's batch
-        # size (a model logged with a batch of 2 refuses a batch of 3).
-        sasa_dir = str(Path(sasa.__file__).resolve().parent)
+        # The model's classes live in ``sasa`` (and a user's own builder's modules): shipping their source with
+        # the model makes it loadable anywhere. Pickle, not MLflow 3's default "pt2" export: an exported graph is
+        # specialised to the example's batch size (a model logged with a batch of 2 refuses a batch of 3).
         with mlflow.start_run(run_id=run_id):
             info = mlflow.pytorch.log_model(
                 model,
                 name="model",
                 signature=signature,
                 input_example=example,
-                code_paths=[sasa_dir],
+                code_paths=code_paths,
                 serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )

@@ -1,6 +1,10 @@
-"""Backbones: bottleneck ResNet-26/38/50 with conv or self-attention spatial layers and stems."""
+"""Backbones: the model registry (:mod:`.registry`) and its built-in bottleneck ResNet-26/38/50 (:mod:`.factory`)."""
 
-from sasa.models.factory import MODELS, PRESETS, create_model, list_models
+from sasa.models.factory import LAYER_GROUPS, MODELS, PRESETS, STEMS
+from sasa.models.registry import create_model, list_models, register_model
 from sasa.models.resnet import Bottleneck, ResNet
 
-__all__ = ["MODELS", "PRESETS", "Bottleneck", "ResNet", "create_model", "list_models"]
+__all__ = [
+    "LAYER_GROUPS", "MODELS", "PRESETS", "STEMS", "Bottleneck", "ResNet", "create_model", "list_models",
+    "register_model",
+]

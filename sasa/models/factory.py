@@ -1,4 +1,4 @@
-"""Model registry and ``create_model``: the paper's ResNet-26/38/50 (Table 1) as data, options validated.
+"""The built-in ResNets: the paper's ResNet-26/38/50 (Table 1) as data, options validated, registered as a family.
 
 Stand-Alone Self-Attention in Vision Models (Ramachandran et al., NeurIPS 2019), Table 1 and Table 3:
 baseline conv ResNets, "conv stem + attention" (every bottleneck spatial layer is attention) and "full
@@ -7,6 +7,11 @@ attention" (attention stem too), plus the conv/attention hybrids of Table 3 via 
 Presets (``backbone``) fill ``stem`` and ``attention_groups``; an explicitly given ``stem`` or
 ``attention_groups`` wins over the preset (e.g. ``backbone="attention", attention_groups=[3, 4]`` is the
 conv stem with attention in groups 3–4 only).  With neither, the model is the conv baseline.
+
+The vocabularies here (:data:`MODELS`, :data:`PRESETS`, :data:`STEMS`, :data:`LAYER_GROUPS`, and
+:data:`~sasa.layers.sasa2d.POS_ENCODINGS` / :data:`~sasa.kernels.BACKENDS` re-exported) are the only copies: the
+platform's spec reads them. Every name of :data:`MODELS` is a model of :mod:`sasa.models.registry`, so a new
+depth is one line in that table.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from typing import Any
 from torch import nn
 
 from sasa.kernels import BACKENDS
+from sasa.layers.sasa2d import POS_ENCODINGS
+from sasa.models.registry import register_family
 from sasa.models.resnet import ResNet
 
-__all__ = ["MODELS", "PRESETS", "create_model", "list_models"]
+__all__ = ["BACKENDS", "DEFAULTS", "LAYER_GROUPS", "MODELS", "POS_ENCODINGS", "PRESETS", "STEMS", "build_resnet"]
 
 BASE_WIDTHS = (64, 128, 256, 512)  # bottleneck (mid) widths of layer groups 1–4; outputs are 4×
 BASE_STEM_WIDTH = 64
 WIDTH_DIVISOR = 8
-POS_ENCODINGS = ("none", "absolute", "relative")
 STEMS = ("conv", "attention")
+LAYER_GROUPS = (1, 2, 3, 4)  # the layer groups that may use attention (``attention_groups``)
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,8 @@ MODELS: dict[str, ModelSpec] = {
 
 PRESETS: dict[str, dict[str, Any]] = {
     "conv": {"stem": "conv", "attention_groups": ()},
-    "attention": {"stem": "conv", "attention_groups": (1, 2, 3, 4)},  # "conv stem + attention"
-    "full": {"stem": "attention", "attention_groups": (1, 2, 3, 4)},  # "full attention"
+    "attention": {"stem": "conv", "attention_groups": LAYER_GROUPS},  # "conv stem + attention"
+    "full": {"stem": "attention", "attention_groups": LAYER_GROUPS},  # "full attention"
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -66,11 +73,6 @@ DEFAULTS: dict[str, Any] = {
     "width": 1.0,
     "small_input": False,
 }
-
-
-def list_models() -> list[str]:
-    """Names accepted by :func:`create_model`."""
-    return sorted(MODELS)
 
 
 def _hint(value: object, valid: list[str]) -> str:
@@ -97,11 +99,11 @@ def _integer(option: str, value: object, minimum: int) -> int:
 
 
 def _groups(value: object) -> tuple[int, ...]:
-    valid = "a list of distinct layer groups from 1, 2, 3, 4 (e.g. [3, 4]; [] for none)"
+    valid = f"a list of distinct layer groups from {', '.join(map(str, LAYER_GROUPS))} (e.g. [3, 4]; [] for none)"
     if not isinstance(value, list | tuple):
         raise _bad("attention_groups", value, valid)
     for group in value:
-        if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= 4:
+        if isinstance(group, bool) or not isinstance(group, int) or group not in LAYER_GROUPS:
             raise _bad("attention_groups", value, valid)
     if len(set(value)) != len(value):
         raise _bad("attention_groups", value, valid)
@@ -122,10 +124,8 @@ def scale_width(channels: int, multiplier: float) -> int:
 def _resolve(name: object, num_classes: object, options: dict[str, Any]) -> dict[str, Any]:
     """Validate everything and return the JSON-serialisable resolved config."""
     if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(
-            f"create_model: unknown model name {name!r}{_hint(name, list_models())}; "
-            f"valid names: {', '.join(list_models())}"
-        )
+        raise ValueError(f"create_model: unknown ResNet {name!r}{_hint(name, sorted(MODELS))}; valid names: "
+                         f"{', '.join(sorted(MODELS))}")
     for key in options:
         if key not in DEFAULTS:
             raise ValueError(
@@ -159,8 +159,8 @@ def _resolve(name: object, num_classes: object, options: dict[str, Any]) -> dict
     }
 
 
-def create_model(name: str, num_classes: int, **options: Any) -> nn.Module:
-    """Build ``name`` (see :func:`list_models`) mapping (B, in_channels, H, W) images to (B, num_classes).
+def build_resnet(name: str, num_classes: int, **options: Any) -> nn.Module:
+    """Build the ResNet ``name`` (a key of :data:`MODELS`) mapping (B, in_channels, H, W) images to (B, num_classes).
 
     Keyword options (defaults): ``in_channels`` (3); ``backbone`` preset "conv" | "attention" | "full"
     (None = conv); ``stem`` "conv" | "attention"; ``attention_groups`` subset of 1–4 whose bottleneck
@@ -198,3 +198,6 @@ def create_model(name: str, num_classes: int, **options: Any) -> nn.Module:
     )
     model.config = config
     return model
+
+
+register_family(lambda: MODELS, build_resnet)

@@ -61,6 +61,17 @@ BAD_SPECS = [
     pytest.param(with_changes(model={"pos_enc": "relatve"}), (),
                  "model.pos_enc: 'relatve' is not valid (did you mean 'relative'?); choose one of none, absolute, "
                  "relative", id="bad-literal"),
+    pytest.param(with_changes(model={"name": "resnet27"}), (),
+                 "model.name: 'resnet27' is not valid (did you mean 'resnet26'?); choose one of resnet26, resnet38, "
+                 "resnet50, or your own builder 'package.module:function'", id="bad-model-name"),
+    pytest.param(with_changes(model={"name": "no_such_pkg_xyz.nets:build"}), (),
+                 "model.name: cannot import module 'no_such_pkg_xyz.nets' of model 'no_such_pkg_xyz.nets:build' "
+                 "(ModuleNotFoundError", id="builder-not-importable"),
+    pytest.param(with_changes(model={"name": "json:lods"}), (),
+                 "model.name: 'json' has no attribute 'lods' (model 'json:lods') (did you mean 'loads'?)",
+                 id="builder-missing"),
+    pytest.param(with_changes(model={"name": "json:__version__"}), (),
+                 "model.name: 'json:__version__' is a str, not callable", id="builder-not-callable"),
     pytest.param(with_changes(search={"parameters": {"attention_groups": [[3, 4], [5]]}}), (),
                  "search.parameters.attention_groups.choices[1]: layer group 5 does not exist", id="bad-group"),
     pytest.param(with_changes(objective={"metric": "val/accuracy"}), (),
