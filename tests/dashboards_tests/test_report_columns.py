@@ -89,7 +89,7 @@ def _outputs() -> dict[str, str]:
         out[f"{name}.table.csv"] = table_csv(report)
         out[f"{name}.report.html"] = render_report(report)
         metrics, tags = report_metrics(report)
-        out[f"{name}.report-metrics.json"] = json.dumps({"metrics": metrics, "tags": tags}, indent=1) + "\n"
+        out[f"{name}.report-metrics.json"] = json.dumps({"metrics": metrics, "tags": tags}, indent=1, sort_keys=True) + "\n"
     for width in (200, 80, 40):
         out[f"summary-{width}.txt"] = _terminal(width, True)
     out["summary-plain-200.txt"] = _terminal(200, False)
@@ -98,7 +98,7 @@ def _outputs() -> dict[str, str]:
         out[f"ablation_table-{name}.json"] = json.dumps(note_rows(rows, given, "val/acc"), indent=1) + "\n"
         out[f"note-{name}.md"] = note_markdown(rows, given, metric="val/acc", direction="maximize",
                                                report="`report.html`") + "\n"
-    out["table-metrics.json"] = json.dumps(table_metrics(rows), indent=1) + "\n"
+    out["table-metrics.json"] = json.dumps(table_metrics(rows), indent=1, sort_keys=True) + "\n"
     return out
 
 
