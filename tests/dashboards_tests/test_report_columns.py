@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from dashboards import columns
 from dashboards.data import PointData, StudyInfo
 from dashboards.html import render_report
 from dashboards.publish import report_metrics
@@ -89,7 +90,8 @@ def _outputs() -> dict[str, str]:
         out[f"{name}.table.csv"] = table_csv(report)
         out[f"{name}.report.html"] = render_report(report)
         metrics, tags = report_metrics(report)
-        out[f"{name}.report-metrics.json"] = json.dumps({"metrics": metrics, "tags": tags}, indent=1, sort_keys=True) + "\n"
+        mlflow = {"metrics": metrics, "tags": tags}
+        out[f"{name}.report-metrics.json"] = json.dumps(mlflow, indent=1, sort_keys=True) + "\n"
     for width in (200, 80, 40):
         out[f"summary-{width}.txt"] = _terminal(width, True)
     out["summary-plain-200.txt"] = _terminal(200, False)
@@ -110,3 +112,32 @@ def test_table_forms_are_unchanged(name: str) -> None:
         GOLDEN.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
     assert text == path.read_text(encoding="utf-8"), name
+
+
+def test_a_new_column_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Column added to the list shows in table.md, table.csv, report.html, the terminal summary, the parent
+    run's description, ablation_table.json and both metric forms; nothing else changes."""
+    seeds = columns.Column("seeds_seen", "seeds seen", lambda r, c: f"{r.summary.n} seeds",
+                           lambda r, c: r.summary.n)
+    monkeypatch.setattr(columns, "COLUMNS", [*columns.COLUMNS, seeds])
+    report = _report(None)
+    markdown = table_markdown(report).splitlines()
+    assert markdown[0].endswith("| verdict | seeds needed | seeds seen |")
+    assert markdown[2].endswith("| 3 seeds |") and markdown[5].endswith("| 0 seeds |")
+    csv_lines = table_csv(report).splitlines()
+    assert csv_lines[0].endswith(",pruned_at_epoch,seeds_seen") and csv_lines[1].endswith(",3")
+    html = render_report(report)
+    assert "<th>seeds seen</th></tr>" in html and "<td>3 seeds</td></tr>" in html
+    # The verdict column is still the one coloured, found by its object, not its header or position.
+    assert '<td class="v-reference">reference</td>' in html
+    metrics, _ = report_metrics(report)
+    assert metrics["report/window_size_3/seeds_seen"] == 3.0
+    terminal = _terminal(200, True)
+    assert "seeds seen" in terminal and "3 seeds" in terminal
+    rows, found = _summary()
+    assert note_rows(rows, found, "val/acc")[0]["seeds_seen"] == 3
+    assert "| seeds seen |" in note_markdown(rows, found, metric="val/acc", direction="maximize", report=None)
+    assert table_metrics(rows)["table/window_size:3/seeds_seen"] == 3.0
+    # Removing it again gives back the pinned bytes.
+    monkeypatch.undo()
+    assert table_markdown(_report(None)) == (GOLDEN / "plain.table.md").read_text(encoding="utf-8")
