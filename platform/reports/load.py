@@ -28,7 +28,7 @@ from ..records import (
     is_spurious,
     trials_by_point,
 )
-from ..spec.values import READY_NAMES, label
+from ..spec.values import READY_NAMES, StoredDimension, label, levels
 from ..stores.connect import StoreError, check_tracking, open_storage_read_only, read_only_client
 from ..stores.redaction import redact
 from ..stores.sqlite_files import MLFLOW, sqlite_path, store_problem
@@ -124,13 +124,10 @@ def recorded_examples(study: optuna.Study) -> dict[str, int] | None:
 
 
 def param_levels(param: dict[str, Any]) -> list[str] | None:
-    """Labels of a parameter's discrete levels in spec order (None for float ranges)."""
-    if param.get("type", "categorical") == "categorical":
-        return [label(c) for c in param.get("choices") or []]
-    if param.get("type") == "int":
-        step = int(param.get("step") or 1)
-        return [label(v) for v in range(int(param["low"]), int(param["high"]) + 1, step)]
-    return None
+    """Labels of a parameter's discrete levels in spec order (None for float ranges): the spec's own
+    :func:`~..spec.values.levels`, read from the stored spec dict."""
+    found = levels(StoredDimension.of(param))
+    return None if found is None else [label(v) for v in found]
 
 
 def usable_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -145,39 +142,48 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def point_info(study: optuna.Study, info: data.StudyInfo) -> list[data.PointData]:
     """One :class:`~dashboards.data.PointData` per design point, ordered by the spec's levels (grid) or best first."""
-    groups = trials_by_point(study.get_trials(deepcopy=False), started_only=True)
-    points = []
-    for key, trials in groups.items():
-        with_params = next((t for t in trials if t.params), trials[0])
-        point = data.PointData(key=key, level={n: label(v) for n, v in with_params.params.items()},
-                               raw_level=dict(with_params.params))
-        per_seed: dict[int, list[float]] = {}
-        throughputs, tests, seconds = [], [], []
-        for trial in trials:
-            record = TrialRecord.of(trial)
-            if trial.state == TrialState.COMPLETE:
-                seed = record.seed or 0
-                per_seed.setdefault(seed, []).append(record.values[0])
-                if record.mlflow_run_id is not None:
-                    point.run_ids.setdefault(seed, []).append(record.mlflow_run_id)
-                if record.throughput is not None:
-                    throughputs.append(record.throughput)
-                if record.test_acc is not None:
-                    tests.append(record.test_acc)
-                if len(record.values) > 1:
-                    seconds.append(record.values[1])
-            point.n_complete += trial.state == TrialState.COMPLETE
-            point.n_pruned += trial.state == TrialState.PRUNED
-            at = trial.user_attrs.get(ATTR_PRUNED_AT) if trial.state == TrialState.PRUNED else None
-            if at is not None:
-                point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
-            point.n_failed += is_failure(trial)
-            if point.params is None and record.params is not None:
-                point.params, point.flops = record.params, record.flops
-        point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
-        point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
-        points.append(point)
-    return _ordered(points, info)
+    return _ordered(point_data(study.get_trials(deepcopy=False), started_only=True), info)
+
+
+def point_data(trials: Sequence[FrozenTrial], *, started_only: bool = False) -> list[data.PointData]:
+    """Each design point's trials summarised (objective per seed, counts, cost, test accuracy), in order of first
+    appearance; ``started_only`` leaves out points that only have queue entries no worker has claimed yet. The one
+    per-point summary: the report's (:func:`point_info`) and the end-of-study summary's."""
+    return [_point(key, group) for key, group in trials_by_point(trials, started_only=started_only).items()]
+
+
+def _point(key: str, trials: Sequence[FrozenTrial]) -> data.PointData:
+    with_params = next((t for t in trials if t.params), trials[0])
+    point = data.PointData(key=key, level={n: label(v) for n, v in with_params.params.items()},
+                           raw_level=dict(with_params.params))
+    per_seed: dict[int, list[float]] = {}
+    throughputs, tests, seconds, complete = [], [], [], []
+    for trial in trials:
+        record = TrialRecord.of(trial)
+        if trial.state == TrialState.COMPLETE:
+            seed = record.seed or 0
+            per_seed.setdefault(seed, []).append(record.values[0])
+            complete.append(record.values[0])
+            if record.mlflow_run_id is not None:
+                point.run_ids.setdefault(seed, []).append(record.mlflow_run_id)
+            if record.throughput is not None:
+                throughputs.append(record.throughput)
+            if record.test_acc is not None:
+                tests.append(record.test_acc)
+            if len(record.values) > 1:
+                seconds.append(record.values[1])
+        point.n_complete += trial.state == TrialState.COMPLETE
+        point.n_pruned += trial.state == TrialState.PRUNED
+        at = trial.user_attrs.get(ATTR_PRUNED_AT) if trial.state == TrialState.PRUNED else None
+        if at is not None:
+            point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
+        point.n_failed += is_failure(trial)
+        if point.params is None and record.params is not None:
+            point.params, point.flops = record.params, record.flops
+    point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
+    point.trial_values = tuple(complete)
+    point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
+    return point
 
 
 def _ordered(points: list[data.PointData], info: data.StudyInfo) -> list[data.PointData]:

@@ -11,14 +11,14 @@ import statistics
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
 from ..labels import legend, short_labels
-from ..records import TrialRecord, is_failure, trials_by_point
-from ..reports.load import point_info, study_info
-from ..reports.views import columns, decisions, verdicts
+from ..reports.load import point_data, point_info, study_info
+from ..reports.views import columns, data, decisions, verdicts
+
+best_key = data.best_key  # the report's rule, one function (the parent run's note reads it here too)
 
 
 @dataclass(frozen=True)
@@ -39,40 +39,22 @@ class PointSummary:
     def std(self) -> float | None:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
+    @classmethod
+    def of(cls, point: data.PointData) -> PointSummary:
+        """The end-of-study row of a design point (:func:`..reports.load.point_data`)."""
+        return cls(key=point.key, values=point.trial_values, n_complete=point.n_complete, n_pruned=point.n_pruned,
+                   n_failed=point.n_failed, params=point.params, flops=point.flops)
+
 
 def get_summary_info(study: optuna.Study) -> list[PointSummary]:
     """One row per design point (in order of first appearance), over all its trials."""
-    rows = []
-    for key, trials in trials_by_point(study.get_trials(deepcopy=False)).items():
-        records = [TrialRecord.of(t) for t in trials]
-        complete = [r for r in records if r.state == TrialState.COMPLETE.name]
-        sized = next((r for r in records if r.params is not None), None)
-        rows.append(
-            PointSummary(
-                key=key,
-                values=tuple(r.values[0] for r in complete),
-                n_complete=len(complete),
-                n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
-                n_failed=sum(is_failure(t) for t in trials),
-                params=sized.params if sized else None,
-                flops=sized.flops if sized else None,
-            )
-        )
-    return rows
+    return [PointSummary.of(p) for p in point_data(study.get_trials(deepcopy=False))]
 
 
 def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Verdict]:
     """The verdict of every comparison with its reference (the report's), {} without ``search.effect``."""
     info = study_info(study, spec_dict)
     return decisions.study_verdicts(point_info(study, info), info)
-
-
-def best_key(rows: list[PointSummary], direction: str) -> str | None:
-    scored = [r for r in rows if r.mean is not None]
-    if not scored:
-        return None
-    pick = max if direction == "maximize" else min
-    return pick(scored, key=lambda r: r.mean).key
 
 
 def _table(title: str | None, shown: list[columns.Column], metric: str, rows: list[list[str]],
