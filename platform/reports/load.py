@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -21,6 +21,8 @@ from ..records import (
     ARCHIVE_MARK,
     ATTR_EXAMPLES,
     ATTR_PRUNED_AT,
+    METRIC_TEST_LOSS,
+    METRIC_VAL_ACC,
     STUDY_PARENT_RUN,
     STUDY_SPEC,
     TrialRecord,
@@ -100,7 +102,7 @@ def study_info(study: optuna.Study | None, spec: dict[str, Any]) -> data.StudyIn
     return data.StudyInfo(
         name=study.study_name if study is not None else str(spec.get("name", "")),
         design=str(search.get("design", "grid")),
-        metric=str(objective.get("metric", "val/acc")),
+        metric=str(objective.get("metric", METRIC_VAL_ACC)),
         direction=str(objective.get("direction", "maximize")),
         second=objective.get("second"),
         parameters=parameters,
@@ -212,6 +214,39 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
         if not is_spurious(trial):
             counts[names[trial.state]] += 1
     return counts
+
+
+# --- one row per trial ------------------------------------------------------------------------------------------
+
+_OMIT = object()  # a field the trial does not have (value_2 of a single-objective study): no column
+TRIAL_FIELDS: dict[str, Callable[[FrozenTrial, TrialRecord], Any]] = {
+    "trial": lambda t, r: r.number,
+    "state": lambda t, r: r.state,
+    "design_point": lambda t, r: r.design_point,
+    "seed": lambda t, r: r.seed,
+    "value": lambda t, r: r.value,
+    "value_2": lambda t, r: r.values[1] if len(r.values) > 1 else _OMIT,
+    "spurious": lambda t, r: r.spurious,
+    "params": lambda t, r: r.params,
+    "flops": lambda t, r: r.flops,
+    "throughput": lambda t, r: r.throughput,
+    "test_acc": lambda t, r: r.test_acc,
+    "test_loss": lambda t, r: r.test.get(METRIC_TEST_LOSS),
+    "fail_reason": lambda t, r: r.fail_reason,
+    "mlflow_run_id": lambda t, r: r.mlflow_run_id,
+    "model_uri": lambda t, r: r.model_uri,
+    "start": lambda t, r: t.datetime_start,
+    "complete": lambda t, r: t.datetime_complete,
+}
+
+
+def trial_row(trial: FrozenTrial, names: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One trial as an export row: the columns ``names`` in order, each read from the trial's record
+    (:data:`TRIAL_FIELDS`) or given in ``extra``. The one per-trial export, of :func:`sasa_lab.load_results` and
+    ``python -m dashboards --export``."""
+    record, extra = TrialRecord.of(trial), extra or {}
+    row = {name: extra[name] if name in extra else TRIAL_FIELDS[name](trial, record) for name in names}
+    return {name: value for name, value in row.items() if value is not _OMIT}
 
 
 # --- MLflow ----------------------------------------------------------------------------------------------------
