@@ -6,7 +6,7 @@ named by ``key``), the ``report/<point>/<key>`` metrics of the parent run (numer
 — the terminal summary and the parent run's markdown description / Optuna note (text), ``ablation_table.json``
 (values) and the parent run's ``table/<point>/<key>`` metrics (numeric values). A new column is one entry here.
 
-Every output reads the same row type, :class:`TableRow`: the report's rows come from :func:`.report.build_table`,
+Every output reads the same row type, :class:`.rows.TableRow`: the report's rows come from :func:`.report.build_table`,
 the end-of-study rows from :func:`summary_rows` (a design point's trials plus its verdict, no paired test).
 Several of today's outputs name or format the same quantity differently, so some quantities are more than one
 entry, each shown where its form is used.
@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import stats, verdicts
 from .data import PointData
-
-PRUNED = "pruned"
+from .rows import PRUNED, Context, TableRow, decision_numbers
 
 # --- outputs ---------------------------------------------------------------------------------------------------
 MARKDOWN = "table.md"
@@ -37,32 +36,6 @@ REPORT = frozenset({MARKDOWN, HTML})
 SUMMARY = frozenset({TERMINAL, NOTE})
 EVERY = frozenset({MARKDOWN, HTML, CSV, REPORT_METRICS, TERMINAL, NOTE, TABLE, TABLE_METRICS})
 TEXT_OUTPUTS = frozenset({MARKDOWN, HTML, TERMINAL, NOTE})
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """One design point of the table: its data, its summary over seeds and its comparison with the reference."""
-
-    point: PointData
-    summary: stats.Summary
-    reference: str | None  # the design point this row is compared with (itself for a reference row)
-    paired: stats.PairedResult | None
-    p_holm: float | None
-    verdict: str
-    decision: verdicts.Verdict | None = None  # with search.effect: the sequential verdict and its numbers
-    ci_low: float | None = None  # Δ's paired 95 % CI
-    ci_high: float | None = None
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a cell needs besides its row: the output, the objective's name, the best point, labels, decimals."""
-
-    output: str
-    metric: str = ""
-    best: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)  # design point -> short label (terminal)
-    decimals: Mapping[str, int] = field(default_factory=dict)  # column key -> decimals (one format per column)
 
 
 @dataclass(frozen=True)
@@ -160,18 +133,6 @@ def summary_rows(rows: Sequence[PointRow], found: Mapping[str, verdicts.Verdict]
 
 
 # --- the cells -------------------------------------------------------------------------------------------------
-
-
-def decision_numbers(row: TableRow) -> tuple[str | None, float | None, float | None, int | str | None]:
-    """What decided the row's verdict: test, its p-value and threshold, and the seeds needed (None: no decision)."""
-    d = row.decision
-    if d is None:
-        return None, None, None, None
-    if d.verdict == "equivalent" or (d.verdict == "undecided" and d.p_value is None):
-        p, bound = d.p_equivalence, d.eq_boundary
-    else:
-        p, bound = d.p_value, d.p_boundary
-    return d.test, p, bound, verdicts.seeds_label(d.seeds_needed)
 
 
 def _point_text(row: TableRow, ctx: Context) -> str:

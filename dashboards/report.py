@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import optuna
 
 from . import columns, decisions, plots, power, resolution, stats
-from .columns import PRUNED, TableRow
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
+from .rows import PRUNED, TableRow
 from .text import yaml_flow
 
 
