@@ -35,7 +35,6 @@ TABLE_METRICS = "table/"  # the end-of-study table's numbers on the parent run: 
 REPORT = frozenset({MARKDOWN, HTML})
 SUMMARY = frozenset({TERMINAL, NOTE})
 EVERY = frozenset({MARKDOWN, HTML, CSV, REPORT_METRICS, TERMINAL, NOTE, TABLE, TABLE_METRICS})
-TEXT_OUTPUTS = frozenset({MARKDOWN, HTML, TERMINAL, NOTE})
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,15 @@ def cells(rows: Sequence[TableRow], context: Context, columns: Sequence[Column])
              for c in columns] for row in rows]
 
 
+def valued(output: str) -> list[Column]:
+    """The columns of ``output`` that have a value (table.csv, ablation_table.json, the metrics)."""
+    return [c for c in shown(output) if c.value is not None]
+
+
 def values(row: TableRow, context: Context) -> dict[str, Any]:
     """A row's full-precision values by column name; for the metric outputs only the numbers."""
     output = context.output
-    out = {c.name(context.metric): c.value(row, context) for c in shown(output) if c.value is not None}
+    out = {c.name(context.metric): c.value(row, context) for c in valued(output) if c.value is not None}
     if output in (REPORT_METRICS, TABLE_METRICS):
         return {k: float(v) for k, v in out.items() if _is_number(v)}
     return out
@@ -120,9 +124,9 @@ def summary_rows(rows: Sequence[PointRow], found: Mapping[str, verdicts.Verdict]
     out = []
     for row in rows:
         decision = found.get(row.key)
-        point = PointData(key=row.key, level={}, raw_level={}, values=dict(enumerate(row.values)),
+        point = PointData(key=row.key, level={}, raw_level={}, values=dict(enumerate(row.values)),  # by trial
                           n_complete=row.n_complete, n_pruned=row.n_pruned, n_failed=row.n_failed,
-                          params=row.params, flops=row.flops)
+                          params=row.params, flops=row.flops, trial_values=tuple(row.values))
         verdict = (PRUNED if row.n_pruned else decision.verdict if decision else
                    stats.REFERENCE if row.key in references else "")
         reference = decision.reference if decision else row.key if row.key in references else None

@@ -237,7 +237,7 @@ def table_csv(report: Report) -> str:
     names = list(report.info.parameters)
     writer = csv.writer(buffer, lineterminator="\n")
     context = _context(report, columns.CSV)
-    header = [c.name(report.info.metric) for c in columns.shown(columns.CSV)]
+    header = [c.name(report.info.metric) for c in columns.valued(columns.CSV)]
     writer.writerow([*header[:1], *names, *header[1:]])
     for r in report.rows:
         cells = list(columns.values(r, context).values())

@@ -141,3 +141,11 @@ def test_a_new_column_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     # Removing it again gives back the pinned bytes.
     monkeypatch.undo()
     assert table_markdown(_report(None)) == (GOLDEN / "plain.table.md").read_text(encoding="utf-8")
+
+
+def test_a_text_only_column_stays_out_of_the_value_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    note = columns.Column("remark", "remark", lambda r, c: "ok", outputs=columns.REPORT | {columns.CSV})
+    monkeypatch.setattr(columns, "COLUMNS", [*columns.COLUMNS, note])
+    report = _report(None)
+    assert table_markdown(report).splitlines()[2].endswith("| ok |")
+    assert table_csv(report) == (GOLDEN / "plain.table.csv").read_text(encoding="utf-8")  # no value: no CSV column
