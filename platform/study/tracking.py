@@ -99,7 +99,8 @@ def metric_name(text: str) -> str:
 
 def table_metrics(rows: Any) -> dict[str, float]:
     """The end-of-study table (``study.summary.PointSummary`` rows) as parent-run metrics
-    ``table/<point>/mean|std|n``: the UI's charts of the parent run compare design points."""
+    ``table/<point>/<column>`` (the columns shown in ``columns.TABLE_METRICS``: mean, std, n): the UI's charts of
+    the parent run compare design points."""
     metrics: dict[str, float] = {}
     context = columns.Context(columns.TABLE_METRICS)
     for row in columns.summary_rows(rows, {}):
