@@ -25,6 +25,8 @@ from .lab import load, records
 from .lab import spec as spec_module
 from .report import build_table
 
+EXPORT_COLUMNS = ("trial", "state", "design_point", "seed", "value", "spurious", "params", "flops", "throughput",
+                  "test_acc", "fail_reason", "mlflow_run_id", "model_uri", "start", "complete")  # then param:*, MLflow
 LIST_HEADER = ("study", "design", "done/total", "pruned/failed", "running", "best", "last update")
 
 
@@ -142,14 +144,7 @@ def export_frame(study: optuna.Study, client: Any) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         record = records.TrialRecord.of(trial)
-        row: dict[str, Any] = {
-            "trial": record.number, "state": record.state, "design_point": record.design_point,
-            "seed": record.seed, "value": record.value, "spurious": record.spurious,
-            "params": record.params, "flops": record.flops, "throughput": record.throughput,
-            "test_acc": record.test_acc, "fail_reason": record.fail_reason, "mlflow_run_id": record.mlflow_run_id,
-            "model_uri": record.model_uri,
-            "start": trial.datetime_start, "complete": trial.datetime_complete,
-        }
+        row = load.trial_row(trial, EXPORT_COLUMNS)
         row.update({f"param:{k}": str(v) for k, v in record.optuna_params.items()})
         row.update(_run_columns(client, record.mlflow_run_id))
         rows.append(row)

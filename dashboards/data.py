@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
@@ -60,6 +60,12 @@ class PointData:
     second: float | None = None  # mean second objective (nsga2)
     run_ids: dict[int, list[str]] = field(default_factory=dict)  # seed -> MLflow runs of complete trials
     pruned_at: int | None = None  # the earliest epoch (epochs trained) at which one of its seeds was pruned
+    trial_values: tuple[float, ...] = ()  # the objective of each COMPLETE trial, in trial order
+
+    @property
+    def mean(self) -> float | None:
+        """The mean objective over seeds (None without a complete trial)."""
+        return float(np.mean(list(self.values.values()))) if self.values else None
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,19 @@ def numeric_levels(points: Sequence[PointData], name: str) -> list[float] | None
     return None
 
 
-def best_key(points: Sequence[PointData], direction: str) -> str | None:
-    """The design point with the best mean objective."""
-    scored = [(float(np.mean(list(p.values.values()))), p.key) for p in points if p.values]
+class Scored(Protocol):
+    """Anything with a design point key and a mean objective (:class:`PointData`, the end-of-study summary)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def mean(self) -> float | None: ...
+
+
+def best_key(points: Sequence[Scored], direction: str) -> str | None:
+    """The design point with the best mean objective (ties: the last key in sort order when maximising, the first
+    when minimising) — the report's, the end-of-study summary's and the reference when the spec sets none."""
+    scored = [(p.mean, p.key) for p in points if p.mean is not None]
     if not scored:
         return None
     pick = max if direction == "maximize" else min

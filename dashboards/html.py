@@ -8,9 +8,9 @@ import base64
 from collections.abc import Sequence
 from html import escape
 
-from . import stats
+from . import columns, stats
 from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
-from .report import Report, caption, table_cells, table_header
+from .report import Report, caption, table_cells, table_columns, table_header
 from .text import yaml_flow
 
 CSS = """
@@ -94,10 +94,10 @@ def render_report(report: Report) -> str:
     parts += [f'<p class="note">{escape(note)}</p>' for note in report.notes]
     parts.append("<h2>Ablation table</h2>")
     if report.rows:
-        cells = table_cells(report)
+        cells = table_cells(report, columns.HTML)
         best = report.best
-        verdict_col = table_header(report).index("verdict")
-        parts.append(table(table_header(report), cells,
+        verdict_col = table_columns(columns.HTML).index(columns.VERDICT)
+        parts.append(table(table_header(report, columns.HTML), cells,
                            row_classes=["best" if r.point.key == best else "" for r in report.rows],
                            cell_classes=[{verdict_col: _verdict_class(r.verdict)} for r in report.rows]))
         parts.append(f'<p class="caption">{escape(caption(report))} Best design point by mean: '

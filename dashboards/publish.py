@@ -14,6 +14,7 @@ from typing import Any
 
 from mlflow.entities import Metric, RunTag
 
+from . import columns
 from .html import render_report
 from .report import Report, table_csv, table_markdown
 
@@ -44,12 +45,10 @@ def mlflow_name(text: str) -> str:
 def report_metrics(report: Report) -> tuple[dict[str, float], dict[str, str]]:
     metrics: dict[str, float] = {}
     tags: dict[str, str] = {"report/test": report.test, "report/reference": report.reference_note[:5000]}
+    context = columns.Context(columns.REPORT_METRICS, report.info.metric, report.best)
     for r in report.rows:
         base = f"report/{mlflow_name(r.point.key)}"
-        values = {"mean": r.summary.mean, "std": r.summary.std, "ci_low": r.summary.ci_low,
-                  "ci_high": r.summary.ci_high, "p_holm": r.p_holm,
-                  "diff": r.paired.mean_diff if r.paired else None, "test_acc": r.point.test_acc}
-        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None and v == v})
+        metrics.update({f"{base}/{k}": v for k, v in columns.values(r, context).items()})
         tags[f"{base}/verdict"] = r.verdict
     if report.best is not None:
         tags["report/best"] = report.best

@@ -11,29 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import time
 from dataclasses import dataclass, field
 
 import optuna
 
-from . import decisions, plots, power, resolution, stats, verdicts
+from . import columns, decisions, plots, power, resolution, stats
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
+from .rows import PRUNED, TableRow
 from .text import yaml_flow
-
-
-@dataclass(frozen=True)
-class TableRow:
-    point: PointData
-    summary: stats.Summary
-    reference: str | None  # the design point this row is compared with (itself for a reference row)
-    paired: stats.PairedResult | None
-    p_holm: float | None
-    verdict: str
-    decision: verdicts.Verdict | None = None  # with search.effect: the sequential verdict and its numbers
-    ci_low: float | None = None  # Δ's paired 95 % CI
-    ci_high: float | None = None
 
 
 @dataclass
@@ -56,9 +43,6 @@ class Report:
 
 
 # --- the table ---------------------------------------------------------------------------------------------
-
-
-PRUNED = "pruned"
 
 
 def _reference_keys(points: list[PointData], info: StudyInfo) -> tuple[dict[str, str | None], str]:
@@ -243,14 +227,8 @@ def build_report(study: StudyData, *, test: str = "ttest") -> Report:
 # --- files ---------------------------------------------------------------------------------------------------
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
-
-
-CSV_COLUMNS = ("design_point", "n_seeds", "mean", "std", "ci_low", "ci_high", "n_complete", "n_pruned", "n_failed",
-               "params", "flops", "throughput", "test_acc", "reference", "n_pairs", "diff", "test", "statistic",
-               "p", "p_holm", "verdict", "diff_ci_low", "diff_ci_high", "decided_by", "p_decision",
-               "p_threshold", "seeds_needed", "pruned_at_epoch")
+def _context(report: Report, output: str) -> columns.Context:
+    return columns.Context(output, report.info.metric, report.best, decimals=columns.report_decimals(report.rows))
 
 
 def table_csv(report: Report) -> str:
@@ -258,66 +236,28 @@ def table_csv(report: Report) -> str:
     buffer = io.StringIO()
     names = list(report.info.parameters)
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS[:1], *names, *CSV_COLUMNS[1:]])
+    context = _context(report, columns.CSV)
+    header = [c.name(report.info.metric) for c in columns.valued(columns.CSV)]
+    writer.writerow([*header[:1], *names, *header[1:]])
     for r in report.rows:
-        s, p, pr = r.summary, r.point, r.paired
-        cells = [s.n, s.mean, s.std, s.ci_low, s.ci_high, p.n_complete, p.n_pruned, p.n_failed, p.params, p.flops,
-                 p.throughput, p.test_acc, r.reference, pr.n_pairs if pr else None, pr.mean_diff if pr else None,
-                 pr.test if pr else None, pr.statistic if pr else None, pr.p_value if pr else None, r.p_holm,
-                 r.verdict, r.ci_low, r.ci_high, *_decision_numbers(r), p.pruned_at]
-        writer.writerow([p.key, *(p.level.get(n, "") for n in names), *("" if c is None else c for c in cells)])
+        cells = list(columns.values(r, context).values())
+        writer.writerow([cells[0], *(r.point.level.get(n, "") for n in names),
+                         *("" if c is None else c for c in cells[1:])])
     return buffer.getvalue()
 
 
-def _decision_numbers(row: TableRow) -> tuple[str | None, float | None, float | None, int | str | None]:
-    """What decided the row's verdict: test, its p-value and threshold, and the seeds needed (None: no decision)."""
-    d = row.decision
-    if d is None:
-        return None, None, None, None
-    if d.verdict == "equivalent" or (d.verdict == "undecided" and d.p_value is None):
-        p, bound = d.p_equivalence, d.eq_boundary
-    else:
-        p, bound = d.p_value, d.p_boundary
-    return d.test, p, bound, verdicts.seeds_label(d.seeds_needed)
+def table_columns(output: str = columns.MARKDOWN) -> list[columns.Column]:
+    """The columns of the report's text tables (table.md, report.html)."""
+    return columns.shown(output)
 
 
-def table_header(report: Report) -> list[str]:
-    return ["design point", f"{report.info.metric} (mean ± std)", "95 % CI", "n (ok/pruned/failed)", "params (M)",
-            "FLOPs (G)", "img/s", "test acc", "Δ vs ref [95 % CI]", "test", "p", "verdict", "seeds needed"]
+def table_header(report: Report, output: str = columns.MARKDOWN) -> list[str]:
+    return [c.title(report.info.metric) for c in table_columns(output)]
 
 
-def _decimals(values: list[float | None]) -> int:
-    """Decimals that give the column's smallest non-zero value 3 significant digits (one format per column)."""
-    nonzero = [abs(v) for v in values if v]
-    return max(1, 2 - math.floor(math.log10(min(nonzero)))) if nonzero else 1
-
-
-def table_cells(report: Report) -> list[list[str]]:
+def table_cells(report: Report, output: str = columns.MARKDOWN) -> list[list[str]]:
     """The formatted table (shared by Markdown and HTML)."""
-    out = []
-    millions = [None if r.point.params is None else r.point.params / 1e6 for r in report.rows]
-    billions = [None if r.point.flops is None else r.point.flops / 1e9 for r in report.rows]
-    m_fmt, g_fmt = f".{_decimals(millions)}f", f".{_decimals(billions)}f"
-    for r in report.rows:
-        s, p, pr = r.summary, r.point, r.paired
-        value = _num(s.mean, ".4f") + ("" if s.std is None else f" ± {s.std:.4f}")
-        ci = "—" if s.ci_low is None else f"[{s.ci_low:.4f}, {s.ci_high:.4f}]"
-        mean_diff = r.decision.delta if r.decision is not None else pr.mean_diff if pr is not None else None
-        diff = "—" if mean_diff is None else f"{mean_diff:+.4f}"
-        if r.ci_low is not None and r.ci_high is not None:
-            diff += f" [{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
-        test, p_value, bound, needed = _decision_numbers(r)
-        if r.decision is None:
-            test = pr.test if pr is not None and r.p_holm is not None else None
-            p_text = "—" if r.p_holm is None else f"{r.p_holm:.3g} (Holm)"
-        else:
-            p_text = "—" if p_value is None else f"{p_value:.3g}" + ("" if bound is None else f" vs {bound:.3g}")
-        verdict = r.verdict if r.verdict != PRUNED or p.pruned_at is None else f"pruned at epoch {p.pruned_at}"
-        out.append([p.key, value, ci, f"{p.n_complete}/{p.n_pruned}/{p.n_failed}",
-                    _num(None if p.params is None else p.params / 1e6, m_fmt),
-                    _num(None if p.flops is None else p.flops / 1e9, g_fmt), _num(p.throughput, ".0f"),
-                    _num(p.test_acc, ".4f"), diff, test or "—", p_text, verdict, str(needed or "—")])
-    return out
+    return columns.cells(report.rows, _context(report, output), table_columns(output))
 
 
 def caption(report: Report) -> str:

@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 
 from .promote.promotion import promote
-from .records import STUDY_SPEC, TAG_ROLE, TrialRecord
-from .reports.load import load_study, open_optuna
+from .records import ROLE_TRIAL, STUDY_SPEC, TAG_ROLE, TrialRecord
+from .reports.load import load_study, open_optuna, trial_row
 from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
 from .spec.arguments import path_arg, paths_arg, require, strings_arg
@@ -36,6 +36,8 @@ from .training.classifier import SasaClassifier
 __all__ = ["SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
 
 RESULT_COLUMNS = ("trial", "design_point", "seed", "state", "value", "params", "flops", "test_acc", "mlflow_run_id")
+# A row's columns (reports.load.trial_row): value_2 only for two objectives; the search parameters follow.
+TRIAL_COLUMNS = (*RESULT_COLUMNS, "value_2", "test_loss", "throughput", "mlflow_status", "fail_reason", "model_uri")
 _DEFAULT_RUNS = Path("runs")
 
 
@@ -93,7 +95,7 @@ def _run_statuses(tracking_uri: str, study_name: str) -> dict[str, str]:
     experiment = client.get_experiment_by_name(study_name)
     if experiment is None:
         return {}
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'trial'",
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'",
                               max_results=50_000)
     return {run.info.run_id: run.info.status for run in runs}
 
@@ -119,16 +121,8 @@ def load_results(
         record = TrialRecord.of(trial)
         if record.spurious:
             continue
-        row: dict[str, Any] = {
-            "trial": record.number, "design_point": record.design_point, "seed": record.seed, "state": record.state,
-            "value": record.value, "params": record.params, "flops": record.flops, "test_acc": record.test_acc,
-            "mlflow_run_id": record.mlflow_run_id,
-        }
-        if len(record.values) > 1:
-            row["value_2"] = record.values[1]
-        row.update(test_loss=record.test.get("test/loss"), throughput=record.throughput,
-                   mlflow_status=statuses.get(record.mlflow_run_id or ""), fail_reason=record.fail_reason,
-                   model_uri=record.model_uri)
+        status = statuses.get(record.mlflow_run_id or "")
+        row = trial_row(trial, TRIAL_COLUMNS, {"mlflow_status": status})
         if spec is not None and record.optuna_params:
             row.update({k: v for k, v in point_from_optuna(spec, record.optuna_params).params.items() if k not in row})
         rows.append(row)

@@ -172,3 +172,13 @@ class TrialRecord:
     @property
     def test_acc(self) -> float | None:
         return self.test.get("test/acc")
+
+
+# --- names used by the report columns (issue 20c) ----------------------------------------------------------------
+ROLE_STUDY = "study"  # TAG_ROLE of a study's parent MLflow run
+ROLE_TRIAL = "trial"  # TAG_ROLE of a trial's child MLflow run
+ORIGIN_SAMPLED = "sampled"  # ATTR_ORIGIN of a trial whose design point the sampler chose
+FAIL_INTERRUPTED = "interrupted"  # TAG_FAIL of a trial run stopped by Ctrl-C (the pair runs again)
+METRIC_TEST_ACC = "test/acc"  # test metrics (ATTR_TEST keys, trial-run metrics)
+METRIC_TEST_LOSS = "test/loss"
+METRIC_VAL_ACC = "val/acc"  # the objective's default metric

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -21,6 +21,8 @@ from ..records import (
     ARCHIVE_MARK,
     ATTR_EXAMPLES,
     ATTR_PRUNED_AT,
+    METRIC_TEST_LOSS,
+    METRIC_VAL_ACC,
     STUDY_PARENT_RUN,
     STUDY_SPEC,
     TrialRecord,
@@ -28,7 +30,7 @@ from ..records import (
     is_spurious,
     trials_by_point,
 )
-from ..spec.values import READY_NAMES, label
+from ..spec.values import READY_NAMES, StoredDimension, label, levels
 from ..stores.connect import StoreError, check_tracking, open_storage_read_only, read_only_client
 from ..stores.redaction import redact
 from ..stores.sqlite_files import MLFLOW, sqlite_path, store_problem
@@ -100,7 +102,7 @@ def study_info(study: optuna.Study | None, spec: dict[str, Any]) -> data.StudyIn
     return data.StudyInfo(
         name=study.study_name if study is not None else str(spec.get("name", "")),
         design=str(search.get("design", "grid")),
-        metric=str(objective.get("metric", "val/acc")),
+        metric=str(objective.get("metric", METRIC_VAL_ACC)),
         direction=str(objective.get("direction", "maximize")),
         second=objective.get("second"),
         parameters=parameters,
@@ -124,13 +126,10 @@ def recorded_examples(study: optuna.Study) -> dict[str, int] | None:
 
 
 def param_levels(param: dict[str, Any]) -> list[str] | None:
-    """Labels of a parameter's discrete levels in spec order (None for float ranges)."""
-    if param.get("type", "categorical") == "categorical":
-        return [label(c) for c in param.get("choices") or []]
-    if param.get("type") == "int":
-        step = int(param.get("step") or 1)
-        return [label(v) for v in range(int(param["low"]), int(param["high"]) + 1, step)]
-    return None
+    """Labels of a parameter's discrete levels in spec order (None for float ranges): the spec's own
+    :func:`~..spec.values.levels`, read from the stored spec dict."""
+    found = levels(StoredDimension.of(param))
+    return None if found is None else [label(v) for v in found]
 
 
 def usable_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -145,39 +144,48 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def point_info(study: optuna.Study, info: data.StudyInfo) -> list[data.PointData]:
     """One :class:`~dashboards.data.PointData` per design point, ordered by the spec's levels (grid) or best first."""
-    groups = trials_by_point(study.get_trials(deepcopy=False), started_only=True)
-    points = []
-    for key, trials in groups.items():
-        with_params = next((t for t in trials if t.params), trials[0])
-        point = data.PointData(key=key, level={n: label(v) for n, v in with_params.params.items()},
-                               raw_level=dict(with_params.params))
-        per_seed: dict[int, list[float]] = {}
-        throughputs, tests, seconds = [], [], []
-        for trial in trials:
-            record = TrialRecord.of(trial)
-            if trial.state == TrialState.COMPLETE:
-                seed = record.seed or 0
-                per_seed.setdefault(seed, []).append(record.values[0])
-                if record.mlflow_run_id is not None:
-                    point.run_ids.setdefault(seed, []).append(record.mlflow_run_id)
-                if record.throughput is not None:
-                    throughputs.append(record.throughput)
-                if record.test_acc is not None:
-                    tests.append(record.test_acc)
-                if len(record.values) > 1:
-                    seconds.append(record.values[1])
-            point.n_complete += trial.state == TrialState.COMPLETE
-            point.n_pruned += trial.state == TrialState.PRUNED
-            at = trial.user_attrs.get(ATTR_PRUNED_AT) if trial.state == TrialState.PRUNED else None
-            if at is not None:
-                point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
-            point.n_failed += is_failure(trial)
-            if point.params is None and record.params is not None:
-                point.params, point.flops = record.params, record.flops
-        point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
-        point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
-        points.append(point)
-    return _ordered(points, info)
+    return _ordered(point_data(study.get_trials(deepcopy=False), started_only=True), info)
+
+
+def point_data(trials: Sequence[FrozenTrial], *, started_only: bool = False) -> list[data.PointData]:
+    """Each design point's trials summarised (objective per seed, counts, cost, test accuracy), in order of first
+    appearance; ``started_only`` leaves out points that only have queue entries no worker has claimed yet. The one
+    per-point summary: the report's (:func:`point_info`) and the end-of-study summary's."""
+    return [_point(key, group) for key, group in trials_by_point(trials, started_only=started_only).items()]
+
+
+def _point(key: str, trials: Sequence[FrozenTrial]) -> data.PointData:
+    with_params = next((t for t in trials if t.params), trials[0])
+    point = data.PointData(key=key, level={n: label(v) for n, v in with_params.params.items()},
+                           raw_level=dict(with_params.params))
+    per_seed: dict[int, list[float]] = {}
+    throughputs, tests, seconds, complete = [], [], [], []
+    for trial in trials:
+        record = TrialRecord.of(trial)
+        if trial.state == TrialState.COMPLETE:
+            seed = record.seed or 0
+            per_seed.setdefault(seed, []).append(record.values[0])
+            complete.append(record.values[0])
+            if record.mlflow_run_id is not None:
+                point.run_ids.setdefault(seed, []).append(record.mlflow_run_id)
+            if record.throughput is not None:
+                throughputs.append(record.throughput)
+            if record.test_acc is not None:
+                tests.append(record.test_acc)
+            if len(record.values) > 1:
+                seconds.append(record.values[1])
+        point.n_complete += trial.state == TrialState.COMPLETE
+        point.n_pruned += trial.state == TrialState.PRUNED
+        at = trial.user_attrs.get(ATTR_PRUNED_AT) if trial.state == TrialState.PRUNED else None
+        if at is not None:
+            point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
+        point.n_failed += is_failure(trial)
+        if point.params is None and record.params is not None:
+            point.params, point.flops = record.params, record.flops
+    point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
+    point.trial_values = tuple(complete)
+    point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
+    return point
 
 
 def _ordered(points: list[data.PointData], info: data.StudyInfo) -> list[data.PointData]:
@@ -206,6 +214,39 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
         if not is_spurious(trial):
             counts[names[trial.state]] += 1
     return counts
+
+
+# --- one row per trial ------------------------------------------------------------------------------------------
+
+_OMIT = object()  # a field the trial does not have (value_2 of a single-objective study): no column
+TRIAL_FIELDS: dict[str, Callable[[FrozenTrial, TrialRecord], Any]] = {
+    "trial": lambda t, r: r.number,
+    "state": lambda t, r: r.state,
+    "design_point": lambda t, r: r.design_point,
+    "seed": lambda t, r: r.seed,
+    "value": lambda t, r: r.value,
+    "value_2": lambda t, r: r.values[1] if len(r.values) > 1 else _OMIT,
+    "spurious": lambda t, r: r.spurious,
+    "params": lambda t, r: r.params,
+    "flops": lambda t, r: r.flops,
+    "throughput": lambda t, r: r.throughput,
+    "test_acc": lambda t, r: r.test_acc,
+    "test_loss": lambda t, r: r.test.get(METRIC_TEST_LOSS),
+    "fail_reason": lambda t, r: r.fail_reason,
+    "mlflow_run_id": lambda t, r: r.mlflow_run_id,
+    "model_uri": lambda t, r: r.model_uri,
+    "start": lambda t, r: t.datetime_start,
+    "complete": lambda t, r: t.datetime_complete,
+}
+
+
+def trial_row(trial: FrozenTrial, names: Sequence[str], extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One trial as an export row: the columns ``names`` in order, each read from the trial's record
+    (:data:`TRIAL_FIELDS`) or given in ``extra``. The one per-trial export, of :func:`sasa_lab.load_results` and
+    ``python -m dashboards --export``."""
+    record, extra = TrialRecord.of(trial), extra or {}
+    row = {name: extra[name] if name in extra else TRIAL_FIELDS[name](trial, record) for name in names}
+    return {name: value for name, value in row.items() if value is not _OMIT}
 
 
 # --- MLflow ----------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -120,6 +121,22 @@ def is_number(value: Any) -> bool:
 
 
 # --- levels ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredDimension:
+    """A parameter of a stored (resolved) spec dict, read as a :class:`Dimension` (type categorical by default)."""
+
+    type: str
+    choices: list[Any] | None = None
+    low: int | float | None = None
+    high: int | float | None = None
+    step: int | None = None
+
+    @classmethod
+    def of(cls, param: Mapping[str, Any]) -> StoredDimension:
+        return cls(param.get("type", "categorical"), param.get("choices"), param.get("low"), param.get("high"),
+                   param.get("step"))
 
 
 def levels(param: Dimension) -> list[Any] | None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..labels import short_labels
 from ..records import TABLE_ARTIFACT, TAG_NOTE, TRAINING_VIEW_QUERY
-from ..reports.views import text
+from ..reports.views import columns, text
 from ..spec.study_spec import StudySpec
 from .summary import PointSummary, best_key
 from .tracking import Tracker
@@ -63,53 +63,21 @@ def _levels(parameter: Any) -> Any:
 
 def table_rows(rows: Sequence[PointSummary], found: Mapping[str, Any], metric: str) -> list[dict[str, Any]]:
     """One dict per design point: the terminal summary's columns, full precision where numbers."""
-    labels = short_labels(r.key for r in rows)
-    references = {v.reference for v in found.values()}
-    out = []
-    for row in rows:
-        verdict = found.get(row.key)
-        out.append({
-            "design point": row.key, "label": labels[row.key], f"{metric} mean": row.mean, f"{metric} std": row.std,
-            "n complete": row.n_complete, "n pruned": row.n_pruned, "n failed": row.n_failed,
-            "params": row.params, "flops": row.flops,
-            "verdict": ("pruned" if row.n_pruned else verdict.verdict if verdict else
-                        "reference" if row.key in references else None),
-            "test": verdict.test if verdict else None,
-            "delta": verdict.delta if verdict else None,
-            "ci low": verdict.ci_low if verdict else None, "ci high": verdict.ci_high if verdict else None,
-            "seeds needed": verdict.seeds_needed if verdict else None,
-        })
-    return out
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "—" if value is None else format(value, fmt)
+    context = columns.Context(columns.TABLE, metric, labels=short_labels(r.key for r in rows))
+    return [columns.values(row, context) for row in columns.summary_rows(rows, found)]
 
 
 def table_markdown(rows: Sequence[PointSummary], found: Mapping[str, Any], *, metric: str, direction: str,
                    report: str | None) -> str:
     """The ablation table as markdown, best design point in bold, then where the report is."""
     best = best_key(list(rows), direction)
-    header = ["design point", f"{metric} mean ± std", "n ok/pruned/failed", "params (M)", "FLOPs (G)"]
-    if found:
-        header += ["verdict", "Δ vs ref [95 % CI]", "seeds needed"]
+    shown = columns.shown(columns.NOTE, with_verdicts=bool(found))
+    header = [c.title(metric) for c in shown]
     lines = [f"**Ablation table** — {metric} ({direction}), mean ± std over seeds", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for cells in table_rows(rows, found, metric):
-        mean, std = cells[f"{metric} mean"], cells[f"{metric} std"]
-        value = "—" if mean is None else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}")
-        point = cells["design point"]
-        line = [f"**{point}**" if point == best else point, value,
-                f"{cells['n complete']}/{cells['n pruned']}/{cells['n failed']}",
-                _num(None if cells["params"] is None else cells["params"] / 1e6, ".3f"),
-                _num(None if cells["flops"] is None else cells["flops"] / 1e9, ".4f")]
-        if found:
-            interval = ("" if cells["ci low"] is None or cells["ci high"] is None
-                        else f" [{cells['ci low']:+.4f}, {cells['ci high']:+.4f}]")
-            test = f" ({cells['test']})" if cells["test"] else ""
-            line += [f"{cells['verdict'] or '—'}{test}", _num(cells["delta"], "+.4f") + interval,
-                     _num(cells["seeds needed"], "d")]
-        lines.append("| " + " | ".join(line) + " |")
+    context = columns.Context(columns.NOTE, metric, best, decimals=columns.SUMMARY_DECIMALS)
+    lines += ["| " + " | ".join(line) + " |"
+              for line in columns.cells(columns.summary_rows(rows, found), context, shown)]
     lines.append("")
     if best is not None:
         lines.append(f"Best design point by mean: **{best}**.")

@@ -50,7 +50,9 @@ from ..records import (
     ATTR_TEST,
     ATTR_THROUGHPUT,
     ATTR_WORKER,
+    FAIL_INTERRUPTED,
     METRIC_DATA_WAIT,
+    ORIGIN_SAMPLED,
     OUTCOME_ATTRS,
     TAG_COMMIT,
     TAG_FAIL,
@@ -58,6 +60,8 @@ from ..records import (
     TAG_SEED,
     TAG_STUDY,
     TAG_TRIAL,
+    is_done,
+    pair_of,
 )
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec.study_spec import StudySpec
@@ -178,7 +182,7 @@ class Objective:
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1); give Optuna the KeyboardInterrupt it handles.
             trial.set_user_attr(ATTR_INTERRUPTED, True)
-            ctx.tracker.set_tags(run_id, {TAG_FAIL: "interrupted"})
+            ctx.tracker.set_tags(run_id, {TAG_FAIL: FAIL_INTERRUPTED})
             ctx.tracker.close_run(run_id, "FAILED")
             raise KeyboardInterrupt from exc
         except Exception as exc:
@@ -196,7 +200,7 @@ class Objective:
         """A sampled trial runs the first seed and enqueues the others (enqueued trials carry their seed)."""
         seeds = list(self.ctx.spec.search.initial_seeds)
         trial.set_user_attr(ATTR_SEED, seeds[0])
-        trial.set_user_attr(ATTR_ORIGIN, "sampled")
+        trial.set_user_attr(ATTR_ORIGIN, ORIGIN_SAMPLED)
         for seed in seeds[1:]:
             trial.study.enqueue_trial(point.optuna_params, user_attrs={ATTR_SEED: seed, ATTR_POINT: point.key})
 
@@ -283,15 +287,9 @@ def point_pruned(study: optuna.Study, key: str, number: int) -> bool:
 def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:
     """Is this (design point, seed) done, or running under a lower trial number? (exactly-once under races)"""
     for other in trial.study.get_trials(deepcopy=False):
-        attrs = other.user_attrs
-        if other.number == trial.number or attrs.get(ATTR_SPURIOUS) or attrs.get(ATTR_POINT) != key:
+        if other.number == trial.number or pair_of(other) != (key, seed):
             continue
-        if attrs.get(ATTR_SEED) != seed:
-            continue
-        state = other.state
-        if state in (TrialState.COMPLETE, TrialState.PRUNED) or (state == TrialState.FAIL and ATTR_FAIL in attrs):
-            return True
-        if state == TrialState.RUNNING and other.number < trial.number:
+        if is_done(other) or (other.state == TrialState.RUNNING and other.number < trial.number):
             return True
     return False
 

@@ -11,14 +11,14 @@ import statistics
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import TrialState
 from rich.console import Console
 from rich.table import Table
 
 from ..labels import legend, short_labels
-from ..records import TrialRecord, is_failure, trials_by_point
-from ..reports.load import point_info, study_info
-from ..reports.views import decisions, verdicts
+from ..reports.load import point_data, point_info, study_info
+from ..reports.views import columns, data, decisions, verdicts
+
+best_key = data.best_key  # the report's rule, one function (the parent run's note reads it here too)
 
 
 @dataclass(frozen=True)
@@ -39,26 +39,16 @@ class PointSummary:
     def std(self) -> float | None:
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
+    @classmethod
+    def of(cls, point: data.PointData) -> PointSummary:
+        """The end-of-study row of a design point (:func:`..reports.load.point_data`)."""
+        return cls(key=point.key, values=point.trial_values, n_complete=point.n_complete, n_pruned=point.n_pruned,
+                   n_failed=point.n_failed, params=point.params, flops=point.flops)
+
 
 def get_summary_info(study: optuna.Study) -> list[PointSummary]:
     """One row per design point (in order of first appearance), over all its trials."""
-    rows = []
-    for key, trials in trials_by_point(study.get_trials(deepcopy=False)).items():
-        records = [TrialRecord.of(t) for t in trials]
-        complete = [r for r in records if r.state == TrialState.COMPLETE.name]
-        sized = next((r for r in records if r.params is not None), None)
-        rows.append(
-            PointSummary(
-                key=key,
-                values=tuple(r.values[0] for r in complete),
-                n_complete=len(complete),
-                n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
-                n_failed=sum(is_failure(t) for t in trials),
-                params=sized.params if sized else None,
-                flops=sized.flops if sized else None,
-            )
-        )
-    return rows
+    return [PointSummary.of(p) for p in point_data(study.get_trials(deepcopy=False))]
 
 
 def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Verdict]:
@@ -67,32 +57,13 @@ def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Ver
     return decisions.study_verdicts(point_info(study, info), info)
 
 
-def best_key(rows: list[PointSummary], direction: str) -> str | None:
-    scored = [r for r in rows if r.mean is not None]
-    if not scored:
-        return None
-    pick = max if direction == "maximize" else min
-    return pick(scored, key=lambda r: r.mean).key
-
-
-def _verdict_cells(row: PointSummary, found: dict[str, verdicts.Verdict]) -> list[str]:
-    if row.n_pruned:
-        return ["pruned", "—", "—"]
-    v = found.get(row.key)
-    if v is None:
-        return ["reference" if any(f.reference == row.key for f in found.values()) else "—", "—", "—"]
-    delta = "—" if v.delta is None else f"{v.delta:+.4f}"
-    if v.ci_low is not None and v.ci_high is not None:
-        delta += f" [{v.ci_low:+.4f}, {v.ci_high:+.4f}]"
-    return [v.verdict + (f" ({v.test})" if v.test else ""), delta, verdicts.seeds_label(v.seeds_needed)]
-
-
-def _table(title: str | None, columns: list[str], rows: list[list[str]], styles: list[str | None]) -> Table:
+def _table(title: str | None, shown: list[columns.Column], metric: str, rows: list[list[str]],
+           styles: list[str | None]) -> Table:
     table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
+    for i, column in enumerate(shown):
         # The label and the verdict never wrap or shrink: they are what a reader looks for.
-        whole = i == 0 or column == "verdict"
-        table.add_column(column, justify="left" if whole else "right", no_wrap=whole,
+        whole = column.whole
+        table.add_column(column.title(metric), justify="left" if whole else "right", no_wrap=whole,
                          min_width=max((len(r[i]) for r in rows), default=0) if whole else None)
     for cells, style in zip(rows, styles, strict=True):
         table.add_row(*cells, style=style)
@@ -115,28 +86,16 @@ def render_summary(rows: list[PointSummary], *, metric: str, direction: str, con
     best = best_key(rows, direction)
     labels = short_labels(r.key for r in rows)
     title = f"{metric} ({direction}) by design point — mean ± std over seeds"
-    stats_columns = ["design point", metric, "n ok/pruned/failed", "params (M)", "FLOPs (G)"]
-    verdict_columns = ["verdict", "Δ vs ref [95 % CI]", "seeds needed"] if found else []
-    cells, styles = [], []
-    for row in rows:
-        if row.mean is None:
-            value = "—"
-        elif row.std is None:
-            value = f"{row.mean:.4f}"
-        else:
-            value = f"{row.mean:.4f} ± {row.std:.4f}"
-        cells.append([
-            labels[row.key], value, f"{row.n_complete}/{row.n_pruned}/{row.n_failed}",
-            f"{row.params / 1e6:.3f}" if row.params is not None else "—",
-            f"{row.flops / 1e9:.4f}" if row.flops is not None else "—",
-            *(_verdict_cells(row, found) if found else []),
-        ])
-        styles.append("bold green" if row.key == best else None)
+    shown = columns.shown(columns.TERMINAL, with_verdicts=bool(found))
+    n_stats = sum(not c.verdicts for c in shown)
+    context = columns.Context(columns.TERMINAL, metric, best, labels, columns.SUMMARY_DECIMALS)
+    cells = columns.cells(columns.summary_rows(rows, found or {}), context, shown)
+    styles: list[str | None] = ["bold green" if row.key == best else None for row in rows]
     width = console.width
-    wide = _table(title, stats_columns + verdict_columns, cells, styles)
-    stats = _table(title, stats_columns, [c[:5] for c in cells], styles)
-    versus = _table("verdict against the reference", ["design point", *verdict_columns],
-                    [[c[0], *c[5:]] for c in cells], styles)
+    wide = _table(title, shown, metric, cells, styles)
+    stats = _table(title, shown[:n_stats], metric, [c[:n_stats] for c in cells], styles)
+    versus = _table("verdict against the reference", [shown[0], *shown[n_stats:]], metric,
+                    [[c[0], *c[n_stats:]] for c in cells], styles)
     if _fits(wide, width):
         console.print(wide)
     elif _fits(stats, width) and (not found or _fits(versus, width)):
@@ -145,7 +104,7 @@ def render_summary(rows: list[PointSummary], *, metric: str, direction: str, con
             console.print(versus)
     else:  # one block per design point
         console.print(title, highlight=False)
-        names = stats_columns[1:] + verdict_columns
+        names = [c.title(metric) for c in shown[1:]]
         for row_cells, style in zip(cells, styles, strict=True):
             console.print(row_cells[0], style=style or "bold", soft_wrap=True, highlight=False)
             for name, cell in zip(names, row_cells[1:], strict=True):

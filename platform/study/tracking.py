@@ -45,6 +45,7 @@ from ..records import (
     TAG_STUDY,
     TRAINING_VIEW_QUERY,
 )
+from ..reports.views import columns
 from .model_code import model_code_paths
 
 _MAX_PARAM_LEN = 6000
@@ -99,12 +100,13 @@ def metric_name(text: str) -> str:
 
 def table_metrics(rows: Any) -> dict[str, float]:
     """The end-of-study table (``study.summary.PointSummary`` rows) as parent-run metrics
-    ``table/<point>/mean|std|n``: the UI's charts of the parent run compare design points."""
+    ``table/<point>/<column>`` (the columns shown in ``columns.TABLE_METRICS``: mean, std, n): the UI's charts of
+    the parent run compare design points."""
     metrics: dict[str, float] = {}
-    for row in rows:
-        base = f"{PARENT_METRIC_PREFIX}{metric_name(row.key)}"
-        values = {"mean": row.mean, "std": row.std, "n": row.n_complete}
-        metrics.update({f"{base}/{k}": float(v) for k, v in values.items() if v is not None})
+    context = columns.Context(columns.TABLE_METRICS)
+    for row in columns.summary_rows(rows, {}):
+        base = f"{PARENT_METRIC_PREFIX}{metric_name(row.point.key)}"
+        metrics.update({f"{base}/{k}": v for k, v in columns.values(row, context).items()})
     return metrics
 
 
