@@ -23,7 +23,8 @@ from optuna.trial import TrialState, create_trial
 
 from platform.promote.__main__ import main
 from platform.promote.champion import NoChampionError, pareto_front, select
-from platform.promote.promotion import default_model_name
+from platform.promote.promotion import Promotion, default_model_name, promote
+from platform.records import ATTR_MODEL_URI, ATTR_RUN, ATTR_TEST, METRIC_TEST_ACC
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 
 STUDY = "ptiny"
@@ -196,6 +197,32 @@ def test_promoting_the_same_trial_again_creates_no_new_version(study_dir: Path, 
     assert "no new version" in out and "already points to idem version 1" in out
     assert len(_versions(client, "idem")) == 1
     assert str(client.get_model_version_by_alias("idem", "champion").version) == "1"
+
+
+def test_the_python_api_prints_nothing_and_returns_the_promotion(study_dir: Path, capsys) -> None:
+    promotion = promote(STUDY, name="quiet", runs_dir=study_dir / "runs")
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+    assert isinstance(promotion, Promotion)
+    winner = _expected_winner(_trials(study_dir))
+    version = _client(study_dir).get_model_version_by_alias("quiet", "champion")
+    assert (promotion.name, promotion.alias, promotion.version) == ("quiet", "champion", str(version.version))
+    assert promotion.uri == "models:/quiet@champion" and promotion.study == STUDY
+    assert (promotion.trial, promotion.run_id, promotion.model_uri) == (
+        winner.number, winner.user_attrs[ATTR_RUN], winner.user_attrs[ATTR_MODEL_URI])
+    assert (promotion.metric, promotion.direction, promotion.value) == ("val/acc", "maximize", winner.value)
+    assert promotion.test[METRIC_TEST_ACC] == winner.user_attrs[ATTR_TEST][METRIC_TEST_ACC]
+    assert promotion.created and promotion.alias_moved and promotion.previous_version is None
+    assert promotion.tolerance == 1e-4 and f"{METRIC_TEST_ACC} " in promotion.verification
+    assert promotion.rule.startswith("seeded ablation") and promotion.steps[1] == f"rule: {promotion.rule}"
+    assert promotion.steps[-1] == f"alias 'champion' → quiet version {promotion.version}"
+    assert promotion.lines == (*promotion.steps, "", *promotion.usage)
+    assert promotion.usage[0] == "champion: models:/quiet@champion"
+
+    again = promote(STUDY, name="quiet", runs_dir=study_dir / "runs", progress=(seen := []).append)
+    assert capsys.readouterr().out == "" and seen == list(again.steps)
+    assert not again.created and not again.alias_moved and again.version == promotion.version
+    assert seen[-1] == f"alias 'champion' already points to quiet version {promotion.version}"
 
 
 def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> None:
