@@ -44,9 +44,16 @@ ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because ano
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
 ATTR_EXAMPLES = "examples"  # dict: examples per split, {"train": N, "val": N, "test": N} (accuracies are k/N)
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
-# ``data_wait_fraction``: share of the training loop's wall time spent waiting for the next batch (float, 0–1).
-OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
-                 "world_size", "data_wait_fraction")
+ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint an interrupted trial resumed from (or None)
+ATTR_BEST_VALUE = "best_value"  # the objective metric's best epoch value
+ATTR_BEST_EPOCH = "best_epoch"
+ATTR_EPOCHS_RUN = "epochs_run"
+ATTR_FIT_SECONDS = "fit_seconds"
+ATTR_TEST_SECONDS = "test_seconds"
+ATTR_WORLD_SIZE = "world_size"  # DDP processes that trained the trial
+ATTR_DATA_WAIT = "data_wait_fraction"  # share of the training loop's wall time spent waiting for batches (0–1)
+OUTCOME_ATTRS = (ATTR_RESUMED_FROM, ATTR_BEST_VALUE, ATTR_BEST_EPOCH, ATTR_EPOCHS_RUN, ATTR_FIT_SECONDS,
+                 ATTR_TEST_SECONDS, ATTR_WORLD_SIZE, ATTR_DATA_WAIT)
 
 # --- metric names: ``<split>/<stat>``, logged each epoch by ``training.classifier.SasaClassifier`` ---------------
 SPLIT_TRAIN = "train"
@@ -65,7 +72,9 @@ def metric_name(split: str, stat: str) -> str:
 
 
 LOGGED_METRICS = tuple(metric_name(split, stat) for split in SPLITS for stat in STATS)  # the spec's metric choices
+METRIC_TRAIN_LOSS = metric_name(SPLIT_TRAIN, STAT_LOSS)
 METRIC_VAL_ACC = metric_name(SPLIT_VAL, STAT_ACC)  # the default objective
+METRIC_VAL_LOSS = metric_name(SPLIT_VAL, STAT_LOSS)
 METRIC_TEST_ACC = metric_name(SPLIT_TEST, STAT_ACC)  # a key of ATTR_TEST; verified by promotion
 METRIC_TEST_LOSS = metric_name(SPLIT_TEST, STAT_LOSS)  # a key of ATTR_TEST; verified by promotion
 # MLflow metrics of a trial run besides the classifier's (the study runner logs them, ``study/objective.py``)

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import sasa
+from platform.records import METRIC_TEST_LOSS
 from platform.spec import TrainSpec
 from platform.training import SasaClassifier
 
@@ -64,7 +65,7 @@ def test_logged_loss_is_the_mean_over_examples_with_an_uneven_last_batch(tmp_pat
     loader = DataLoader(TensorDataset(images, labels), batch_size=4)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path)
-    logged = trainer.test(module, loader, verbose=False)[0]["test/loss"]
+    logged = trainer.test(module, loader, verbose=False)[0][METRIC_TEST_LOSS]
 
     module.eval()
     with torch.no_grad():
