@@ -13,12 +13,14 @@ and the string:
   ``"interrupted"``) are everyday words too (argparse names, table headers), so they are reported only where they
   are a value of a records key: compared with an expression that reads one (``attrs.get(ATTR_ORIGIN) ==
   "sampled"``), a dict value under one (``{TAG_ROLE: "study"}``), or an argument next to one
-  (``set_user_attr(ATTR_ORIGIN, "sampled")``; a ``.get`` default is not a value).
+  (``set_user_attr(ATTR_ORIGIN, "sampled")``; a ``.get`` default is not a value), or the value an MLflow search
+  compares a records tag with (``f"tags.`{TAG_ROLE}` = 'study'"``).
 """
 
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ PENDING_CONVERSION = {
 # A tag-like literal (``sasa.role``, ``mlflow.runName``); file names (``mlflow.db``) are not tags.
 TAG_LIKE = re.compile(r"(sasa|mlflow)\.(?!(db|json|yaml|yml|py|log|csv|html|md)$)[A-Za-z0-9_.]+")
 PLAIN_WORD = re.compile(r"[a-z]+")
+FILTER_VALUE = re.compile(r"`?\s*!?=\s*'([^'{}]+)'")  # the quoted value after tags.`{KEY}` in a search
 # Calls whose string arguments name a logger or a module, not a persisted value (``getLogger("mlflow.pytorch")``).
 NOT_NAMES_CALLS = {"getLogger", "import_module", "find_spec", "filterwarnings"}
 # Dict/sequence methods whose string argument next to a records key is a default, not a recorded value.
@@ -115,6 +118,7 @@ def check_source(source: str, path: str, names: dict[str, str] | None = None) ->
             head = node.values[0] if node.values else None
             if _is_str(head) and (head.value in prefixes or TAG_LIKE.fullmatch(head.value)):
                 findings.append(Finding(path, node.lineno, head.value, "f-string builds a persisted name"))
+            findings += _filter_values(node, path, names, keys)
     for node in ast.walk(tree):
         if not _is_str(node) or id(node) in skip or id(node) in in_fstring:
             continue
@@ -125,6 +129,18 @@ def check_source(source: str, path: str, names: dict[str, str] | None = None) ->
             findings.append(Finding(path, node.lineno, value, "looks like an MLflow tag"))
     findings += _values_of_keys(tree, path, names, keys)
     return sorted(set(findings), key=lambda f: (f.line, f.text))
+
+
+def _filter_values(node: ast.JoinedStr, path: str, names: dict[str, str], keys: set[str]) -> list[Finding]:
+    """A persisted value typed into an MLflow search on a records tag: ``f"tags.`{TAG_ROLE}` = 'study'"``."""
+    found = []
+    for before, part in itertools.pairwise(node.values):
+        if isinstance(before, ast.FormattedValue) and _reads_records(before.value, keys) and _is_str(part):
+            match = FILTER_VALUE.match(part.value)
+            if match and match.group(1) in names:
+                value = match.group(1)
+                found.append(Finding(path, node.lineno, value, f"search value: records.{names[value]}"))
+    return found
 
 
 def _values_of_keys(tree: ast.AST, path: str, names: dict[str, str], keys: set[str]) -> Iterator[Finding]:
@@ -197,6 +213,7 @@ def tag(client, run_id, trial, key, attrs, x):
     prose = f"the tag sasa.role is {x}; test/acc = {x}"
     default = attrs.get(TAG_FAIL, "interrupted")
     header = ("study", "trial", "seed")
+    runs = client.search_runs(filter_string=f"tags.`{TAG_ROLE}` = 'trial' and x = 'study'")
 '''
 
 
@@ -208,6 +225,7 @@ def test_the_check_reports_each_kind_of_spelled_out_name() -> None:
         (8, "sampled"), (9, "sampled"),  # a value next to a records key; compared with one
         (11, "test/acc"),  # a metric name
         (12, "sasa.design."), (13, "best/"),  # f-strings building a tag and a metric from persisted prefixes
+        (17, "trial"),  # a role value in an MLflow search on TAG_ROLE (not the unrelated x = 'study')
     }, found
     # Not reported: the docstring, prose f-strings, a .get default, everyday words in a header, "trial" as an
     # argument of set_tag without a records key.
