@@ -1,5 +1,9 @@
 """What a study records, named once: Optuna trial/study attributes and MLflow tags, plus the helpers that read them.
 
+Every name a study persists (trial and study attributes, MLflow run and experiment tags, metric names, model-version
+tags and the registry alias) is a constant here; product code and tests import it rather than retype it
+(``tests/platform_tests/test_records.py`` fails on a persisted name spelled out elsewhere).
+
 The study runner writes these names (``study/objective.py``, ``study/lifecycle.py``, ``study/tracking.py``); the
 summary, promotion, the dashboards and :func:`sasa_lab.load_results` read them. This module is the only contract
 between writer and readers, so it sits at the bottom of the package and imports nothing of it.
@@ -24,7 +28,8 @@ ATTR_RUN = "mlflow_run_id"  # str: the trial's child MLflow run
 ATTR_WORKER = "worker"  # "host:pid" of the process that runs the trial
 ATTR_FAIL = "fail_reason"  # str: a genuine failure (rerunning would fail again)
 ATTR_INTERRUPTED = "interrupted"  # bool: Ctrl-C; the pair runs again
-ATTR_ORIGIN = "origin"  # "sampled" for trials whose point the sampler chose
+ATTR_ORIGIN = "origin"  # ORIGIN_SAMPLED for trials whose point the sampler chose
+ORIGIN_SAMPLED = "sampled"  # the value of ATTR_ORIGIN
 ATTR_SPURIOUS = "spurious"  # bool: the trial stands for no design point
 ATTR_REPEAT = "repeat"  # bool: a sampled trial that proposed an already-sampled design point (spurious too)
 ATTR_PARAMS = "params"  # int: parameter count of the model
@@ -39,10 +44,50 @@ ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because ano
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
 ATTR_EXAMPLES = "examples"  # dict: examples per split, {"train": N, "val": N, "test": N} (accuracies are k/N)
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
-# ``data_wait_fraction``: share of the training loop's wall time spent waiting for the next batch (float, 0–1).
-OUTCOME_ATTRS = ("resumed_from", "best_value", "best_epoch", "epochs_run", "fit_seconds", "test_seconds",
-                 "world_size", "data_wait_fraction")
+ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint an interrupted trial resumed from (or None)
+ATTR_BEST_VALUE = "best_value"  # the objective metric's best epoch value
+ATTR_BEST_EPOCH = "best_epoch"
+ATTR_EPOCHS_RUN = "epochs_run"
+ATTR_FIT_SECONDS = "fit_seconds"
+ATTR_TEST_SECONDS = "test_seconds"
+ATTR_WORLD_SIZE = "world_size"  # DDP processes that trained the trial
+ATTR_DATA_WAIT = "data_wait_fraction"  # share of the training loop's wall time spent waiting for batches (0–1)
+OUTCOME_ATTRS = (ATTR_RESUMED_FROM, ATTR_BEST_VALUE, ATTR_BEST_EPOCH, ATTR_EPOCHS_RUN, ATTR_FIT_SECONDS,
+                 ATTR_TEST_SECONDS, ATTR_WORLD_SIZE, ATTR_DATA_WAIT)
+
+# --- metric names: ``<split>/<stat>``, logged each epoch by ``training.classifier.SasaClassifier`` ---------------
+SPLIT_TRAIN = "train"
+SPLIT_VAL = "val"
+SPLIT_TEST = "test"
+SPLITS = (SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST)  # the stages the classifier logs, in order
+STAT_LOSS = "loss"  # mean cross-entropy over the split's examples
+STAT_ACC = "acc"  # top-1 accuracy (a fraction)
+STAT_ACC_TOP5 = "acc_top5"  # top-5 accuracy (top-k with k = min(5, classes))
+STATS = (STAT_LOSS, STAT_ACC, STAT_ACC_TOP5)  # what the classifier logs for every split
+
+
+def metric_name(split: str, stat: str) -> str:
+    """``<split>/<stat>``, e.g. ``val/acc``: the name the classifier logs (Lightning, MLflow, the spec)."""
+    return f"{split}/{stat}"
+
+
+LOGGED_METRICS = tuple(metric_name(split, stat) for split in SPLITS for stat in STATS)  # the spec's metric choices
+METRIC_TRAIN_LOSS = metric_name(SPLIT_TRAIN, STAT_LOSS)
+METRIC_VAL_ACC = metric_name(SPLIT_VAL, STAT_ACC)  # the default objective
+METRIC_VAL_LOSS = metric_name(SPLIT_VAL, STAT_LOSS)
+METRIC_TEST_ACC = metric_name(SPLIT_TEST, STAT_ACC)  # a key of ATTR_TEST; verified by promotion
+METRIC_TEST_LOSS = metric_name(SPLIT_TEST, STAT_LOSS)  # a key of ATTR_TEST; verified by promotion
+# MLflow metrics of a trial run besides the classifier's (the study runner logs them, ``study/objective.py``)
+METRIC_LR = "train/lr"  # the learning rate, per epoch
+METRIC_PARAMS = "model/params"  # ATTR_PARAMS
+METRIC_FLOPS = "model/flops"  # ATTR_FLOPS
+METRIC_THROUGHPUT = "throughput"  # ATTR_THROUGHPUT
+METRIC_FIT_SECONDS = "time/fit_s"  # the training loop's wall time
 METRIC_DATA_WAIT = "time/data_wait_frac"  # MLflow metric of a trial run: its ``data_wait_fraction``
+METRIC_BEST_PREFIX = "best/"  # ``best/<objective metric>``: the best epoch's value
+# MLflow metrics of the parent run, per decision round (``study/rounds.py``): ``decisions/<verdict>`` counts
+METRIC_DECISIONS_PREFIX = "decisions/"
+METRIC_ENQUEUED = "decisions/enqueued"  # pairs the round enqueued
 
 # --- Optuna study user attributes ------------------------------------------------------------------------------
 STUDY_FINGERPRINT = "sasa.spec_fingerprint"
@@ -53,13 +98,16 @@ STUDY_ROUNDS = "sasa.decision_rounds"  # list of dicts: one per adaptive-seed de
 ARCHIVE_MARK = ".archived-"  # ``--fresh`` renames a stored study to NAME.archived-<time>
 
 # --- MLflow run tags -------------------------------------------------------------------------------------------
-TAG_ROLE = "sasa.role"  # "study" (parent run) or "trial" (child run)
+TAG_ROLE = "sasa.role"  # ROLE_STUDY (parent run) or ROLE_TRIAL (child run)
+ROLE_STUDY = "study"  # TAG_ROLE of the study's parent run
+ROLE_TRIAL = "trial"  # TAG_ROLE of a trial's child run
 TAG_STUDY = "sasa.study"
 TAG_TRIAL = "sasa.trial_number"
 TAG_POINT = "sasa.design_point"
 TAG_SEED = "sasa.seed"
 TAG_COMMIT = "sasa.git_commit"
 TAG_FAIL = "sasa.fail_reason"
+FAIL_INTERRUPTED = "interrupted"  # TAG_FAIL of a child run stopped by Ctrl-C (the pair runs again)
 TAG_STORAGE = "sasa.optuna_storage"  # on the parent run, password redacted
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 
@@ -75,6 +123,44 @@ TRAINING_VIEW_QUERY = "workflowType=machine_learning"  # URL parameter that open
 PARENT_METRIC_PREFIX = "table/"  # parent-run metrics: the ablation table, ``table/<point>/<stat>``
 TAG_NOTE = "mlflow.note.content"  # experiment and run tag: the UI's description (markdown)
 TABLE_ARTIFACT = "ablation_table.json"  # parent run: the ablation table as an MLflow table (mlflow.log_table)
+TAG_DATASET_CONTEXT = "mlflow.data.context"  # tag of a run's dataset input (the UI's Dataset column) ...
+DATASET_CONTEXT_TRAINING = "training"  # ... its value: the data the run trained on
+
+# --- MLflow Model Registry: what ``python -m platform.promote`` writes ------------------------------------------
+# A promoted model is ``MODEL_NAME_PREFIX<study>`` under ALIAS_CHAMPION; the registered model carries TAG_STUDY.
+# Its versions carry the run tags TAG_STUDY, TAG_TRIAL, TAG_POINT, TAG_SEED, TAG_COMMIT and these:
+MODEL_NAME_PREFIX = "sasa-"  # the default registered model name: sasa-<study>
+ALIAS_CHAMPION = "champion"  # the default alias
+VERSION_RUN = "sasa.mlflow_run_id"  # the trial's MLflow run (promotion reads it back)
+VERSION_MODEL_URI = "sasa.model_uri"  # ``models:/<id>`` the version was registered from
+VERSION_METRIC = "sasa.metric"  # the objective metric (promotion compares alias holders by it)
+VERSION_VALUE = "sasa.metric_value"  # the champion's objective value, repr()
+VERSION_DIRECTION = "sasa.direction"  # maximize or minimize
+VERSION_RULE = "sasa.rule"  # the winner rule that applied
+VERSION_PARAMS = "sasa.params"  # ATTR_PARAMS
+VERSION_FLOPS = "sasa.flops"  # ATTR_FLOPS
+VERSION_MODEL_CONFIG = "sasa.model_config"  # ATTR_MODEL_CONFIG, JSON
+VERSION_DATA_SOURCE = "sasa.data.source"  # the spec's data.source
+VERSION_DATA_NAME = "sasa.data.name"  # the data set's name (or path, or source)
+VERSION_POINT_MEAN = "sasa.point_mean"  # seeded ablation: the winning point's mean objective
+VERSION_POINT_SEEDS = "sasa.point_seeds"  # seeded ablation: how many complete seeds that mean covers
+VERSION_SECOND_PREFIX = "sasa.second."  # ``sasa.second.<params|flops|latency>``: the second objective's value
+VERSION_DESIGN_PREFIX = "sasa.design."  # ``sasa.design.<parameter>``: the design point's values, JSON
+VERSION_VERIFY = "sasa.verification"  # VERIFY_PENDING, VERIFY_PASSED or VERIFY_FAILED (promotion reads it back)
+VERSION_VERIFY_TOL = "sasa.verification_tolerance"  # the tolerance of the last verification, repr()
+VERSION_VERIFIED = "sasa.verified"  # the verification's comparison in one line (or why it failed)
+VERSION_VERIFIED_ACC = "sasa.verified.test.acc"  # the re-evaluated test accuracy
+VERSION_VERIFIED_LOSS = "sasa.verified.test.loss"  # the re-evaluated test loss
+VERSION_INPUT_MEAN = "sasa.input_mean"  # JSON list: the normalisation inside the model (training split's mean)
+VERSION_INPUT_STD = "sasa.input_std"  # JSON list: ... and its std
+VERIFY_PENDING = "pending"
+VERIFY_PASSED = "passed"
+VERIFY_FAILED = "failed"
+
+
+def version_metric_tag(metric: str) -> str:
+    """The model-version tag of a logged test metric: ``test/acc`` → ``sasa.test.acc``."""
+    return "sasa." + metric.replace("/", ".")
 
 
 # --- reading trials -------------------------------------------------------------------------------------------
@@ -171,14 +257,4 @@ class TrialRecord:
 
     @property
     def test_acc(self) -> float | None:
-        return self.test.get("test/acc")
-
-
-# --- names used by the report columns (issue 20c) ----------------------------------------------------------------
-ROLE_STUDY = "study"  # TAG_ROLE of a study's parent MLflow run
-ROLE_TRIAL = "trial"  # TAG_ROLE of a trial's child MLflow run
-ORIGIN_SAMPLED = "sampled"  # ATTR_ORIGIN of a trial whose design point the sampler chose
-FAIL_INTERRUPTED = "interrupted"  # TAG_FAIL of a trial run stopped by Ctrl-C (the pair runs again)
-METRIC_TEST_ACC = "test/acc"  # test metrics (ATTR_TEST keys, trial-run metrics)
-METRIC_TEST_LOSS = "test/loss"
-METRIC_VAL_ACC = "val/acc"  # the objective's default metric
+        return self.test.get(METRIC_TEST_ACC)

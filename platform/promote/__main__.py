@@ -90,19 +90,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    """Parse, promote (its steps printed as they happen), then print how to load and serve the champion."""
     args = build_parser().parse_args(argv)
     for name in ("mlflow", "alembic", "lightning", "lightning.pytorch"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
-        promote(args.study, alias=args.alias, name=args.name, trial=args.trial, force=args.force,
-                tolerance=args.tolerance, storage=args.storage, tracking_uri=args.tracking_uri, runs_dir=args.runs_dir)
+        promotion = promote(args.study, alias=args.alias, name=args.name, trial=args.trial, force=args.force,
+                            tolerance=args.tolerance, storage=args.storage, tracking_uri=args.tracking_uri,
+                            runs_dir=args.runs_dir, progress=print)  # the steps as they happen
     except (PromotionError, NoChampionError, StoreError, SpecError, DataError, ValueError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # registry / database errors from mlflow or sqlalchemy: still one line
         print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    print()
+    print("\n".join(promotion.usage))
     return 0
 
 

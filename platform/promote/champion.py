@@ -41,18 +41,28 @@ from ..records import (
     TAG_SEED,
     TAG_STUDY,
     TAG_TRIAL,
+    VERIFY_PENDING,
+    VERSION_DATA_NAME,
+    VERSION_DATA_SOURCE,
+    VERSION_DESIGN_PREFIX,
+    VERSION_DIRECTION,
+    VERSION_FLOPS,
+    VERSION_METRIC,
+    VERSION_MODEL_CONFIG,
+    VERSION_MODEL_URI,
+    VERSION_PARAMS,
+    VERSION_POINT_MEAN,
+    VERSION_POINT_SEEDS,
+    VERSION_RULE,
+    VERSION_RUN,
+    VERSION_SECOND_PREFIX,
+    VERSION_VALUE,
+    VERSION_VERIFY,
+    version_metric_tag,
 )
 from ..search import point_from_optuna
 from ..spec.study_spec import StudySpec
 from ..stores.redaction import redact
-
-# Model-version tags that promotion reads back (the others are for people and the MLflow UI); the tags a version
-# shares with the trial's run (study, trial number, design point, seed, commit) are named in ``records``.
-TAG_RUN = "sasa.mlflow_run_id"
-TAG_METRIC = "sasa.metric"
-TAG_VALUE = "sasa.metric_value"
-TAG_VERIFY = "sasa.verification"
-TAG_VERIFY_TOL = "sasa.verification_tolerance"
 
 
 class PromotionError(Exception):
@@ -199,24 +209,24 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
     trial, attrs = champion.trial, champion.trial.user_attrs
     data = spec.data
     tags: dict[str, Any] = {
-        TAG_STUDY: study, TAG_TRIAL: trial.number, TAG_RUN: run.info.run_id, "sasa.model_uri": model_uri,
+        TAG_STUDY: study, TAG_TRIAL: trial.number, VERSION_RUN: run.info.run_id, VERSION_MODEL_URI: model_uri,
         TAG_POINT: attrs.get(ATTR_POINT), TAG_SEED: attrs.get(ATTR_SEED),
-        TAG_METRIC: spec.objective.metric, TAG_VALUE: repr(champion.value),
-        "sasa.direction": spec.objective.direction, "sasa.rule": champion.rule,
-        "sasa.params": attrs.get(ATTR_PARAMS), "sasa.flops": attrs.get(ATTR_FLOPS),
-        "sasa.model_config": json.dumps(attrs.get(ATTR_MODEL_CONFIG), sort_keys=True),
-        "sasa.data.source": data.source, "sasa.data.name": data.name or data.path or data.source,
-        TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "unknown"), TAG_VERIFY: "pending",
+        VERSION_METRIC: spec.objective.metric, VERSION_VALUE: repr(champion.value),
+        VERSION_DIRECTION: spec.objective.direction, VERSION_RULE: champion.rule,
+        VERSION_PARAMS: attrs.get(ATTR_PARAMS), VERSION_FLOPS: attrs.get(ATTR_FLOPS),
+        VERSION_MODEL_CONFIG: json.dumps(attrs.get(ATTR_MODEL_CONFIG), sort_keys=True),
+        VERSION_DATA_SOURCE: data.source, VERSION_DATA_NAME: data.name or data.path or data.source,
+        TAG_COMMIT: run.data.tags.get(TAG_COMMIT, "unknown"), VERSION_VERIFY: VERIFY_PENDING,
     }
     if champion.point_mean is not None:
-        tags["sasa.point_mean"] = repr(champion.point_mean)
-        tags["sasa.point_seeds"] = champion.point_seeds
+        tags[VERSION_POINT_MEAN] = repr(champion.point_mean)
+        tags[VERSION_POINT_SEEDS] = champion.point_seeds
     if spec.objective.second is not None and len(trial.values) > 1:
-        tags[f"sasa.second.{spec.objective.second}"] = repr(float(trial.values[1]))
+        tags[VERSION_SECOND_PREFIX + spec.objective.second] = repr(float(trial.values[1]))
     for key, value in (attrs.get(ATTR_TEST) or {}).items():
-        tags[f"sasa.{key.replace('/', '.')}"] = repr(float(value))
+        tags[version_metric_tag(key)] = repr(float(value))
     for key, value in point_from_optuna(spec, trial.params).params.items():
-        tags[f"sasa.design.{key}"] = json.dumps(value)
+        tags[VERSION_DESIGN_PREFIX + key] = json.dumps(value)
     return {key: str(value) for key, value in tags.items() if value is not None}
 
 
@@ -233,7 +243,7 @@ def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> st
             f"{run.data.params.get('data.image_size', 'S')})"
     return (
         f"Champion of sasa-lab study `{study}`: trial #{trial.number}, design point "
-        f"{attrs.get('design_point')}, seed {attrs.get('seed')}, MLflow run {run.info.run_id}.\n"
+        f"{attrs.get(ATTR_POINT)}, seed {attrs.get(ATTR_SEED)}, MLflow run {run.info.run_id}.\n"
         f"{spec.objective.metric} = {champion.value:.4f} ({spec.objective.direction}){mean}.\n"
         f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
         f"Input: float32 {shape} raw images, values in [0, 1]; the training split's per-channel mean/std "

@@ -1,20 +1,34 @@
 """Promotion as one typed call: find the study, choose its champion, register it, verify it, move the alias.
 
-``python -m platform.promote`` parses its arguments and calls :func:`promote`; so does ``sasa_lab.promote``.
+``python -m platform.promote`` parses its arguments, calls :func:`promote` and prints what it returns (a
+:class:`Promotion`); so does ``sasa_lab.promote``, which prints nothing.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
-from ..records import ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_TEST, STUDY_SPEC
+from ..records import (
+    ALIAS_CHAMPION,
+    ARCHIVE_MARK,
+    ATTR_MODEL_URI,
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_TEST,
+    METRIC_TEST_ACC,
+    METRIC_TEST_LOSS,
+    MODEL_NAME_PREFIX,
+    STUDY_SPEC,
+)
 from ..spec.arguments import path_arg, require
 from ..spec.names import study_target
 from ..spec.study_spec import StudySpec, load_spec, parse_spec
@@ -26,7 +40,7 @@ from .registry import alias_holder, champion_run, check_replacement, open_regist
 from .serving import curl_command, input_shape, serve_command
 from .verification import default_tolerance, verify_version
 
-DEFAULT_ALIAS = "champion"
+DEFAULT_ALIAS = ALIAS_CHAMPION
 DEFAULT_TOLERANCE = 1e-4
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,255}")
 _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")
@@ -63,7 +77,42 @@ def check_args(*, alias: str, name: str | None, trial: int | None, tolerance: fl
 
 def default_model_name(study: str) -> str:
     """``sasa-<study>`` with anything outside ``[A-Za-z0-9_.-]`` replaced by ``-``."""
-    return "sasa-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", study).strip("-") or "study")
+    return MODEL_NAME_PREFIX + (re.sub(r"[^A-Za-z0-9_.-]+", "-", study).strip("-") or "study")
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote` did: the registered version, the alias, the champion's score and the verification.
+
+    ``steps`` are the lines a person reads as promotion goes (the rule, the winner, registration, verification,
+    the alias); ``usage`` shows how to load and serve the champion. ``python -m platform.promote`` prints both.
+    """
+
+    study: str
+    name: str  # the registered model's name, e.g. sasa-<study>
+    version: str  # the model version the alias points to
+    alias: str
+    uri: str  # models:/NAME@ALIAS
+    model_uri: str  # models:/<id> of the trial's logged model (the version's source)
+    run_id: str  # the trial's MLflow run
+    trial: int  # the champion's trial number
+    rule: str  # the winner rule that applied
+    metric: str  # the objective's metric, e.g. val/acc
+    direction: str  # maximize or minimize
+    value: float  # the champion's objective value
+    test: Mapping[str, float]  # the trial's logged test metrics
+    created: bool  # a new version was registered (False: the run's version was reused)
+    previous_version: str | None  # the alias's former holder when it moved (None: new alias or unchanged)
+    alias_moved: bool
+    tolerance: float  # the verification's tolerance
+    verification: str  # the verification's comparison, one line
+    steps: tuple[str, ...]
+    usage: tuple[str, ...]
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """Everything the command prints on success: the steps, a blank line, the usage snippet."""
+        return (*self.steps, "", *self.usage)
 
 
 def promote(
@@ -77,19 +126,28 @@ def promote(
     storage: str | None = None,
     tracking_uri: str | None = None,
     runs_dir: str | Path | None = None,
-) -> str:
-    """Promote the champion of ``study_name`` (a study name, or a study's YAML path); returns
-    ``models:/NAME@ALIAS``.
+    progress: Callable[[str], None] | None = None,
+) -> Promotion:
+    """Promote the champion of ``study_name`` (a study name, or a study's YAML path); returns the
+    :class:`Promotion` (``.uri`` is ``models:/NAME@ALIAS``). Prints nothing.
 
     Keyword arguments are the CLI's options (``--alias``, ``--name``, ``--trial``, ``--force``, ``--tolerance``,
-    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``). Raises ``TypeError`` for an argument of
-    the wrong type, ``ValueError`` for a bad value, and
+    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``); ``progress``, when given, receives each
+    of the result's ``steps`` as it happens (the command passes ``print``, so a failure shows what came before).
+    Raises ``TypeError`` for an argument of the wrong type, ``ValueError`` for a bad value, and
     :class:`PromotionError`, ``NoChampionError``, ``StoreError``, ``SpecError`` or ``DataError`` when promotion
     cannot go on; the alias only moves after the verification passed.
     """
     check_types(study_name, alias=alias, name=name, trial=trial, force=force, tolerance=tolerance, storage=storage,
                 tracking_uri=tracking_uri, runs_dir=runs_dir)
     check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+    steps: list[str] = []
+
+    def step(line: str) -> None:
+        steps.append(line)
+        if progress is not None:
+            progress(line)
+
     study_name, yaml_spec = _target(str(study_name))
     stores = resolve_stores(
         cli_storage=storage, cli_tracking=tracking_uri, root=Path("runs" if runs_dir is None else runs_dir),
@@ -106,13 +164,12 @@ def promote(
     )
     winner = champion.trial
     metric = spec.objective.metric
-    complete = len([t for t in trials if t.state.name == "COMPLETE"])
-    print(f"study '{study_name}': {len(trials)} trials ({complete} complete); objective {metric} "
-          f"({spec.objective.direction})")
-    print(f"rule: {champion.rule}")
-    print(f"winner: trial #{winner.number} · {winner.user_attrs.get(ATTR_POINT, '?')} · seed "
-          f"{winner.user_attrs.get(ATTR_SEED, '?')} · {metric} = {champion.value:.6g}"
-          f"{_test_text(winner)}")
+    complete = len([t for t in trials if t.state == TrialState.COMPLETE])
+    step(f"study '{study_name}': {len(trials)} trials ({complete} complete); objective {metric} "
+         f"({spec.objective.direction})")
+    step(f"rule: {champion.rule}")
+    step(f"winner: trial #{winner.number} · {winner.user_attrs.get(ATTR_POINT, '?')} · seed "
+         f"{winner.user_attrs.get(ATTR_SEED, '?')} · {metric} = {champion.value:.6g}{_test_text(winner)}")
     model_uri, run_id = winner.user_attrs.get(ATTR_MODEL_URI), winner.user_attrs.get(ATTR_RUN)
     if not model_uri or not run_id:
         raise PromotionError(f"trial #{winner.number} has no logged model (user attr {ATTR_MODEL_URI} is missing); "
@@ -121,24 +178,37 @@ def promote(
     client = open_registry(stores)
     run = champion_run(client, run_id, stores)
     name = name or default_model_name(study_name)
-    check_replacement(client, name, alias, champion, metric, spec.objective.direction, force=force)
+    replaced = check_replacement(client, name, alias, champion, metric, spec.objective.direction, force=force)
+    if replaced is not None:
+        step(replaced)
     version, created = version_for(client, name, study_name, champion, spec, run, model_uri)
-    if not created:
-        print(f"trial #{winner.number} is already registered as {name} version {version.version}: no new version")
+    number = str(version.version)
+    step(f"registered {name} version {number} from {model_uri} (MLflow run {run_id})" if created else
+         f"trial #{winner.number} is already registered as {name} version {number}: no new version")
     if tolerance is None:
         tolerance, precision = default_tolerance(spec, winner)
-        print(f"tolerance {tolerance:g} (the trial trained with precision {precision}; --tolerance overrides)")
-    verify_version(client, name, version, spec, champion, stores, tolerance)
+        step(f"tolerance {tolerance:g} (the trial trained with precision {precision}; --tolerance overrides)")
+    summary, already = verify_version(client, name, version, spec, champion, stores, tolerance)
+    step(f"verification: {name} version {number} already passed ({summary})" if already else
+         f"verification passed: {summary}")
     holder = alias_holder(client, name, alias)
-    if holder is not None and str(holder.version) == str(version.version):
-        print(f"alias '{alias}' already points to {name} version {version.version}")
+    moved = holder is None or str(holder.version) != number
+    if moved:
+        client.set_registered_model_alias(name, alias, number)
+        was = f" (was version {holder.version})" if holder is not None else ""
+        step(f"alias '{alias}' → {name} version {number}{was}")
     else:
-        client.set_registered_model_alias(name, alias, str(version.version))
-        moved = f" (was version {holder.version})" if holder is not None else ""
-        print(f"alias '{alias}' → {name} version {version.version}{moved}")
+        step(f"alias '{alias}' already points to {name} version {number}")
     uri = f"models:/{name}@{alias}"
-    _print_usage(uri, stores.tracking_uri, run)
-    return uri
+    return Promotion(
+        study=study_name, name=name, version=number, alias=alias, uri=uri, model_uri=str(model_uri),
+        run_id=str(run_id), trial=winner.number, rule=champion.rule, metric=metric,
+        direction=spec.objective.direction, value=champion.value,
+        test={str(k): float(v) for k, v in (winner.user_attrs.get(ATTR_TEST) or {}).items()}, created=created,
+        previous_version=str(holder.version) if moved and holder is not None else None, alias_moved=moved,
+        tolerance=float(tolerance), verification=summary, steps=tuple(steps),
+        usage=usage_lines(uri, stores.tracking_uri),
+    )
 
 
 def _target(study: str) -> tuple[str, StudySpec | None]:
@@ -157,7 +227,7 @@ def _load_study(stores: Stores, name: str) -> optuna.Study:
     except Exception as exc:
         raise StoreError(f"--storage {redact(stores.storage_url)}: cannot read studies ({one_line(exc)})") from exc
     if name not in names:
-        known = ", ".join(sorted(n for n in names if ".archived-" not in n)) or "none"
+        known = ", ".join(sorted(n for n in names if ARCHIVE_MARK not in n)) or "none"
         raise PromotionError(f"no study named '{name}' in {redact(stores.storage_url)} (studies there: {known})")
     return optuna.load_study(study_name=name, storage=storage)
 
@@ -174,21 +244,24 @@ def _stored_spec(study: optuna.Study, yaml_spec: StudySpec | None) -> StudySpec:
 
 def _test_text(trial: FrozenTrial) -> str:
     test = trial.user_attrs.get(ATTR_TEST) or {}
-    return "".join(f" · {key} = {float(test[key]):.6g}" for key in ("test/acc", "test/loss") if key in test)
+    return "".join(f" · {key} = {float(test[key]):.6g}" for key in (METRIC_TEST_ACC, METRIC_TEST_LOSS) if key in test)
 
 
-def _print_usage(uri: str, tracking_uri: str, run: Any) -> None:
+def usage_lines(uri: str, tracking_uri: str) -> tuple[str, ...]:
+    """How to load the promoted model in another program and serve it over HTTP (from its registered signature)."""
     shape = input_shape(uri)  # the registered signature: what the server will accept
     channels, size = shape[1], shape[2]
-    print(f"\nchampion: {uri}")
-    print("load it in another program (`pip install mlflow torch`; the model ships its `sasa` code):")
-    print("    import mlflow, mlflow.pytorch, torch")
-    print(f"    mlflow.set_tracking_uri({redact(tracking_uri)!r})")
-    print(f"    model = mlflow.pytorch.load_model({uri!r}, map_location='cpu')")
-    print("    with torch.no_grad():  # raw images, values in [0, 1]: the normalisation is inside the model")
-    print(f"        logits = model(torch.zeros(2, {channels}, {size}, {size}))  # (B, C, S, S) → (B, classes)")
-    print("or serve it over HTTP (JSON in, logits out):")
-    print(f"    {serve_command(uri, redact(tracking_uri) or tracking_uri)}")
-    print(f"then, in another shell of the same environment, one {channels}×{size}×{size} image in [0, 1] "
-          "→ {\"predictions\": [[logits]]}:")
-    print(f"    {curl_command(shape)}")
+    return (
+        f"champion: {uri}",
+        "load it in another program (`pip install mlflow torch`; the model ships its `sasa` code):",
+        "    import mlflow, mlflow.pytorch, torch",
+        f"    mlflow.set_tracking_uri({redact(tracking_uri)!r})",
+        f"    model = mlflow.pytorch.load_model({uri!r}, map_location='cpu')",
+        "    with torch.no_grad():  # raw images, values in [0, 1]: the normalisation is inside the model",
+        f"        logits = model(torch.zeros(2, {channels}, {size}, {size}))  # (B, C, S, S) → (B, classes)",
+        "or serve it over HTTP (JSON in, logits out):",
+        f"    {serve_command(uri, redact(tracking_uri) or tracking_uri)}",
+        f"then, in another shell of the same environment, one {channels}×{size}×{size} image in [0, 1] "
+        "→ {\"predictions\": [[logits]]}:",
+        f"    {curl_command(shape)}",
+    )

@@ -4,7 +4,7 @@ replacement rule (never move an alias to a worse model without ``force``) and th
 from __future__ import annotations
 
 import contextlib
-import sys
+import io
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,13 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from ..records import ATTR_RUN, TAG_STUDY
+from ..records import ALIAS_CHAMPION, ATTR_RUN, TAG_STUDY, VERSION_METRIC, VERSION_VALUE
 from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking
 from ..stores.locations import Stores
 from ..stores.redaction import redact
 from ..stores.sqlite_files import MLFLOW, store_problem
-from .champion import TAG_METRIC, TAG_VALUE, Champion, PromotionError, description, is_better, version_tags
+from .champion import Champion, PromotionError, description, is_better, version_tags
 
 
 def require_sqlite_file(uri: str, option: str, what: str) -> None:
@@ -61,12 +61,14 @@ def alias_holder(client: Any, name: str, alias: str) -> Any:
 
 
 def check_replacement(client: Any, name: str, alias: str, champion: Champion, metric: str, direction: str,
-                       *, force: bool) -> None:
+                       *, force: bool) -> str | None:
+    """Raise :class:`PromotionError` when the alias holder is better (or incomparable) and ``force`` is off;
+    returns the line that says a better holder is replaced under ``force`` (None when nothing is overridden)."""
     holder = alias_holder(client, name, alias)
     if holder is None or holder.run_id == champion.trial.user_attrs.get(ATTR_RUN):
-        return
+        return None
     where = f"{name}@{alias} is version {holder.version}"
-    old_metric, old_value = holder.tags.get(TAG_METRIC), holder.tags.get(TAG_VALUE)
+    old_metric, old_value = holder.tags.get(VERSION_METRIC), holder.tags.get(VERSION_VALUE)
     if old_metric != metric or old_value is None:
         if not force:
             raise PromotionError(f"{where}, whose objective ({old_metric or 'unknown'}) cannot be compared with "
@@ -76,7 +78,8 @@ def check_replacement(client: Any, name: str, alias: str, champion: Champion, me
             raise PromotionError(f"{where} with {metric} = {float(old_value):.6g}, better than trial "
                                  f"#{champion.trial.number}'s {champion.value:.6g} ({direction}); rerun with --force "
                                  "to replace it")
-        print(f"--force: replacing {where} ({metric} = {float(old_value):.6g}) by a worse model")
+        return f"--force: replacing {where} ({metric} = {float(old_value):.6g}) by a worse model"
+    return None
 
 
 def version_for(client: Any, name: str, study: str, champion: Champion, spec: StudySpec, run: Any,
@@ -94,14 +97,13 @@ def version_for(client: Any, name: str, study: str, champion: Champion, spec: St
             raise
         new_model = True
     tags = version_tags(study, champion, spec, run, model_uri)
-    with contextlib.redirect_stderr(sys.stdout):  # MLflow's progress lines; stderr is kept for errors
+    with contextlib.redirect_stderr(io.StringIO()):  # MLflow's own progress lines (the caller reports the version)
         version = mlflow.register_model(model_uri, name, tags=tags)  # creates the registered model if needed
     if new_model:
         client.update_registered_model(
             name, description=f"SASA backbones promoted from sasa-lab study `{study}` by `python -m platform.promote`; "
-            f"load the champion with mlflow.pytorch.load_model('models:/{name}@champion').",
+            f"load the champion with mlflow.pytorch.load_model('models:/{name}@{ALIAS_CHAMPION}').",
         )
         client.set_registered_model_tag(name, TAG_STUDY, study)
     client.update_model_version(name, str(version.version), description=description(study, champion, spec, run))
-    print(f"registered {name} version {version.version} from {model_uri} (MLflow run {run_id})")
     return client.get_model_version(name, str(version.version)), True

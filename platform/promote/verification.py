@@ -24,11 +24,25 @@ from optuna.trial import FrozenTrial
 import sasa
 
 from ..data.datamodule import build_datamodule
-from ..records import ATTR_SEED, ATTR_TEST
+from ..records import (
+    ATTR_SEED,
+    ATTR_TEST,
+    METRIC_TEST_ACC,
+    METRIC_TEST_LOSS,
+    VERIFY_FAILED,
+    VERIFY_PASSED,
+    VERSION_INPUT_MEAN,
+    VERSION_INPUT_STD,
+    VERSION_VERIFIED,
+    VERSION_VERIFIED_ACC,
+    VERSION_VERIFIED_LOSS,
+    VERSION_VERIFY,
+    VERSION_VERIFY_TOL,
+)
 from ..search import point_from_optuna, resolve
 from ..spec.study_spec import StudySpec
 from ..stores.locations import Stores
-from .champion import TAG_VERIFY, TAG_VERIFY_TOL, Champion, PromotionError, UnusableModelError, one_line
+from .champion import Champion, PromotionError, UnusableModelError, one_line
 
 # Default tolerance by the trial's ``train.precision``: float32/float64 trials repeat their numbers up to rounding
 # (1e-4 is below one test example under 10,000 images); half-precision trials get a stated, looser bound
@@ -90,8 +104,9 @@ def evaluate(model: torch.nn.Module, loader: Any, *, label_smoothing: float = 0.
 def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path, tolerance: float) -> Verification:
     """Re-evaluate ``model_uri`` on the study's test split and compare with the trial's logged test metrics."""
     logged = trial.user_attrs.get(ATTR_TEST) or {}
-    if "test/acc" not in logged or "test/loss" not in logged:
-        raise PromotionError(f"trial #{trial.number} has no logged test/acc and test/loss to verify against")
+    if METRIC_TEST_ACC not in logged or METRIC_TEST_LOSS not in logged:
+        raise PromotionError(f"trial #{trial.number} has no logged {METRIC_TEST_ACC} and {METRIC_TEST_LOSS} to "
+                             "verify against")
     _, train = resolve(spec, point_from_optuna(spec, trial.params))
     try:
         model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
@@ -111,38 +126,42 @@ def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path,
     except Exception as exc:  # e.g. an exported graph that only accepts its example's batch size
         raise UnusableModelError(f"{model_uri} fails on test batches of {train.batch_size} images: "
                                  f"{type(exc).__name__}: {one_line(exc)}") from exc
-    logged_acc, logged_loss = float(logged["test/acc"]), float(logged["test/loss"])
+    logged_acc, logged_loss = float(logged[METRIC_TEST_ACC]), float(logged[METRIC_TEST_LOSS])
     acc_ok = abs(acc - logged_acc) <= tolerance
     loss_ok = abs(loss - logged_loss) <= tolerance * max(1.0, abs(logged_loss))
-    summary = (f"test/acc {acc:.6f} vs logged {logged_acc:.6f} (|Δ| {abs(acc - logged_acc):.2e}), test/loss "
-               f"{loss:.6f} vs logged {logged_loss:.6f} (|Δ| {abs(loss - logged_loss):.2e}) on {count} test images, "
-               f"tolerance {tolerance:g}")
+    summary = (f"{METRIC_TEST_ACC} {acc:.6f} vs logged {logged_acc:.6f} (|Δ| {abs(acc - logged_acc):.2e}), "
+               f"{METRIC_TEST_LOSS} {loss:.6f} vs logged {logged_loss:.6f} (|Δ| {abs(loss - logged_loss):.2e}) "
+               f"on {count} test images, tolerance {tolerance:g}")
     return Verification(acc_ok and loss_ok, acc, loss, summary, datamodule.mean, datamodule.std)
 
 
 def verify_version(client: Any, name: str, version: Any, spec: StudySpec, champion: Champion, stores: Stores,
-                    tolerance: float) -> None:
+                    tolerance: float) -> tuple[str, bool]:
+    """Verify ``version`` unless it already passed at this tolerance or a tighter one, and tag it with the outcome.
+
+    Returns (the comparison in one line, whether an earlier verification was reused); raises
+    :class:`PromotionError` when it fails (the version is then tagged as failed).
+    """
     tags = version.tags or {}
-    if tags.get(TAG_VERIFY) == "passed" and float(tags.get(TAG_VERIFY_TOL, "inf")) <= tolerance:
-        print(f"verification: {name} version {version.version} already passed ({tags.get('sasa.verified', '')})")
-        return
+    if tags.get(VERSION_VERIFY) == VERIFY_PASSED and float(tags.get(VERSION_VERIFY_TOL, "inf")) <= tolerance:
+        return tags.get(VERSION_VERIFIED, ""), True
     uri = f"models:/{name}/{version.version}"
     try:
         result = verify(uri, spec, champion.trial, stores.data_cache, tolerance)
     except UnusableModelError as exc:
-        for key, value in {TAG_VERIFY: "failed", "sasa.verified": str(exc)[:5000]}.items():
+        for key, value in {VERSION_VERIFY: VERIFY_FAILED, VERSION_VERIFIED: str(exc)[:5000]}.items():
             client.set_model_version_tag(name, str(version.version), key, value)
         raise UnusableModelError(f"verification failed: {exc}; the alias was not moved and the version is tagged "
-                                 f"{TAG_VERIFY}=failed") from exc
+                                 f"{VERSION_VERIFY}={VERIFY_FAILED}") from exc
     update = {
-        TAG_VERIFY: "passed" if result.passed else "failed", TAG_VERIFY_TOL: repr(tolerance),
-        "sasa.verified": result.summary, "sasa.verified.test.acc": repr(result.acc),
-        "sasa.verified.test.loss": repr(result.loss), "sasa.input_mean": json.dumps(result.input_mean),
-        "sasa.input_std": json.dumps(result.input_std),
+        VERSION_VERIFY: VERIFY_PASSED if result.passed else VERIFY_FAILED, VERSION_VERIFY_TOL: repr(tolerance),
+        VERSION_VERIFIED: result.summary, VERSION_VERIFIED_ACC: repr(result.acc),
+        VERSION_VERIFIED_LOSS: repr(result.loss), VERSION_INPUT_MEAN: json.dumps(result.input_mean),
+        VERSION_INPUT_STD: json.dumps(result.input_std),
     }
     for key, value in update.items():
         client.set_model_version_tag(name, str(version.version), key, value)
     if not result.passed:
         raise PromotionError(f"verification failed for {uri}: {result.summary}; the alias was not moved and the "
-                             f"version is tagged {TAG_VERIFY}=failed")
-    print(f"verification passed: {result.summary}")
+                             f"version is tagged {VERSION_VERIFY}={VERIFY_FAILED}")
+    return result.summary, False

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from ..records import TAG_ROLE
+from ..records import ROLE_STUDY, TAG_ROLE
 from .load import load_study, open_mlflow, open_optuna, study_data
 from .views import data, publish, report
 
@@ -28,7 +28,7 @@ def parent_run(client: MlflowClient, info: data.StudyInfo) -> str | None:
     experiment = client.get_experiment_by_name(info.name)
     if experiment is None:
         return None
-    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'study'",
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_STUDY}'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].info.run_id if runs else None
 

@@ -21,15 +21,15 @@ from sasa.kernels import BACKENDS
 from sasa.models.factory import LAYER_GROUPS, MODELS, POS_ENCODINGS, PRESETS, STEMS
 from sasa.models.registry import is_import_name, list_models, resolve_builder
 
+from ..records import LOGGED_METRICS, METRIC_VAL_ACC, SPLIT_VAL, SPLITS, STAT_LOSS, STATS, metric_name
 from .base import MAX_SEED, Spec
 from .errors import did_you_mean, raise_problems, show
 
-LOGGED_METRICS: tuple[str, ...] = (
-    "train/loss", "train/acc", "val/loss", "val/acc", "val/acc_top5", "test/loss", "test/acc", "test/acc_top5",
-)
-VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(m for m in LOGGED_METRICS if m.startswith("val/")))
+# The metric names the classifier logs are defined once, in ``records`` (``<split>/<stat>``).
+VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(metric_name(SPLIT_VAL, stat) for stat in STATS))
 # The range of the bounded metrics (accuracies are fractions); losses have no upper bound.
-METRIC_RANGES: dict[str, tuple[float, float]] = {m: (0.0, 1.0) for m in LOGGED_METRICS if "/acc" in m}
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    metric_name(split, stat): (0.0, 1.0) for split in SPLITS for stat in STATS if stat != STAT_LOSS}
 # The study's sections, in order (``search`` is :class:`.parameters.SearchSpec`; the study: :mod:`.study_spec`).
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
 
@@ -299,7 +299,7 @@ class TrainSpec(Spec):
 class ObjectiveSpec(Spec):
     """The validation metric to optimise and, for nsga2, a second objective (always minimised)."""
 
-    metric: str = "val/acc"
+    metric: str = METRIC_VAL_ACC
     direction: Literal["maximize", "minimize"]
     second: Literal["params", "flops", "latency"] | None = None
 
@@ -307,8 +307,8 @@ class ObjectiveSpec(Spec):
     @classmethod
     def _default_direction(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("direction") is None:
-            metric = str(data.get("metric", "val/acc"))
-            return {**data, "direction": "minimize" if "loss" in metric else "maximize"}
+            metric = str(data.get("metric", METRIC_VAL_ACC))
+            return {**data, "direction": "minimize" if STAT_LOSS in metric else "maximize"}
         return data
 
     @field_validator("metric")

@@ -26,7 +26,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from ..records import ATTR_ORIGIN, ATTR_POINT, ATTR_REPEAT, ATTR_SEED, ATTR_SPURIOUS
+from ..records import ATTR_ORIGIN, ATTR_POINT, ATTR_REPEAT, ATTR_SEED, ATTR_SPURIOUS, ORIGIN_SAMPLED
 
 POLL_S = 0.2
 PATIENCE_S = 30.0
@@ -41,7 +41,7 @@ def _rivals(trial: optuna.Trial, key: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def _decided(other: optuna.trial.FrozenTrial) -> bool:
-    return ATTR_SEED in other.user_attrs or other.user_attrs.get(ATTR_ORIGIN) == "sampled"
+    return ATTR_SEED in other.user_attrs or other.user_attrs.get(ATTR_ORIGIN) == ORIGIN_SAMPLED
 
 
 def _step_aside(trial: optuna.Trial) -> None:

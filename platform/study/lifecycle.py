@@ -27,6 +27,7 @@ from ..records import (
     ATTR_RUN,
     ATTR_SEED,
     ATTR_WORKER,
+    ORIGIN_SAMPLED,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
     is_done,
@@ -144,7 +145,7 @@ def resume_note(study: optuna.Study, spec: StudySpec) -> str | None:
 
 def sampled_count(study: optuna.Study) -> int:
     """Trials whose design point the sampler chose (search designs; the other seeds are enqueued copies)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_ORIGIN) == "sampled")
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get(ATTR_ORIGIN) == ORIGIN_SAMPLED)
 
 
 def nothing_left(study: optuna.Study, spec: StudySpec) -> bool:

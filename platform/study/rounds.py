@@ -22,7 +22,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ..records import STUDY_ROUNDS, is_done, pair_of
+from ..records import METRIC_DECISIONS_PREFIX, METRIC_ENQUEUED, STUDY_ROUNDS, is_done, pair_of
 from ..reports.load import point_info, study_info
 from ..reports.views import decisions, verdicts
 from ..search import grid_points
@@ -93,8 +93,8 @@ def run_round(study: optuna.Study, spec: StudySpec, tracker: Tracker, parent_run
         return found  # already recorded (another worker, or an earlier housekeeping call)
     record = found.record()
     study.set_user_attr(STUDY_ROUNDS, [*history, record])
-    counts = {f"decisions/{name}": sum(v.verdict == name for v in found.verdicts.values())
+    counts = {METRIC_DECISIONS_PREFIX + name: sum(v.verdict == name for v in found.verdicts.values())
               for name in verdicts.VERDICTS}
-    tracker.log_metrics(parent_run, {**counts, "decisions/enqueued": len(found.enqueued)}, step=found.number)
+    tracker.log_metrics(parent_run, {**counts, METRIC_ENQUEUED: len(found.enqueued)}, step=found.number)
     tracker.client.log_dict(parent_run, record, f"decisions/round-{found.number:02d}.json")
     return found

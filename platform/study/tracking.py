@@ -31,10 +31,17 @@ import sasa
 from sasa.models.normalized import Normalized
 
 from ..records import (
+    DATASET_CONTEXT_TRAINING,
     EXPERIMENT_KIND_TRAINING,
+    METRIC_LR,
     PARENT_METRIC_PREFIX,
+    ROLE_STUDY,
+    ROLE_TRIAL,
     SOURCE_NAME,
+    SPLIT_TRAIN,
+    SPLIT_VAL,
     TAG_COMMIT,
+    TAG_DATASET_CONTEXT,
     TAG_EXPERIMENT_KIND,
     TAG_FAIL,
     TAG_PARENT,
@@ -142,7 +149,7 @@ class Tracker:
             return run_id
         run = self.client.create_run(
             experiment_id, run_name=study,
-            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "study", TAG_STUDY: study, **tags},
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: ROLE_STUDY, TAG_STUDY: study, **tags},
         )
         return run.info.run_id
 
@@ -155,7 +162,7 @@ class Tracker:
     ) -> str:
         run = self.client.create_run(
             experiment_id, run_name=name,
-            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: "trial", TAG_PARENT: parent_run_id, **tags},
+            tags={**source_tags(tags.get(TAG_COMMIT, "")), TAG_ROLE: ROLE_TRIAL, TAG_PARENT: parent_run_id, **tags},
         )
         return run.info.run_id
 
@@ -175,7 +182,7 @@ class Tracker:
                          TensorSpec(np.dtype(np.int64), (-1,), "label")])
         name = str(info.get("name") or data.source)
         dataset = MetaDataset(source, name=name, digest=digest.hexdigest()[:8], schema=schema)
-        context = InputTag("mlflow.data.context", "training")
+        context = InputTag(TAG_DATASET_CONTEXT, DATASET_CONTEXT_TRAINING)
         inputs = [DatasetInput(dataset._to_mlflow_entity(), tags=[context])]
         for attempt in range(DATASET_ATTEMPTS):
             try:
@@ -297,16 +304,16 @@ class MlflowEpochLogger(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch > 0:
-            self._log(trainer, "train/", trainer.current_epoch - 1)
+            self._log(trainer, f"{SPLIT_TRAIN}/", trainer.current_epoch - 1)
         if trainer.global_rank == 0 and trainer.optimizers:
             lr = trainer.optimizers[0].param_groups[0]["lr"]
-            self.tracker.log_metrics(self.run_id, {"train/lr": lr}, step=trainer.current_epoch)
+            self.tracker.log_metrics(self.run_id, {METRIC_LR: lr}, step=trainer.current_epoch)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log(trainer, "val/", trainer.current_epoch)
+        self._log(trainer, f"{SPLIT_VAL}/", trainer.current_epoch)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log(trainer, "train/", trainer.current_epoch - 1 if trainer.current_epoch > 0 else 0)
+        self._log(trainer, f"{SPLIT_TRAIN}/", trainer.current_epoch - 1 if trainer.current_epoch > 0 else 0)
 
 
 def experiment_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:

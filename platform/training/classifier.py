@@ -29,9 +29,10 @@ from torchmetrics.classification import MulticlassAccuracy
 
 import sasa
 
+from ..records import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, SPLITS, STAT_ACC, STAT_ACC_TOP5, STAT_LOSS, metric_name
 from ..spec.sections import TrainSpec
 
-STAGES = ("train", "val", "test")
+STAGES = SPLITS  # every stage logs records.STATS: records.LOGGED_METRICS is what this module logs
 OPTIMIZERS = ("sgd", "adamw")
 NONFINITE_CHECK_EVERY = 50  # training steps between host reads of the non-finite-loss flag
 
@@ -41,8 +42,8 @@ def _stage_metrics(num_classes: int) -> MetricCollection:
     top_k = min(5, num_classes)
     return MetricCollection(
         {
-            "acc": MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro", validate_args=False),
-            "acc_top5": MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro",
+            STAT_ACC: MulticlassAccuracy(num_classes=num_classes, top_k=1, average="micro", validate_args=False),
+            STAT_ACC_TOP5: MulticlassAccuracy(num_classes=num_classes, top_k=top_k, average="micro",
                                            validate_args=False),
         }
     )
@@ -208,7 +209,7 @@ class SasaClassifier(pl.LightningModule):
         images, labels = batch
         logits = self._run_net(images)
         loss = self.criterion(logits, labels)
-        if stage == "train":  # read on the host every NONFINITE_CHECK_EVERY steps, not here
+        if stage == SPLIT_TRAIN:  # read on the host every NONFINITE_CHECK_EVERY steps, not here
             bad = ~torch.isfinite(loss.detach())
             self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
         getattr(self, f"{stage}_loss").update(loss.detach(), images.shape[0])
@@ -218,20 +219,20 @@ class SasaClassifier(pl.LightningModule):
     def _log_stage(self, stage: str) -> None:
         loss_metric: ExampleMean = getattr(self, f"{stage}_loss")
         metrics: MetricCollection = getattr(self, f"{stage}_metrics")
-        values = {f"{stage}/{name}": value for name, value in metrics.compute().items()}
-        values[f"{stage}/loss"] = loss_metric.compute()
-        self.log_dict(values, prog_bar=stage != "test", sync_dist=True)
+        values = {metric_name(stage, name): value for name, value in metrics.compute().items()}
+        values[metric_name(stage, STAT_LOSS)] = loss_metric.compute()
+        self.log_dict(values, prog_bar=stage != SPLIT_TEST, sync_dist=True)
         metrics.reset()
         loss_metric.reset()
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, SPLIT_TRAIN)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._step(batch, SPLIT_VAL)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
+        self._step(batch, SPLIT_TEST)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         if (batch_idx + 1) % NONFINITE_CHECK_EVERY == 0:
@@ -244,17 +245,17 @@ class SasaClassifier(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._check_finite()
-        self._log_stage("train")
+        self._log_stage(SPLIT_TRAIN)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:
-            self._log_stage("val")
+            self._log_stage(SPLIT_VAL)
         else:
             self.val_metrics.reset()
             self.val_loss.reset()
 
     def on_test_epoch_end(self) -> None:
-        self._log_stage("test")
+        self._log_stage(SPLIT_TEST)
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams

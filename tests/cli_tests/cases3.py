@@ -6,6 +6,7 @@ nothing created or modified); ``cause`` is the issue's cause number and name.
 
 from __future__ import annotations
 
+from platform.records import METRIC_VAL_ACC
 from tests.cli_tests import files3
 from tests.cli_tests.cases import STUDY, Case
 from tests.cli_tests.files import spec_text
@@ -30,7 +31,7 @@ CASES3: list[Case] = [
          existing_study=True, args=(*STUDY, "--set", "model.backend=triton")),
     Case("triton-interpret-off", "1 backend", ("model.backend",), spec=_TRITON, env=(("TRITON_INTERPRET", "0"),)),
     # --- 6: bounds that follow from the objective ----------------------------------------------------------
-    Case("effect-2-on-val-acc", "6 bounds", ("search.effect", "val/acc"),
+    Case("effect-2-on-val-acc", "6 bounds", ("search.effect", METRIC_VAL_ACC),
          spec=spec_text(search={**_ADAPTIVE, "effect": 2.0})),
     Case("effect-1-on-val-acc-top5", "6 bounds", ("search.effect",),
          spec=spec_text(search={**_ADAPTIVE, "effect": 1.0}, objective={"metric": "val/acc_top5"})),

@@ -14,6 +14,34 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from optuna.trial import TrialState
 
+from platform.records import (
+    ATTR_BEST_VALUE,
+    ATTR_FAIL,
+    ATTR_FLOPS,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_PRUNED_AT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_TEST,
+    ATTR_THROUGHPUT,
+    METRIC_TEST_ACC,
+    METRIC_TEST_LOSS,
+    METRIC_VAL_ACC,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    STUDY_FINGERPRINT,
+    STUDY_PARENT_RUN,
+    STUDY_SPEC,
+    TAG_COMMIT,
+    TAG_PARENT,
+    TAG_POINT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_STORAGE,
+    TAG_STUDY,
+    TAG_TRIAL,
+)
 from platform.spec import parse_spec
 from tests.platform_tests.studyrun import tiny_spec
 
@@ -54,12 +82,12 @@ def add_study(
     client = MlflowClient(tracking_uri=stores.tracking)
     experiment = client.create_experiment(name, artifact_location=(stores.root / "mlartifacts" / name).as_uri())
     parent = client.create_run(experiment, run_name=name, tags={
-        "sasa.role": "study", "sasa.study": name, "sasa.optuna_storage": stores.storage, "sasa.git_commit": "x"})
+        TAG_ROLE: ROLE_STUDY, TAG_STUDY: name, TAG_STORAGE: stores.storage, TAG_COMMIT: "x"})
     parent_id = parent.info.run_id
     client.set_terminated(parent_id, "FINISHED")
-    study.set_user_attr("sasa.spec", spec)
-    study.set_user_attr("sasa.spec_fingerprint", "test")
-    study.set_user_attr("sasa.mlflow_parent_run_id", parent_id)
+    study.set_user_attr(STUDY_SPEC, spec)
+    study.set_user_attr(STUDY_FINGERPRINT, "test")
+    study.set_user_attr(STUDY_PARENT_RUN, parent_id)
     distributions = {
         n: optuna.distributions.CategoricalDistribution(spec["search"]["parameters"][n]["choices"]) for n in names
     }
@@ -70,28 +98,29 @@ def add_study(
         n_params, flops = (cost or {}).get(levels, (1000 + 10 * number, 2_000_000 + 1000 * number))
         for seed, value in per_seed.items():
             run = client.create_run(experiment, run_name=f"{number:03d} {key} seed={seed}", tags={
-                "sasa.role": "trial", "sasa.study": name, "sasa.trial_number": str(number),
-                "sasa.design_point": key, "sasa.seed": str(seed), "sasa.git_commit": "x",
-                "mlflow.parentRunId": parent_id})
+                TAG_ROLE: ROLE_TRIAL, TAG_STUDY: name, TAG_TRIAL: str(number),
+                TAG_POINT: key, TAG_SEED: str(seed), TAG_COMMIT: "x",
+                TAG_PARENT: parent_id})
             now = int(time.time() * 1000)
-            history = [Metric("val/acc", value * (e + 1) / epochs, now, e) for e in range(epochs)]
+            history = [Metric(METRIC_VAL_ACC, value * (e + 1) / epochs, now, e) for e in range(epochs)]
             client.log_batch(run.info.run_id, metrics=history)
             client.set_terminated(run.info.run_id, "FINISHED")
             objective_values = [value] + ([float(n_params)] if len(directions) > 1 else [])
             study.add_trial(optuna.trial.create_trial(
                 state=TrialState.COMPLETE, values=objective_values, params=params, distributions=distributions,
-                user_attrs={"design_point": key, "seed": seed, "params": n_params, "flops": flops,
-                            "throughput": 500.0 + seed, "test": {"test/acc": value - 0.01, "test/loss": 0.5},
-                            "mlflow_run_id": run.info.run_id, "best_value": value}))
+                user_attrs={ATTR_POINT: key, ATTR_SEED: seed, ATTR_PARAMS: n_params, ATTR_FLOPS: flops,
+                            ATTR_THROUGHPUT: 500.0 + seed,
+                            ATTR_TEST: {METRIC_TEST_ACC: value - 0.01, METRIC_TEST_LOSS: 0.5},
+                            ATTR_RUN: run.info.run_id, ATTR_BEST_VALUE: value}))
             number += 1
         pruned, failed = (extra_states or {}).get(levels, (0, 0))
         for i in range(pruned + failed):
             state = TrialState.PRUNED if i < pruned else TrialState.FAIL
-            attrs: dict[str, Any] = {"design_point": key, "seed": 100 + i}
+            attrs: dict[str, Any] = {ATTR_POINT: key, ATTR_SEED: 100 + i}
             if state == TrialState.PRUNED:
-                attrs["pruned_at_epoch"] = 2
+                attrs[ATTR_PRUNED_AT] = 2
             if state == TrialState.FAIL:
-                attrs["fail_reason"] = "FloatingPointError: val/acc was never finite"
+                attrs[ATTR_FAIL] = "FloatingPointError: val/acc was never finite"
             study.add_trial(optuna.trial.create_trial(state=state, params=params, distributions=distributions,
                                                       user_attrs=attrs))
     return parent_id

@@ -13,6 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from dashboards.__main__ import main
+from platform.records import ATTR_POINT, ATTR_SEED
 from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
 
 GRID = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0, 1], "reference": {"window_size": 7}}
@@ -26,8 +27,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Stores:
     add_study(st, resolved_spec("window", search=GRID), WINDOW, extra_states={(5,): (1, 1)})
     add_study(st, resolved_spec("window_b", search=GRID), WINDOW_B)
     study = optuna.load_study(study_name="window_b", storage=st.storage)
-    study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={"design_point": "window_size=5",
-                                                                                   "seed": 0}))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={ATTR_POINT: "window_size=5",
+                                                                                   ATTR_SEED: 0}))
     return st
 
 
@@ -71,7 +72,7 @@ def test_export_joins_trials_with_mlflow_runs(stores: Stores, tmp_path: Path, ca
     assert (complete["mlflow_status"] == "FINISHED").all()
     # the MLflow side of the join: each run's name names its own design point and seed, its last val/acc is the value
     for _, row in complete.iterrows():
-        assert row["mlflow_run_name"].endswith(f" {row['design_point']} seed={row['seed']}")
+        assert row["mlflow_run_name"].endswith(f" {row['design_point']} seed={row['seed']}")  # export columns
         assert row["metric:val/acc"] == pytest.approx(row["value"])
     assert set(frame.loc[frame["state"] != "COMPLETE", "state"]) == {"PRUNED", "FAIL"}
     assert "exported 8 trials" in capsys.readouterr().out

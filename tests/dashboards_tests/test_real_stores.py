@@ -20,6 +20,20 @@ from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
+from platform.records import (
+    ATTR_EXAMPLES,
+    ATTR_FLOPS,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_SEED,
+    ATTR_TEST,
+    ATTR_THROUGHPUT,
+    METRIC_TEST_ACC,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TAG_POINT,
+    TAG_ROLE,
+)
 from tests.dashboards_tests.real_study import LEVELS, NAME, REFERENCE, SEEDS, RealStudy, real_study
 from tests.platform_tests.studyrun import REPO, env
 
@@ -49,17 +63,17 @@ def report(study: RealStudy, tmp_path_factory: pytest.TempPathFactory) -> tuple[
 def _by_point(study: RealStudy) -> dict[str, list[FrozenTrial]]:
     groups: dict[str, list[FrozenTrial]] = {}
     for trial in optuna.load_study(study_name=NAME, storage=study.storage).get_trials():
-        groups.setdefault(trial.user_attrs["design_point"], []).append(trial)
+        groups.setdefault(trial.user_attrs[ATTR_POINT], []).append(trial)
     return groups
 
 
 def _rows(table: Path) -> dict[str, dict[str, str]]:
     with table.open(newline="") as handle:
-        return {row["design_point"]: row for row in csv.DictReader(handle)}
+        return {row["design_point"]: row for row in csv.DictReader(handle)}  # table.csv column
 
 
 def _seed_values(trials: list[FrozenTrial]) -> dict[int, float]:
-    return {t.user_attrs["seed"]: t.value for t in trials if t.state == TrialState.COMPLETE}
+    return {t.user_attrs[ATTR_SEED]: t.value for t in trials if t.state == TrialState.COMPLETE}
 
 
 def test_table_rows_match_the_optuna_trials(study: RealStudy, report: tuple[Path, str]) -> None:
@@ -80,10 +94,11 @@ def test_table_rows_match_the_optuna_trials(study: RealStudy, report: tuple[Path
         assert float(row["std"]) == pytest.approx(std, abs=1e-12)
         assert float(row["ci_low"]) == pytest.approx(mean - half, abs=1e-9)
         assert float(row["ci_high"]) == pytest.approx(mean + half, abs=1e-9)
-        assert int(row["params"]) == trials[0].user_attrs["params"]
-        assert int(row["flops"]) == trials[0].user_attrs["flops"]
-        assert float(row["throughput"]) == pytest.approx(statistics.fmean(t.user_attrs["throughput"] for t in trials))
-        assert float(row["test_acc"]) == pytest.approx(statistics.fmean(t.user_attrs["test"]["test/acc"]
+        assert int(row["params"]) == trials[0].user_attrs[ATTR_PARAMS]
+        assert int(row["flops"]) == trials[0].user_attrs[ATTR_FLOPS]
+        assert float(row["throughput"]) == pytest.approx(
+            statistics.fmean(t.user_attrs[ATTR_THROUGHPUT] for t in trials))
+        assert float(row["test_acc"]) == pytest.approx(statistics.fmean(t.user_attrs[ATTR_TEST][METRIC_TEST_ACC]
                                                                         for t in trials))
         assert row["reference"] == REFERENCE_KEY
         # The terminal table carries the same mean ± std.
@@ -113,14 +128,14 @@ def test_report_logged_to_the_real_parent_run(study: RealStudy, report: tuple[Pa
     client = MlflowClient(tracking_uri=study.tracking)
     experiment = client.get_experiment_by_name(NAME)
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_STUDY]
     assert len(parents) == 1
     parent = client.get_run(parents[0].info.run_id)
     assert "report/report.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
     for key, trials in _by_point(study).items():
         metric = f"report/{key.replace('=', '_')}/mean"
         assert parent.data.metrics[metric] == pytest.approx(statistics.fmean(_seed_values(trials).values()))
-    children = {r.data.tags["sasa.design_point"] for r in runs if r.data.tags.get("sasa.role") == "trial"}
+    children = {r.data.tags[TAG_POINT] for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL}
     assert children == set(_by_point(study))
 
 
@@ -145,9 +160,9 @@ def test_trials_record_the_examples_their_accuracy_counts(study: RealStudy) -> N
     recorded count is the one the report's ties are judged at (1/N)."""
     for trials in _by_point(study).values():
         for trial in trials:
-            examples = trial.user_attrs["examples"]
+            examples = trial.user_attrs[ATTR_EXAMPLES]
             assert examples["val"] == 64 and examples["test"] > 64
             count = trial.value * examples["val"]
             assert abs(count - round(count)) < 1e-3
-            test_count = trial.user_attrs["test"]["test/acc"] * examples["test"]
+            test_count = trial.user_attrs[ATTR_TEST][METRIC_TEST_ACC] * examples["test"]
             assert abs(test_count - round(test_count)) < 1e-3

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dashboards import resolution, sequential, verdicts
+from platform.records import METRIC_VAL_ACC, METRIC_VAL_LOSS
 
 N = 270
 ALPHA, EFFECT = 0.05, 0.02
@@ -40,9 +41,9 @@ def test_snap_reads_float32_fractions_as_exact_k_over_n() -> None:
     off, res = resolution.snap({"a": {0: f32(48, 271), 1: f32(50, 271)}}, N)
     assert res.examples is None and res.step == pytest.approx(resolution.FLOAT32_RESOLUTION * f32(50, 271))
     assert off["a"][0] == f32(48, 271)
-    assert resolution.examples_behind("val/acc", {"val": 270, "test": 300}) == 270
+    assert resolution.examples_behind(METRIC_VAL_ACC, {"val": 270, "test": 300}) == 270
     assert resolution.examples_behind("test/acc_top5", {"val": 270, "test": 300}) == 300
-    assert resolution.examples_behind("val/loss", {"val": 270}) is None
+    assert resolution.examples_behind(METRIC_VAL_LOSS, {"val": 270}) is None
 
 
 @pytest.mark.parametrize("examples", [N, None])

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats as sps
 
 from dashboards import stats
+from platform.records import METRIC_VAL_ACC, METRIC_VAL_LOSS
 
 
 def test_describe_matches_hand_computation() -> None:
@@ -106,8 +107,8 @@ def test_bad_test_name() -> None:
 
 
 def test_metric_bounds_by_name() -> None:
-    assert stats.metric_bounds("val/acc") == (0.0, 1.0) and stats.metric_bounds("test_accuracy") == (0.0, 1.0)
-    assert stats.metric_bounds("val/loss") == (0.0, math.inf)
+    assert stats.metric_bounds(METRIC_VAL_ACC) == (0.0, 1.0) and stats.metric_bounds("test_accuracy") == (0.0, 1.0)
+    assert stats.metric_bounds(METRIC_VAL_LOSS) == (0.0, math.inf)
     assert stats.metric_bounds("val/bleu") is None
     assert stats.difference_bounds((0.0, 1.0)) == (-1.0, 1.0) and stats.difference_bounds(None) is None
     assert stats.difference_bounds((0.0, math.inf)) == (-math.inf, math.inf)
@@ -116,7 +117,7 @@ def test_metric_bounds_by_name() -> None:
 def test_interval_of_a_bounded_metric_stays_in_range() -> None:
     values = [1.0, 1.0, 0.95]  # t interval ≈ [0.912, 1.055]: an accuracy cannot exceed 1
     open_ = stats.describe(values)
-    clipped = stats.describe(values, bounds=stats.metric_bounds("val/acc"))
+    clipped = stats.describe(values, bounds=stats.metric_bounds(METRIC_VAL_ACC))
     assert open_.ci_high is not None and open_.ci_high > 1.0
     assert clipped.ci_high == 1.0 and clipped.ci_low == pytest.approx(open_.ci_low)
     assert (clipped.mean, clipped.std) == (open_.mean, open_.std)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dashboards import sequential, stats, verdicts
+from platform.records import METRIC_VAL_ACC
 
 ALPHA, EFFECT, SIGMA, MIN, MAX = 0.05, 1.0, 1.0, 3, 10
 STUDIES = 2000
@@ -148,7 +149,7 @@ def test_direction_pairing_and_small_samples() -> None:
 def test_interval_of_an_accuracy_difference_stays_in_range() -> None:
     ref = {0: 0.0, 1: 0.0, 2: 0.0}
     wide = {0: 1.0, 1: 0.5, 2: 1.0}  # unclipped paired interval ≈ [0.12, 1.55]
-    result = _study({"ref": ref, "a": wide}, bounds=stats.metric_bounds("val/acc"))
+    result = _study({"ref": ref, "a": wide}, bounds=stats.metric_bounds(METRIC_VAL_ACC))
     assert result["a"].ci_high == 1.0 and 0.0 < result["a"].ci_low < 1.0
     assert _study({"ref": ref, "a": wide})["a"].ci_high > 1.5
 

@@ -21,6 +21,7 @@ from rich.console import Console
 from scipy import stats
 
 from dashboards.verdicts import seeds_label
+from platform.records import ATTR_POINT, ATTR_SEED, METRIC_ENQUEUED, ROLE_STUDY, STUDY_ROUNDS, STUDY_SPEC, TAG_ROLE
 from platform.study.summary import get_summary_info, get_verdicts, render_summary
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, study_cmd, tiny_spec, write_spec
 
@@ -50,13 +51,13 @@ def test_seeds_added_only_to_the_undecided_comparison(adaptive_study) -> None:
     tmp_path, _ = adaptive_study
     trials = _study(tmp_path).get_trials()
     assert {t.state for t in trials} == {TrialState.COMPLETE}
-    pairs = [(t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials]
+    pairs = [(t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in trials]
     assert len(pairs) == len(set(pairs))  # exactly once per (design point, seed)
     seeds = {point: sorted(s for p, s in pairs if p == point) for point in (REF, SAME, NEAR)}
     assert seeds[SAME] == [0, 1, 2]  # identical to the reference: decided at the first look, no more seeds
     values = {(p, s): t.value for (p, s), t in zip(pairs, trials, strict=True)}
     assert all(values[(SAME, s)] == values[(REF, s)] for s in range(3))
-    rounds = _study(tmp_path).user_attrs["sasa.decision_rounds"]
+    rounds = _study(tmp_path).user_attrs[STUDY_ROUNDS]
     first = rounds[0]["verdicts"][NEAR]
     expected_p = stats.ttest_rel([values[(NEAR, s)] for s in range(3)], [values[(REF, s)] for s in range(3)]).pvalue
     assert first["p"] == pytest.approx(expected_p)
@@ -67,7 +68,7 @@ def test_seeds_added_only_to_the_undecided_comparison(adaptive_study) -> None:
 
 def test_each_round_is_recorded_on_the_study_and_the_parent_run(adaptive_study) -> None:
     tmp_path, _ = adaptive_study
-    rounds = _study(tmp_path).user_attrs["sasa.decision_rounds"]
+    rounds = _study(tmp_path).user_attrs[STUDY_ROUNDS]
     assert [r["round"] for r in rounds] == [1, 2]
     assert [r["enqueued"] for r in rounds] == [{REF: 3, NEAR: 3}, {}]
     assert (rounds[0]["verdicts"][SAME]["verdict"], rounds[0]["verdicts"][SAME]["test"]) == ("equivalent", "identical")
@@ -76,8 +77,8 @@ def test_each_round_is_recorded_on_the_study_and_the_parent_run(adaptive_study) 
     assert rounds[-1]["verdicts"][NEAR]["done"] and "max seeds" in rounds[-1]["verdicts"][NEAR]["note"]
     client = MlflowClient(tracking_uri=stores(tmp_path)[1])
     experiment = client.get_experiment_by_name("adaptive")
-    parent = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("sasa.role") == "study")
-    history = client.get_metric_history(parent.info.run_id, "decisions/enqueued")
+    parent = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get(TAG_ROLE) == ROLE_STUDY)
+    history = client.get_metric_history(parent.info.run_id, METRIC_ENQUEUED)
     assert sorted((m.step, m.value) for m in history) == [(1, 2.0), (2, 0.0)]
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "decisions")}
     assert artifacts == {f"decisions/round-0{n}.json" for n in (1, 2)}
@@ -87,7 +88,7 @@ def test_report_and_summary_show_verdicts_and_seeds_needed(adaptive_study) -> No
     tmp_path, _ = adaptive_study
     study = _study(tmp_path)
     console = Console(width=250, record=True)
-    found = get_verdicts(study, study.user_attrs["sasa.spec"])
+    found = get_verdicts(study, study.user_attrs[STUDY_SPEC])
     render_summary(get_summary_info(study), metric="val/loss", direction="minimize", console=console, found=found)
     text = console.export_text()
     assert "seeds needed" in text and "equivalent (identical)" in text and "undecided" in text
@@ -107,5 +108,5 @@ def test_dry_run_of_a_stored_study_shows_the_seeds_needed(adaptive_study) -> Non
     assert "stored study: comparisons so far" in result.stdout and "seeds needed" in result.stdout
     near = next(line for line in result.stdout.splitlines() if NEAR in line and "undecided" in line)
     study = _study(tmp_path)
-    expected = get_verdicts(study, study.user_attrs["sasa.spec"])[NEAR].seeds_needed
+    expected = get_verdicts(study, study.user_attrs[STUDY_SPEC])[NEAR].seeds_needed
     assert near.split("│")[-2].strip() == seeds_label(expected) != "—"

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import sasa
+from platform.records import LOGGED_METRICS, METRIC_TEST_LOSS
 from platform.spec import TrainSpec
 from platform.training import SasaClassifier
 
@@ -64,7 +65,7 @@ def test_logged_loss_is_the_mean_over_examples_with_an_uneven_last_batch(tmp_pat
     loader = DataLoader(TensorDataset(images, labels), batch_size=4)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path)
-    logged = trainer.test(module, loader, verbose=False)[0]["test/loss"]
+    logged = trainer.test(module, loader, verbose=False)[0][METRIC_TEST_LOSS]
 
     module.eval()
     with torch.no_grad():
@@ -73,3 +74,19 @@ def test_logged_loss_is_the_mean_over_examples_with_an_uneven_last_batch(tmp_pat
     mean_of_batches = sum(float(loss) for loss, _ in per_batch) / len(per_batch)
     assert abs(over_examples - mean_of_batches) > 1e-3  # the two really differ here
     assert logged == pytest.approx(over_examples, rel=1e-6)
+
+
+def test_the_module_logs_exactly_the_metric_names_of_records(tmp_path: Path) -> None:
+    """``records.LOGGED_METRICS`` (what the spec accepts as an objective) is what the classifier logs: a metric
+    added to records' STATS without being computed here, or the other way round, fails."""
+    torch.manual_seed(0)
+    net = sasa.create_model("resnet26", 3, in_channels=1, width=0.1, small_input=True, backbone="conv")
+    module = SasaClassifier.for_backbone(net, TrainSpec(epochs=1, batch_size=4, warmup_epochs=0, lr=0.05))
+    loader = DataLoader(TensorDataset(torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,))), batch_size=4)
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
+                         num_sanity_val_steps=0)
+    trainer.fit(module, loader, loader)
+    logged = set(trainer.callback_metrics)
+    logged |= set(trainer.test(module, loader, verbose=False)[0])
+    assert logged == set(LOGGED_METRICS)

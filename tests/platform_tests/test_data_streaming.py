@@ -25,6 +25,7 @@ from platform.data import (
     prepare_data_once,
     stream_file,
 )
+from platform.records import METRIC_TRAIN_LOSS, METRIC_VAL_ACC
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
 from platform.training.classifier import SasaClassifier
@@ -106,8 +107,8 @@ def _train_one_epoch(dm) -> _BatchProbe:
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[probe],
                          num_sanity_val_steps=0)  # fmt: skip
     trainer.fit(module, datamodule=dm)
-    assert trainer.current_epoch == 1 and "val/acc" in trainer.callback_metrics
-    assert torch.isfinite(trainer.callback_metrics["train/loss"])
+    assert trainer.current_epoch == 1 and METRIC_VAL_ACC in trainer.callback_metrics
+    assert torch.isfinite(trainer.callback_metrics[METRIC_TRAIN_LOSS])
     return probe
 
 

@@ -21,6 +21,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.data import DataLoader, TensorDataset
 
 import sasa
+from platform.records import METRIC_VAL_ACC
 from platform.search import build_model, make_point
 from platform.spec import SpecError, TrainSpec, parse_spec
 from platform.spec.sections import ModelSpec
@@ -134,7 +135,7 @@ class _SeenLayouts(pl.Callback):
 
 
 def _fit(tmp_path: Path, train: TrainSpec, callbacks: list[pl.Callback]) -> tuple[Any, SasaClassifier]:
-    return train_trial(_tiny_net(in_channels=3), _Digits(), train=train, monitor="val/acc", mode="max", seed=0,
+    return train_trial(_tiny_net(in_channels=3), _Digits(), train=train, monitor=METRIC_VAL_ACC, mode="max", seed=0,
                        work_dir=tmp_path, callbacks=callbacks, accelerator="cpu", progress_bar=False)
 
 

@@ -15,6 +15,21 @@ import re
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from platform.records import (
+    ATTR_ORIGIN,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_POINT_PRUNED,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_SPURIOUS,
+    ATTR_WORKER,
+    METRIC_LR,
+    METRIC_VAL_ACC,
+    ROLE_TRIAL,
+    TAG_ROLE,
+    TAG_TRIAL,
+)
 from tests.platform_tests.test_pinned_sampled import DONE, EPOCHS, NAME, Scenario, killed_sampled_study
 
 
@@ -24,7 +39,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 def _pair(trial: FrozenTrial) -> tuple[str, int]:
-    return trial.user_attrs["design_point"], trial.user_attrs["seed"]
+    return trial.user_attrs[ATTR_POINT], trial.user_attrs[ATTR_SEED]
 
 
 def _steps(scenario: Scenario, run_id: str, metric: str) -> dict[int, float]:
@@ -35,7 +50,7 @@ def _retry_of_killed(scenario: Scenario) -> tuple[FrozenTrial, FrozenTrial]:
     trials = scenario.trials()
     killed = next(t for t in trials if t.number == scenario.killed)
     retry = next(t for t in trials
-                 if _pair(t) == _pair(killed) and t.state in DONE and not t.user_attrs.get("spurious"))
+                 if _pair(t) == _pair(killed) and t.state in DONE and not t.user_attrs.get(ATTR_SPURIOUS))
     return killed, retry
 
 
@@ -46,10 +61,10 @@ def _cosine_lr(base: float, epoch: int) -> float:
 
 def test_retried_run_continues_after_the_checkpointed_epoch(scenario: Scenario) -> None:
     killed, retry = _retry_of_killed(scenario)
-    killed_val = _steps(scenario, killed.user_attrs["mlflow_run_id"], "val/acc")
-    retry_run = retry.user_attrs["mlflow_run_id"]
-    retry_val = _steps(scenario, retry_run, "val/acc")
-    assert retry_run != killed.user_attrs["mlflow_run_id"]
+    killed_val = _steps(scenario, killed.user_attrs[ATTR_RUN], METRIC_VAL_ACC)
+    retry_run = retry.user_attrs[ATTR_RUN]
+    retry_val = _steps(scenario, retry_run, METRIC_VAL_ACC)
+    assert retry_run != killed.user_attrs[ATTR_RUN]
 
     # The killed run finished epoch 0 at least (it had checkpointed) and was killed before its last epoch.
     assert sorted(killed_val) == list(range(len(killed_val))) and 1 <= len(killed_val) < EPOCHS
@@ -67,10 +82,10 @@ def test_retried_run_continues_after_the_checkpointed_epoch(scenario: Scenario) 
     # The learning rate went on along the schedule instead of restarting at the base rate.
     base = float(scenario.client().get_run(retry_run).data.params["train.lr"])
     assert base == retry.params["lr"]
-    retry_lr = _steps(scenario, retry_run, "train/lr")
+    retry_lr = _steps(scenario, retry_run, METRIC_LR)
     assert min(retry_lr) == first
     assert retry_lr[first] == pytest.approx(_cosine_lr(base, first), rel=1e-6) and retry_lr[first] < base
-    killed_lr = _steps(scenario, killed.user_attrs["mlflow_run_id"], "train/lr")
+    killed_lr = _steps(scenario, killed.user_attrs[ATTR_RUN], METRIC_LR)
     assert killed_lr[0] == pytest.approx(base, rel=1e-6)
     if first in killed_lr:
         assert retry_lr[first] == pytest.approx(killed_lr[first], rel=1e-6)
@@ -80,12 +95,12 @@ def test_uninterrupted_trials_log_from_epoch_zero(scenario: Scenario) -> None:
     """The contrast to the resumed retry: every other trial that trained logs epochs 0, 1, ... without a gap."""
     killed, retry = _retry_of_killed(scenario)
     rest = [t for t in scenario.trials() if t.state in DONE and t.number not in (killed.number, retry.number)
-            and not (t.user_attrs.get("spurious") and not t.user_attrs.get("point_pruned"))]
-    others = [t for t in rest if "mlflow_run_id" in t.user_attrs]
+            and not (t.user_attrs.get(ATTR_SPURIOUS) and not t.user_attrs.get(ATTR_POINT_PRUNED))]
+    others = [t for t in rest if ATTR_RUN in t.user_attrs]
     # a seed whose design point was pruned steps aside without training (pruning respects seeds): no run
-    assert len(others) + sum(1 for t in rest if t.user_attrs.get("point_pruned")) == 3 and others
+    assert len(others) + sum(1 for t in rest if t.user_attrs.get(ATTR_POINT_PRUNED)) == 3 and others
     for trial in others:
-        steps = sorted(_steps(scenario, trial.user_attrs["mlflow_run_id"], "val/acc"))
+        steps = sorted(_steps(scenario, trial.user_attrs[ATTR_RUN], METRIC_VAL_ACC))
         assert steps == list(range(len(steps))) and steps, trial.number
         if trial.state == TrialState.COMPLETE:
             assert len(steps) == EPOCHS
@@ -99,29 +114,29 @@ def test_doubly_enqueued_pair_steps_aside_without_training(scenario: Scenario) -
     original = same_pair[0]
     # The lower-numbered trial ran the pair; the duplicate was pruned as spurious and never trained or tracked.
     assert original.number < duplicate.number and original.state in DONE
-    assert duplicate.state == TrialState.PRUNED and duplicate.user_attrs.get("spurious") is True
+    assert duplicate.state == TrialState.PRUNED and duplicate.user_attrs.get(ATTR_SPURIOUS) is True
     assert not duplicate.intermediate_values
-    for attr in ("mlflow_run_id", "worker", "params", "origin"):
+    for attr in (ATTR_RUN, ATTR_WORKER, ATTR_PARAMS, ATTR_ORIGIN):
         assert attr not in duplicate.user_attrs, attr
-    children = [r for r in scenario.runs() if r.data.tags.get("sasa.role") == "trial"]
-    assert str(duplicate.number) not in {r.data.tags["sasa.trial_number"] for r in children}
-    real = [t for t in trials if not t.user_attrs.get("spurious")]
+    children = [r for r in scenario.runs() if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL]
+    assert str(duplicate.number) not in {r.data.tags[TAG_TRIAL] for r in children}
+    real = [t for t in trials if not t.user_attrs.get(ATTR_SPURIOUS)]
     # 4 pairs + the killed attempt; none for the duplicate, none for a seed skipped because its design point was
     # pruned as a whole (it never trained)
-    trained = [t for t in real if not t.user_attrs.get("point_pruned")]
+    trained = [t for t in real if not t.user_attrs.get(ATTR_POINT_PRUNED)]
     assert len(real) == 5 and len(children) == len(trained)
 
     # Summary counts ignore it: the end-of-study report counts trials per design point from the stores.
     table = scenario.tmp_path / "runs" / "reports" / NAME / "table.csv"
-    rows = {row["design_point"]: row for row in csv.DictReader(table.open())}
-    row = rows[duplicate.user_attrs["design_point"]]
-    point_trials = [t for t in real if t.user_attrs["design_point"] == duplicate.user_attrs["design_point"]]
+    rows = {row["design_point"]: row for row in csv.DictReader(table.open())}  # table.csv column
+    row = rows[duplicate.user_attrs[ATTR_POINT]]
+    point_trials = [t for t in real if t.user_attrs[ATTR_POINT] == duplicate.user_attrs[ATTR_POINT]]
     assert int(row["n_complete"]) == sum(t.state == TrialState.COMPLETE for t in point_trials)
     assert int(row["n_pruned"]) == sum(t.state == TrialState.PRUNED for t in point_trials)
     assert int(row["n_failed"]) == 0  # the killed attempt was lost, not failed
     assert int(row["n_complete"]) + int(row["n_pruned"]) == 2
     # ... and so does the CLI's end-of-study table ("n (ok/pruned/failed)" column).
-    key = re.escape(duplicate.user_attrs["design_point"])
+    key = re.escape(duplicate.user_attrs[ATTR_POINT])
     match = re.search(rf"│ {key} +│[^│]*│ +(\d+)/(\d+)/(\d+) │", scenario.rerun.stdout)
     assert match, scenario.rerun.stdout
     assert [int(n) for n in match.groups()] == [int(row["n_complete"]), int(row["n_pruned"]), 0]

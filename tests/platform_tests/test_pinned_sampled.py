@@ -26,6 +26,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from platform.records import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS, ORIGIN_SAMPLED
 from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
 
 NAME = "sampled"
@@ -83,7 +84,8 @@ def _wait_for_checkpointed_sampled_trial(tmp_path: Path, storage: str, proc: sub
         except KeyError:  # the study is not created yet
             time.sleep(0.2)
             continue
-        running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get("origin") == "sampled"]
+        running = [t for t in trials
+                   if t.state == TrialState.RUNNING and t.user_attrs.get(ATTR_ORIGIN) == ORIGIN_SAMPLED]
         if running and list((tmp_path / "runs" / "trials" / NAME).glob("*-seed0/last.ckpt")):
             return running[0]
         time.sleep(0.2)
@@ -106,9 +108,9 @@ def killed_sampled_study(root: Path) -> Scenario:
 
     study = optuna.load_study(study_name=NAME, storage=storage)
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    copy = next(t for t in waiting if t.user_attrs.get("design_point") == victim.user_attrs["design_point"])
-    study.enqueue_trial(dict(copy.params), user_attrs={"design_point": copy.user_attrs["design_point"],
-                                                       "seed": copy.user_attrs["seed"]})
+    copy = next(t for t in waiting if t.user_attrs.get(ATTR_POINT) == victim.user_attrs[ATTR_POINT])
+    study.enqueue_trial(dict(copy.params), user_attrs={ATTR_POINT: copy.user_attrs[ATTR_POINT],
+                                                       ATTR_SEED: copy.user_attrs[ATTR_SEED]})
     duplicate = study.get_trials(states=(TrialState.WAITING,))[-1].number
 
     rerun = run_study(spec, tmp_path)
@@ -122,12 +124,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 
 def _pair(trial: FrozenTrial) -> tuple[str, int]:
-    return trial.user_attrs["design_point"], trial.user_attrs["seed"]
+    return trial.user_attrs[ATTR_POINT], trial.user_attrs[ATTR_SEED]
 
 
 def _real(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that stand for a (design point, seed): all but the duplicate that stepped aside."""
-    return [t for t in trials if not t.user_attrs.get("spurious")]
+    return [t for t in trials if not t.user_attrs.get(ATTR_SPURIOUS)]
 
 
 def test_exactly_one_finished_trial_per_design_point_and_seed(scenario: Scenario) -> None:
@@ -144,19 +146,19 @@ def test_exactly_one_finished_trial_per_design_point_and_seed(scenario: Scenario
     assert others == sorted([scenario.killed, scenario.duplicate])
     assert not [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
     for trial in finished:  # the seeds of one design point share its sampled parameters exactly
-        assert trial.params == next(t.params for t in finished if t.user_attrs["design_point"] ==
-                                    trial.user_attrs["design_point"])
+        assert trial.params == next(t.params for t in finished if t.user_attrs[ATTR_POINT] ==
+                                    trial.user_attrs[ATTR_POINT])
         assert LR_RANGE[0] <= trial.params["lr"] <= LR_RANGE[1]
-        assert trial.user_attrs["design_point"] == f"lr={trial.params['lr']:.6g}"
+        assert trial.user_attrs[ATTR_POINT] == f"lr={trial.params['lr']:.6g}"
 
 
 def test_n_trials_counts_sampled_design_points_not_seeds_or_retries(scenario: Scenario) -> None:
     trials = scenario.trials()
-    sampled = [t for t in trials if t.user_attrs.get("origin") == "sampled"]
+    sampled = [t for t in trials if t.user_attrs.get(ATTR_ORIGIN) == ORIGIN_SAMPLED]
     assert len(sampled) == N_TRIALS  # the killed one included; its retry and the seed copies are enqueued
     assert scenario.killed in [t.number for t in sampled]
     assert len({t.params["lr"] for t in sampled}) == N_TRIALS
-    assert all(t.user_attrs["seed"] == SEEDS[0] for t in sampled)
+    assert all(t.user_attrs[ATTR_SEED] == SEEDS[0] for t in sampled)
     # The trial count the spec implies: n_trials × seeds finished pairs, reported as such by the CLI.
     assert f"trials done: {N_TRIALS * len(SEEDS)}/{N_TRIALS * len(SEEDS)}" in scenario.rerun.stdout
 
@@ -164,14 +166,14 @@ def test_n_trials_counts_sampled_design_points_not_seeds_or_retries(scenario: Sc
 def test_killed_sampled_trial_is_failed_and_retried_with_its_parameters(scenario: Scenario) -> None:
     by_number = {t.number: t for t in scenario.trials()}
     killed = by_number[scenario.killed]
-    assert killed.state == TrialState.FAIL and "fail_reason" not in killed.user_attrs  # lost, not a bad trial
+    assert killed.state == TrialState.FAIL and ATTR_FAIL not in killed.user_attrs  # lost, not a bad trial
     assert "closed trials left RUNNING by a dead process" in scenario.rerun.stdout
     retries = [t for t in _real(by_number.values()) if _pair(t) == _pair(killed) and t.number != killed.number]
     assert len(retries) == 1
     retry = retries[0]
     assert retry.number > max(scenario.waiting_at_kill) and retry.state in DONE
-    assert retry.params == killed.params and "origin" not in retry.user_attrs
+    assert retry.params == killed.params and ATTR_ORIGIN not in retry.user_attrs
     statuses = {r.info.run_id: r.info.status for r in scenario.runs()}
-    assert statuses[killed.user_attrs["mlflow_run_id"]] == "FAILED"
-    assert statuses[retry.user_attrs["mlflow_run_id"]] in ("FINISHED", "KILLED")  # KILLED ↔ pruned
+    assert statuses[killed.user_attrs[ATTR_RUN]] == "FAILED"
+    assert statuses[retry.user_attrs[ATTR_RUN]] in ("FINISHED", "KILLED")  # KILLED ↔ pruned
     assert "RUNNING" not in statuses.values()

@@ -23,7 +23,38 @@ from optuna.trial import TrialState, create_trial
 
 from platform.promote.__main__ import main
 from platform.promote.champion import NoChampionError, pareto_front, select
-from platform.promote.promotion import default_model_name
+from platform.promote.promotion import Promotion, default_model_name, promote
+from platform.records import (
+    ATTR_MODEL_URI,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_TEST,
+    METRIC_TEST_ACC,
+    METRIC_VAL_ACC,
+    STUDY_SPEC,
+    TAG_COMMIT,
+    TAG_POINT,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+    VERIFY_FAILED,
+    VERIFY_PASSED,
+    VERSION_DATA_SOURCE,
+    VERSION_DESIGN_PREFIX,
+    VERSION_FLOPS,
+    VERSION_INPUT_MEAN,
+    VERSION_INPUT_STD,
+    VERSION_METRIC,
+    VERSION_PARAMS,
+    VERSION_RULE,
+    VERSION_RUN,
+    VERSION_VALUE,
+    VERSION_VERIFIED_ACC,
+    VERSION_VERIFY,
+    version_metric_tag,
+)
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 
 STUDY = "ptiny"
@@ -36,7 +67,7 @@ def _study(rows: list[tuple[str, int, TrialState, list[float] | None]], directio
     study = optuna.create_study(directions=list(directions))
     dist = {"p": CategoricalDistribution(["a", "b", "c"])}
     for point, seed, state, values in rows:
-        attrs = {"design_point": point, "seed": seed}
+        attrs = {ATTR_POINT: point, ATTR_SEED: seed}
         study.add_trial(create_trial(state=state, values=values, params={"p": point}, distributions=dist,
                                      user_attrs=attrs))
     return study
@@ -135,7 +166,7 @@ def _expected_winner(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.Fro
     """The rule, recomputed here: best mean over seeds (ties: earlier point), then the best seed."""
     points: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in trials:
-        points.setdefault(trial.user_attrs["design_point"], []).append(trial)
+        points.setdefault(trial.user_attrs[ATTR_POINT], []).append(trial)
     best = max(points.values(), key=lambda ts: (statistics.fmean(t.value for t in ts), -ts[0].number))
     return max(best, key=lambda t: (t.value, -t.number))
 
@@ -159,16 +190,16 @@ def test_promotion_round_trip_registers_verifies_and_loads_anywhere(study_dir: P
     client = _client(study_dir)
     version = client.get_model_version_by_alias(name, "champion")
     tags = version.tags
-    assert version.run_id == winner.user_attrs["mlflow_run_id"] == tags["sasa.mlflow_run_id"]
-    assert version.source == winner.user_attrs["model_uri"]
-    assert tags["sasa.trial_number"] == str(winner.number) and tags["sasa.seed"] == str(winner.user_attrs["seed"])
-    assert tags["sasa.design_point"] == winner.user_attrs["design_point"] and tags["sasa.study"] == STUDY
-    assert tags["sasa.metric"] == "val/acc" and float(tags["sasa.metric_value"]) == winner.value
-    assert float(tags["sasa.test.acc"]) == winner.user_attrs["test"]["test/acc"]
-    assert int(tags["sasa.params"]) == winner.user_attrs["params"] and int(tags["sasa.flops"]) > 0
-    assert tags["sasa.data.source"] == "digits" and tags["sasa.git_commit"]
-    assert tags["sasa.verification"] == "passed" and tags["sasa.design.window_size"] in {"3", "5"}
-    assert abs(float(tags["sasa.verified.test.acc"]) - winner.user_attrs["test"]["test/acc"]) <= 1e-4
+    assert version.run_id == winner.user_attrs[ATTR_RUN] == tags[VERSION_RUN]
+    assert version.source == winner.user_attrs[ATTR_MODEL_URI]
+    assert tags[TAG_TRIAL] == str(winner.number) and tags[TAG_SEED] == str(winner.user_attrs[ATTR_SEED])
+    assert tags[TAG_POINT] == winner.user_attrs[ATTR_POINT] and tags[TAG_STUDY] == STUDY
+    assert tags[VERSION_METRIC] == METRIC_VAL_ACC and float(tags[VERSION_VALUE]) == winner.value
+    assert float(tags[version_metric_tag(METRIC_TEST_ACC)]) == winner.user_attrs[ATTR_TEST][METRIC_TEST_ACC]
+    assert int(tags[VERSION_PARAMS]) == winner.user_attrs[ATTR_PARAMS] and int(tags[VERSION_FLOPS]) > 0
+    assert tags[VERSION_DATA_SOURCE] == "digits" and tags[TAG_COMMIT]
+    assert tags[VERSION_VERIFY] == VERIFY_PASSED and tags[VERSION_DESIGN_PREFIX + "window_size"] in {"3", "5"}
+    assert abs(float(tags[VERSION_VERIFIED_ACC]) - winner.user_attrs[ATTR_TEST][METRIC_TEST_ACC]) <= 1e-4
     assert f"trial #{winner.number}" in version.description and "Rule:" in version.description
 
     # Load the champion by alias in another program, outside the repo (only the model's own code is there).
@@ -198,6 +229,32 @@ def test_promoting_the_same_trial_again_creates_no_new_version(study_dir: Path, 
     assert str(client.get_model_version_by_alias("idem", "champion").version) == "1"
 
 
+def test_the_python_api_prints_nothing_and_returns_the_promotion(study_dir: Path, capsys) -> None:
+    promotion = promote(STUDY, name="quiet", runs_dir=study_dir / "runs")
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "")
+    assert isinstance(promotion, Promotion)
+    winner = _expected_winner(_trials(study_dir))
+    version = _client(study_dir).get_model_version_by_alias("quiet", "champion")
+    assert (promotion.name, promotion.alias, promotion.version) == ("quiet", "champion", str(version.version))
+    assert promotion.uri == "models:/quiet@champion" and promotion.study == STUDY
+    assert (promotion.trial, promotion.run_id, promotion.model_uri) == (
+        winner.number, winner.user_attrs[ATTR_RUN], winner.user_attrs[ATTR_MODEL_URI])
+    assert (promotion.metric, promotion.direction, promotion.value) == (METRIC_VAL_ACC, "maximize", winner.value)
+    assert promotion.test[METRIC_TEST_ACC] == winner.user_attrs[ATTR_TEST][METRIC_TEST_ACC]
+    assert promotion.created and promotion.alias_moved and promotion.previous_version is None
+    assert promotion.tolerance == 1e-4 and f"{METRIC_TEST_ACC} " in promotion.verification
+    assert promotion.rule.startswith("seeded ablation") and promotion.steps[1] == f"rule: {promotion.rule}"
+    assert promotion.steps[-1] == f"alias 'champion' → quiet version {promotion.version}"
+    assert promotion.lines == (*promotion.steps, "", *promotion.usage)
+    assert promotion.usage[0] == "champion: models:/quiet@champion"
+
+    again = promote(STUDY, name="quiet", runs_dir=study_dir / "runs", progress=(seen := []).append)
+    assert capsys.readouterr().out == "" and seen == list(again.steps)
+    assert not again.created and not again.alias_moved and again.version == promotion.version
+    assert seen[-1] == f"alias 'champion' already points to quiet version {promotion.version}"
+
+
 def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> None:
     trials = _trials(study_dir)
     winner = _expected_winner(trials)
@@ -214,8 +271,8 @@ def test_replacing_a_better_champion_needs_force(study_dir: Path, capsys) -> Non
     code, _, err = _promote(capsys, study_dir, STUDY, "--name", "forced", "--trial", str(worse.number), "--force")
     assert code == 0, err
     holder = client.get_model_version_by_alias("forced", "champion")
-    assert (str(holder.version), holder.tags["sasa.trial_number"]) == ("2", str(worse.number))
-    assert "--trial" in holder.tags["sasa.rule"]
+    assert (str(holder.version), holder.tags[TAG_TRIAL]) == ("2", str(worse.number))
+    assert "--trial" in holder.tags[VERSION_RULE]
 
 
 def test_verification_failure_keeps_the_alias_and_tags_the_version(study_dir: Path, tmp_path: Path, capsys) -> None:
@@ -231,10 +288,10 @@ def test_verification_failure_keeps_the_alias_and_tags_the_version(study_dir: Pa
     code, _, err = _promote(capsys, tmp_path, STUDY, "--name", "tampered", "--storage", storage,
                             "--tracking-uri", tracking)
     line = _error_line(err)
-    assert code == 2 and "verification failed" in line and "test/acc" in line
+    assert code == 2 and "verification failed" in line and METRIC_TEST_ACC in line
     client = _client(study_dir)
     (version,) = _versions(client, "tampered")
-    assert version.tags["sasa.verification"] == "failed"
+    assert version.tags[VERSION_VERIFY] == VERIFY_FAILED
     with pytest.raises(MlflowException):
         client.get_model_version_by_alias("tampered", "champion")
 
@@ -248,19 +305,19 @@ def _closed_port() -> int:
 def _bare_study(tmp: Path, name: str, trial: optuna.trial.FrozenTrial) -> None:
     """A study made with Optuna directly in the same storage, carrying the real study's spec."""
     storage = stores(tmp)[0]
-    spec = dict(optuna.load_study(study_name=STUDY, storage=storage).user_attrs["sasa.spec"], name=name)
+    spec = dict(optuna.load_study(study_name=STUDY, storage=storage).user_attrs[STUDY_SPEC], name=name)
     study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
-    study.set_user_attr("sasa.spec", spec)
+    study.set_user_attr(STUDY_SPEC, spec)
     study.add_trial(trial)
 
 
 def test_failures_are_one_line_and_exit_2(study_dir: Path, capsys) -> None:
     dist = {"window_size": CategoricalDistribution([3, 5])}
     _bare_study(study_dir, "allfailed", create_trial(state=TrialState.FAIL, params={"window_size": 3},
-                                                     distributions=dist, user_attrs={"design_point": "window_size=3",
-                                                                                     "seed": 0}))
+                                                     distributions=dist, user_attrs={ATTR_POINT: "window_size=3",
+                                                                                     ATTR_SEED: 0}))
     _bare_study(study_dir, "nomodel", create_trial(value=0.5, params={"window_size": 3}, distributions=dist,
-                                                   user_attrs={"design_point": "window_size=3", "seed": 0}))
+                                                   user_attrs={ATTR_POINT: "window_size=3", ATTR_SEED: 0}))
     cases = {
         ("nosuchstudy",): "no study named 'nosuchstudy'",
         ("allfailed",): "no COMPLETE trial",
@@ -291,7 +348,7 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
     assert "mlflow models serve -m models:/sasa-ptiny@champion --env-manager local" in out
     name, tracking = default_model_name(STUDY), stores(study_dir)[1]
     version = _client(study_dir).get_model_version_by_alias(name, "champion")
-    mean, std = json.loads(version.tags["sasa.input_mean"]), json.loads(version.tags["sasa.input_std"])
+    mean, std = json.loads(version.tags[VERSION_INPUT_MEAN]), json.loads(version.tags[VERSION_INPUT_STD])
     assert "(B, 1, 16, 16) raw images, values in [0, 1]" in version.description  # what the model really takes
     assert "normalisation is inside the model" in version.description
 

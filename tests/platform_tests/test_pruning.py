@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from platform.records import METRIC_VAL_LOSS
 from platform.search import make_pruner
 from platform.spec import parse_spec
 from platform.training import OptunaPruning
@@ -33,7 +34,7 @@ class Tiny(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], _: int) -> None:
         x, y = batch
-        self.log("val/loss", nn.functional.mse_loss(self.net(x), y))
+        self.log(METRIC_VAL_LOSS, nn.functional.mse_loss(self.net(x), y))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -50,13 +51,13 @@ def _fit(callback: OptunaPruning, epochs: int) -> pl.Trainer:
 def test_steps_are_epochs_trained_and_the_final_epoch_is_never_pruned() -> None:
     study = optuna.create_study(pruner=AlwaysPrune())
     trial = study.ask()
-    callback = OptunaPruning(trial, "val/loss")
+    callback = OptunaPruning(trial, METRIC_VAL_LOSS)
     trainer = _fit(callback, epochs=1)
     assert callback.pruned_at is None and trainer.current_epoch == 1  # one epoch = the whole budget
     assert list(study.trials[0].intermediate_values) == [1]
 
     trial = study.ask()
-    callback = OptunaPruning(trial, "val/loss")
+    callback = OptunaPruning(trial, METRIC_VAL_LOSS)
     _fit(callback, epochs=3)
     assert callback.pruned_at == 1 and not callback.by_point
     assert list(study.trials[1].intermediate_values) == [1]
@@ -75,7 +76,7 @@ def test_hyperband_never_prunes_after_the_budget_is_spent() -> None:
         study.tell(trial, value)
     losers = []
     for _ in range(6):
-        callback = OptunaPruning(study.ask(), "val/loss")
+        callback = OptunaPruning(study.ask(), METRIC_VAL_LOSS)
         _fit(callback, epochs=3)  # a random linear model: far worse than 0.2 at every step
         losers.append(callback.pruned_at)
     assert 3 not in losers  # epoch 3 of 3 is the final epoch: reported, never pruned
@@ -85,6 +86,6 @@ def test_hyperband_never_prunes_after_the_budget_is_spent() -> None:
 def test_a_running_seed_stops_when_another_seed_of_its_point_was_pruned() -> None:
     study = optuna.create_study()  # NopPruner-like default: the pruner itself never prunes here
     study.pruner = optuna.pruners.NopPruner()
-    callback = OptunaPruning(study.ask(), "val/loss", point_pruned=lambda: True)
+    callback = OptunaPruning(study.ask(), METRIC_VAL_LOSS, point_pruned=lambda: True)
     _fit(callback, epochs=3)
     assert (callback.pruned_at, callback.by_point) == (1, True)

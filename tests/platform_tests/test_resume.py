@@ -11,6 +11,7 @@ import optuna
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import ATTR_EPOCHS_RUN, ATTR_POINT, ATTR_RESUMED_FROM, ATTR_RUN, ATTR_SEED, TAG_ROLE
 from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
 
 SLOW_TRAIN = {"epochs": 8, "limit_train_batches": 8}
@@ -39,7 +40,7 @@ def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: in
             if trial.state != TrialState.RUNNING or len(complete) < min_complete:
                 continue
             attrs = trial.user_attrs
-            work_dir = tmp_path / "runs" / "trials" / name / f"{attrs['design_point']}-seed{attrs['seed']}"
+            work_dir = tmp_path / "runs" / "trials" / name / f"{attrs[ATTR_POINT]}-seed{attrs[ATTR_SEED]}"
             if (work_dir / "last.ckpt").exists():
                 return trial.number
         time.sleep(0.2)
@@ -49,7 +50,7 @@ def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: in
 def _retry_note(study: optuna.Study, number: int) -> str:
     """What the rerun says about the trial it retries (one of the tiny study's 4 pairs; the others may be done)."""
     attrs = study.get_trials()[number].user_attrs
-    return (f"retrying 1 interrupted or lost trial: #{number} {attrs['design_point']} seed={attrs['seed']}; ")
+    return (f"retrying 1 interrupted or lost trial: #{number} {attrs[ATTR_POINT]} seed={attrs[ATTR_SEED]}; ")
 
 
 def _runs(tmp_path: Path, name: str) -> list:
@@ -60,7 +61,7 @@ def _runs(tmp_path: Path, name: str) -> list:
 
 def _assert_complete_exactly_once(study: optuna.Study) -> None:
     complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
-    pairs = Counter((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in complete)
+    pairs = Counter((t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in complete)
     assert sorted(pairs) == [("window_size=3", 0), ("window_size=3", 1), ("window_size=5", 0), ("window_size=5", 1)]
     assert set(pairs.values()) == {1}
 
@@ -91,14 +92,14 @@ def test_kill9_mid_trial_then_rerun_completes_exactly_once(tmp_path: Path) -> No
         assert by_number[number].state == TrialState.COMPLETE and by_number[number].value == value
     runs = _runs(tmp_path, "killed")
     assert not [r for r in runs if r.info.status == "RUNNING"]
-    killed_run = by_number[killed].user_attrs["mlflow_run_id"]
+    killed_run = by_number[killed].user_attrs[ATTR_RUN]
     assert {r.info.run_id: r.info.status for r in runs}[killed_run] == "FAILED"
     # The retry of the killed (design point, seed) resumed from the checkpoint of its last finished epoch.
-    pair = (by_number[killed].user_attrs["design_point"], by_number[killed].user_attrs["seed"])
+    pair = (by_number[killed].user_attrs[ATTR_POINT], by_number[killed].user_attrs[ATTR_SEED])
     retry = [t for t in study.get_trials() if t.state == TrialState.COMPLETE
-             and (t.user_attrs["design_point"], t.user_attrs["seed"]) == pair]
-    assert retry[0].user_attrs["resumed_from"].endswith("last.ckpt")
-    assert retry[0].user_attrs["epochs_run"] == SLOW_TRAIN["epochs"]
+             and (t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) == pair]
+    assert retry[0].user_attrs[ATTR_RESUMED_FROM].endswith("last.ckpt")
+    assert retry[0].user_attrs[ATTR_EPOCHS_RUN] == SLOW_TRAIN["epochs"]
 
 
 def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None
     assert trial.state == TrialState.FAIL
     runs = _runs(tmp_path, "interrupted")
     assert not [r for r in runs if r.info.status == "RUNNING"]
-    statuses = {r.data.tags["sasa.role"]: r.info.status for r in runs}
+    statuses = {r.data.tags[TAG_ROLE]: r.info.status for r in runs}
     assert statuses == {"study": "KILLED", "trial": "FAILED"}
 
     result = run_study(spec, tmp_path)

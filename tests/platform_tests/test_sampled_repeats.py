@@ -16,6 +16,7 @@ import optuna
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import ATTR_ORIGIN, ATTR_POINT, ATTR_REPEAT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 
 CONV = {"backbone": "conv"}
@@ -27,8 +28,8 @@ def _trials(tmp_path: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 
 
 def _completed_points(trials: list[optuna.trial.FrozenTrial]) -> Counter:
-    return Counter((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials
-                   if t.state == TrialState.COMPLETE and not t.user_attrs.get("spurious"))
+    return Counter((t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in trials
+                   if t.state == TrialState.COMPLETE and not t.user_attrs.get(ATTR_SPURIOUS))
 
 
 def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
@@ -39,11 +40,11 @@ def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
     assert "trials done: 3/3" in result.stdout, result.stdout
     trials = _trials(tmp_path, "dup")
     assert _completed_points(trials) == Counter({(f"window_size={k}", 0): 1 for k in (3, 5, 7)})
-    repeats = [t for t in trials if t.user_attrs.get("repeat")]
+    repeats = [t for t in trials if t.user_attrs.get(ATTR_REPEAT)]
     # The case this test is about happened (TPE seed 0 repeats a point here): stepped aside, no training.
     assert repeats, "the sampler proposed no repeated point; the regression was not exercised"
-    assert all(t.state == TrialState.PRUNED and t.user_attrs.get("spurious") for t in repeats)
-    assert all("mlflow_run_id" not in t.user_attrs and "origin" not in t.user_attrs for t in repeats)
+    assert all(t.state == TrialState.PRUNED and t.user_attrs.get(ATTR_SPURIOUS) for t in repeats)
+    assert all(ATTR_RUN not in t.user_attrs and ATTR_ORIGIN not in t.user_attrs for t in repeats)
 
     again = run_study(spec, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr

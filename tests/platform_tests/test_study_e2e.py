@@ -11,6 +11,35 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import (
+    ATTR_BEST_VALUE,
+    ATTR_EPOCHS_RUN,
+    ATTR_FLOPS,
+    ATTR_MODEL_URI,
+    ATTR_PARAMS,
+    ATTR_POINT,
+    ATTR_POINT_PRUNED,
+    ATTR_PRUNED_AT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_TEST,
+    ATTR_THROUGHPUT,
+    METRIC_FLOPS,
+    METRIC_PARAMS,
+    METRIC_TEST_ACC,
+    METRIC_TRAIN_LOSS,
+    METRIC_VAL_ACC,
+    METRIC_VAL_LOSS,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TAG_COMMIT,
+    TAG_PARENT,
+    TAG_POINT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+)
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 
 
@@ -29,16 +58,16 @@ def test_optuna_has_every_design_point_once_per_seed(finished_study) -> None:
     study = optuna.load_study(study_name="tiny", storage=storage)
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
-    pairs = sorted((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials)
+    pairs = sorted((t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in trials)
     assert pairs == [("window_size=3", 0), ("window_size=3", 1), ("window_size=5", 0), ("window_size=5", 1)]
     for trial in trials:
         attrs = trial.user_attrs
-        assert attrs["params"] > 0 and attrs["flops"] > 0 and attrs["throughput"] > 0
-        assert 0.0 <= trial.value <= 1.0 and trial.value == attrs["best_value"]
-        assert "test/acc" in attrs["test"]
-        assert attrs["model_uri"].startswith("models:/")
+        assert attrs[ATTR_PARAMS] > 0 and attrs[ATTR_FLOPS] > 0 and attrs[ATTR_THROUGHPUT] > 0
+        assert 0.0 <= trial.value <= 1.0 and trial.value == attrs[ATTR_BEST_VALUE]
+        assert METRIC_TEST_ACC in attrs[ATTR_TEST]
+        assert attrs[ATTR_MODEL_URI].startswith("models:/")
     # FLOPs grow with the window; params barely do (only the k×C relative embeddings; paper, section 3).
-    by_point = {t.user_attrs["design_point"]: t.user_attrs for t in trials}
+    by_point = {t.user_attrs[ATTR_POINT]: t.user_attrs for t in trials}
     assert by_point["window_size=5"]["flops"] > by_point["window_size=3"]["flops"]
     small, large = by_point["window_size=3"]["params"], by_point["window_size=5"]["params"]
     assert 0 < large - small < 0.01 * small
@@ -50,8 +79,8 @@ def test_mlflow_parent_and_nested_children(finished_study) -> None:
     client = MlflowClient(tracking_uri=tracking)
     experiment = client.get_experiment_by_name("tiny")
     runs = client.search_runs([experiment.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
-    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_STUDY]
+    children = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL]
     assert len(parents) == 1 and len(children) == 4
     parent = parents[0]
     assert parent.info.status == "FINISHED"
@@ -63,21 +92,22 @@ def test_mlflow_parent_and_nested_children(finished_study) -> None:
     assert (tmp_path / "runs" / "reports" / "tiny" / "report.html").exists()
     for child in children:
         assert child.info.status == "FINISHED"
-        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        for tag in ("sasa.study", "sasa.design_point", "sasa.seed", "sasa.trial_number", "sasa.git_commit"):
+        assert child.data.tags[TAG_PARENT] == parent.info.run_id
+        for tag in (TAG_STUDY, TAG_POINT, TAG_SEED, TAG_TRIAL, TAG_COMMIT):
             assert child.data.tags[tag]
         assert child.data.params["model.kernel_size"] in {"3", "5"}
         assert child.data.params["train.lr"] == "0.05"
-        history = client.get_metric_history(child.info.run_id, "val/acc")
+        history = client.get_metric_history(child.info.run_id, METRIC_VAL_ACC)
         assert [m.step for m in history] == [0]
-        assert {"train/loss", "val/loss", "test/acc", "model/params", "model/flops"} <= set(child.data.metrics)
+        logged = {METRIC_TRAIN_LOSS, METRIC_VAL_LOSS, METRIC_TEST_ACC, METRIC_PARAMS, METRIC_FLOPS}
+        assert logged <= set(child.data.metrics)
 
 
 def test_logged_model_loads_outside_repo(finished_study, tmp_path: Path) -> None:
     tmp, _ = finished_study
     storage, tracking = stores(tmp)
     trial = optuna.load_study(study_name="tiny", storage=storage).best_trial
-    uri = trial.user_attrs["model_uri"]
+    uri = trial.user_attrs[ATTR_MODEL_URI]
     code = (
         "import sys, mlflow, mlflow.pytorch, torch\n"
         f"mlflow.set_tracking_uri({tracking!r})\n"
@@ -116,16 +146,16 @@ def test_pruning_stops_a_bad_trial_early(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     storage, tracking = stores(tmp_path)
     good0, good1, bad, skipped = optuna.load_study(study_name="prune", storage=storage).get_trials()
-    assert good0.state == good1.state == TrialState.COMPLETE and good0.user_attrs["epochs_run"] == 3
+    assert good0.state == good1.state == TrialState.COMPLETE and good0.user_attrs[ATTR_EPOCHS_RUN] == 3
     assert bad.state == TrialState.PRUNED
-    assert bad.user_attrs["pruned_at_epoch"] == 1  # epochs trained (the unit of the pruners' resources)
+    assert bad.user_attrs[ATTR_PRUNED_AT] == 1  # epochs trained (the unit of the pruners' resources)
     assert sorted(bad.intermediate_values) == [1]  # never trained past the first epoch
-    assert skipped.state == TrialState.PRUNED and skipped.user_attrs["seed"] == 1
-    assert skipped.user_attrs["point_pruned"] is True and "mlflow_run_id" not in skipped.user_attrs
+    assert skipped.state == TrialState.PRUNED and skipped.user_attrs[ATTR_SEED] == 1
+    assert skipped.user_attrs[ATTR_POINT_PRUNED] is True and ATTR_RUN not in skipped.user_attrs
     client = MlflowClient(tracking_uri=tracking)
-    run = client.get_run(bad.user_attrs["mlflow_run_id"])
+    run = client.get_run(bad.user_attrs[ATTR_RUN])
     assert run.info.status == "KILLED"
-    assert len(client.get_metric_history(run.info.run_id, "val/acc")) == 1
+    assert len(client.get_metric_history(run.info.run_id, METRIC_VAL_ACC)) == 1
     report = (tmp_path / "runs" / "reports" / "prune" / "table.md").read_text()
     bad_row = next(line for line in report.splitlines() if line.startswith("| train.lr=1e-07 |"))
     assert "| pruned at epoch 1 |" in bad_row

@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna_dashboard import get_note
 
+from platform.records import ATTR_POINT, ATTR_SEED, ROLE_STUDY, ROLE_TRIAL, TABLE_ARTIFACT, TAG_NOTE, TAG_ROLE
 from tests.platform_tests.studyrun import REPO, stores, study_cmd, tiny_spec, write_spec
 
 
@@ -54,14 +55,14 @@ def test_mlflow_and_optuna_dashboard_hold_the_answer(logged: tuple[Path, str]) -
     storage, tracking = stores(tmp)
     client = MlflowClient(tracking_uri=tracking)
     experiment = client.get_experiment_by_name("logged")
-    note = experiment.tags["mlflow.note.content"]  # the experiment's description, from the spec
+    note = experiment.tags[TAG_NOTE]  # the experiment's description, from the spec
     assert note.startswith("**logged** — does a bigger window help? (tiny)")
     assert "- parameter `window_size`: [3, 5]" in note and "seeds: [0, 1], effect ±0.02" in note
     assert f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning" in note
 
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [r for r in runs if r.data.tags["sasa.role"] == "study"]
-    table = parent.data.tags["mlflow.note.content"]  # the parent run's description: the ablation table
+    (parent,) = [r for r in runs if r.data.tags[TAG_ROLE] == ROLE_STUDY]
+    table = parent.data.tags[TAG_NOTE]  # the parent run's description: the ablation table
     lines = table.splitlines()
     header = next(line for line in lines if line.startswith("| design point"))
     assert "verdict" in header and "Δ vs ref [95 % CI]" in header
@@ -71,16 +72,16 @@ def test_mlflow_and_optuna_dashboard_hold_the_answer(logged: tuple[Path, str]) -
     assert any(word in rows["window_size=5"] for word in ("better", "worse", "equivalent", "undecided"))
     assert "report/report.html" in table and f"#/experiments/{experiment.experiment_id}/runs/" in table
 
-    artifact = client.download_artifacts(parent.info.run_id, "ablation_table.json", str(tmp / "dl"))
+    artifact = client.download_artifacts(parent.info.run_id, TABLE_ARTIFACT, str(tmp / "dl"))
     logged_table = json.loads(Path(artifact).read_text())
     assert "design point" in logged_table["columns"] and "verdict" in logged_table["columns"]
     assert sorted(row[logged_table["columns"].index("design point")] for row in logged_table["data"]) == [
         "window_size=3", "window_size=5"]
 
-    children = {r.info.run_name for r in runs if r.data.tags["sasa.role"] == "trial"}
+    children = {r.info.run_name for r in runs if r.data.tags[TAG_ROLE] == ROLE_TRIAL}
     assert children == {"k=3 seed=0 #0", "k=3 seed=1 #1", "k=5 seed=0 #2", "k=5 seed=1 #3"}
 
     study = optuna.load_study(study_name="logged", storage=storage)
     assert get_note(study).startswith("**Ablation table**") and "window_size=5" in get_note(study)
     for trial in study.trials:
-        assert {"design_point", "seed"} <= set(trial.user_attrs)
+        assert {ATTR_POINT, ATTR_SEED} <= set(trial.user_attrs)

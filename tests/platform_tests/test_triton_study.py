@@ -22,6 +22,15 @@ import sasa
 from benchmarks.digits_folder import write_digits_folder
 from platform.data.datamodule import build_datamodule
 from platform.promote.__main__ import main as promote_main
+from platform.records import (
+    ATTR_EPOCHS_RUN,
+    ATTR_RUN,
+    ATTR_TEST,
+    METRIC_TEST_ACC,
+    METRIC_VAL_ACC,
+    VERIFY_PASSED,
+    VERSION_VERIFY,
+)
 from platform.spec import TrainSpec
 from platform.spec.sections import DataSpec
 from platform.training import train_trial
@@ -62,8 +71,8 @@ def test_a_triton_study_completes_and_records_backend_and_precision(triton_study
     storage, tracking = stores(triton_study)
     (trial,) = optuna.load_study(study_name=STUDY, storage=storage).get_trials()
     assert trial.state == TrialState.COMPLETE
-    assert "test/acc" in trial.user_attrs["test"] and trial.user_attrs["epochs_run"] == 1
-    run = MlflowClient(tracking_uri=tracking).get_run(trial.user_attrs["mlflow_run_id"])
+    assert METRIC_TEST_ACC in trial.user_attrs[ATTR_TEST] and trial.user_attrs[ATTR_EPOCHS_RUN] == 1
+    run = MlflowClient(tracking_uri=tracking).get_run(trial.user_attrs[ATTR_RUN])
     assert run.info.status == "FINISHED"
     assert run.data.params["model.backend"] == "triton" and run.data.params["train.precision"] == "bf16-mixed"
 
@@ -79,7 +88,7 @@ def test_the_champion_is_verified_on_the_cpu_with_the_torch_backend(
     _, tracking = stores(triton_study)
     client = MlflowClient(tracking_uri=tracking)
     version = client.get_model_version_by_alias(f"sasa-{STUDY}", "champion")
-    assert version.tags["sasa.verification"] == "passed"
+    assert version.tags[VERSION_VERIFY] == VERIFY_PASSED
     mlflow.set_tracking_uri(tracking)
     model = mlflow.pytorch.load_model(f"models:/sasa-{STUDY}@champion", map_location="cpu")
     layers = [m for m in model.modules() if isinstance(m, sasa.SASA2d)]
@@ -101,7 +110,7 @@ def test_a_triton_checkpoint_is_saved_and_resumed_under_bf16(
         net = sasa.create_model("resnet26", 10, in_channels=1, kernel_size=3, **{
             k: v for k, v in MODEL.items() if k != "name"})
         train = TrainSpec(**{**TRAIN, "epochs": epochs, "limit_train_batches": 1})
-        return train_trial(net, datamodule, train=train, monitor="val/acc", mode="max", seed=0, work_dir=work,
+        return train_trial(net, datamodule, train=train, monitor=METRIC_VAL_ACC, mode="max", seed=0, work_dir=work,
                            callbacks=[], accelerator="cpu", progress_bar=False)
 
     first, _ = fit(1)

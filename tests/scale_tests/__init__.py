@@ -16,6 +16,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 from optuna.trial import FrozenTrial, TrialState
 
+from platform.records import (
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_SPURIOUS,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_TRIAL,
+)
+
 
 def load_trials(storage: str, name: str) -> list[FrozenTrial]:
     return optuna.load_study(study_name=name, storage=storage).get_trials()
@@ -23,11 +35,11 @@ def load_trials(storage: str, name: str) -> list[FrozenTrial]:
 
 def real(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Trials that stand for a design point (not the 'spurious' no-op trials a worker may open at the end)."""
-    return [t for t in trials if not t.user_attrs.get("spurious")]
+    return [t for t in trials if not t.user_attrs.get(ATTR_SPURIOUS)]
 
 
 def pairs(trials: list[FrozenTrial], state: TrialState) -> Counter:
-    return Counter((t.user_attrs["design_point"], t.user_attrs["seed"]) for t in real(trials) if t.state == state)
+    return Counter((t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in real(trials) if t.state == state)
 
 
 def assert_complete_exactly_once(trials: list[FrozenTrial], expected: set[tuple[str, int]]) -> None:
@@ -39,7 +51,7 @@ def assert_complete_exactly_once(trials: list[FrozenTrial], expected: set[tuple[
 def assert_nothing_left_running(trials: list[FrozenTrial], runs: list[Run]) -> None:
     stuck = [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert not stuck, f"trials left RUNNING/WAITING: {stuck}"
-    running = [(r.info.run_name, r.data.tags.get("sasa.role")) for r in runs if r.info.status == "RUNNING"]
+    running = [(r.info.run_name, r.data.tags.get(TAG_ROLE)) for r in runs if r.info.status == "RUNNING"]
     assert not running, f"MLflow runs left RUNNING: {running}"
 
 
@@ -51,9 +63,9 @@ def mlflow_runs(client: MlflowClient, name: str) -> list[Run]:
 
 def split_runs(runs: list[Run]) -> tuple[Run, list[Run]]:
     """(the one parent run, the child runs); fails unless there is exactly one parent."""
-    parents = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
+    parents = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_STUDY]
     assert len(parents) == 1, f"expected one parent run, got {[r.info.run_id for r in parents]}"
-    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    children = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL]
     assert len(children) + 1 == len(runs), "runs that are neither the study's parent nor trials"
     return parents[0], children
 
@@ -67,22 +79,22 @@ def assert_trials_match_runs(trials: list[FrozenTrial], parent: Run, children: l
     mirror = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAIL: "FAILED"}
     by_id = {r.info.run_id: r for r in children}
     by_number = {t.number: t for t in trials}
-    with_runs = [t for t in real(trials) if "mlflow_run_id" in t.user_attrs]
-    missing = [t.number for t in with_runs if t.user_attrs["mlflow_run_id"] not in by_id]
+    with_runs = [t for t in real(trials) if ATTR_RUN in t.user_attrs]
+    missing = [t.number for t in with_runs if t.user_attrs[ATTR_RUN] not in by_id]
     assert not missing, f"trials {missing} point to MLflow runs that are not children of the study"
     for trial in with_runs:
-        run = by_id[trial.user_attrs["mlflow_run_id"]]
-        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
-        assert run.data.tags["sasa.trial_number"] == str(trial.number)
+        run = by_id[trial.user_attrs[ATTR_RUN]]
+        assert run.data.tags[TAG_PARENT] == parent.info.run_id
+        assert run.data.tags[TAG_TRIAL] == str(trial.number)
         assert run.info.status == mirror[trial.state], (trial.number, trial.state, run.info.status)
-    referenced = {t.user_attrs["mlflow_run_id"] for t in with_runs}
+    referenced = {t.user_attrs[ATTR_RUN] for t in with_runs}
     for run in children:
         if run.info.run_id in referenced:
             continue
-        owner = by_number.get(int(run.data.tags["sasa.trial_number"]))
+        owner = by_number.get(int(run.data.tags[TAG_TRIAL]))
         assert run.info.status == "FAILED" and owner is not None and owner.state == TrialState.FAIL, (
             f"unreferenced child run {run.info.run_name} ({run.info.status}) of trial "
-            f"{run.data.tags['sasa.trial_number']} ({owner.state if owner else 'missing'}): was the trial claimed "
+            f"{run.data.tags[TAG_TRIAL]} ({owner.state if owner else 'missing'}): was the trial claimed "
             "by two workers?"
         )
 
@@ -93,7 +105,7 @@ def assert_secret_absent(secret: str, client: MlflowClient, runs: list[Run], *te
         for kind, mapping in (("param", run.data.params), ("tag", run.data.tags)):
             leaked = [k for k, v in mapping.items() if secret in v or secret in k]
             assert not leaked, f"password in {kind}s {leaked} of run {run.info.run_name}"
-        if run.data.tags.get("sasa.role") == "study":
+        if run.data.tags.get(TAG_ROLE) == ROLE_STUDY:
             with tempfile.TemporaryDirectory() as tmp:
                 spec_yaml = Path(client.download_artifacts(run.info.run_id, "spec.yaml", tmp)).read_text()
             assert secret not in spec_yaml, "password in the parent run's spec.yaml artifact"

@@ -24,6 +24,17 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import (
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_WORKER,
+    ROLE_TRIAL,
+    STUDY_PARENT_RUN,
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_STORAGE,
+    TAG_TRIAL,
+)
 from platform.stores import open_storage
 from tests.platform_tests.studyrun import REPO, env, study_cmd, tiny_spec, write_spec
 from tests.scale_tests import (
@@ -148,7 +159,7 @@ def test_trials_of_a_dead_node_are_failed_and_run_again(node_death, tracking_ser
     assert_trials_match_runs(trials, parent, children)
     statuses = {r.info.run_id: r.info.status for r in children}
     # (a trial killed between creating its run and recording the run's id has no id: its run is checked above)
-    killed_runs = [by_number[n].user_attrs["mlflow_run_id"] for n in dead if "mlflow_run_id" in by_number[n].user_attrs]
+    killed_runs = [by_number[n].user_attrs[ATTR_RUN] for n in dead if ATTR_RUN in by_number[n].user_attrs]
     assert killed_runs and {statuses[run_id] for run_id in killed_runs} == {"FAILED"}
 
 
@@ -157,7 +168,7 @@ def test_no_password_anywhere(node_death, postgres: PostgresServer, tracking_ser
     client = MlflowClient(tracking_uri=tracking_server.uri)
     runs = mlflow_runs(client, NAME)
     parent, _ = split_runs(runs)
-    assert parent.data.tags["sasa.optuna_storage"] == postgres.url("cluster_optuna").replace(postgres.password, "***")
+    assert parent.data.tags[TAG_STORAGE] == postgres.url("cluster_optuna").replace(postgres.password, "***")
     study_attrs = json.dumps(optuna.load_study(study_name=NAME, storage=storage).user_attrs, default=str)
     for secret in (postgres.password, tracking_server.password):
         assert_secret_absent(secret, client, runs, first_output, rerun.stdout, rerun.stderr, study_attrs)
@@ -181,13 +192,13 @@ def test_a_running_single_worker_command_takes_over_a_dead_nodes_trial(
         # Node A takes the next waiting (design point, seed), opens its MLflow run, beats once, and dies.
         study = optuna.load_study(study_name=name, storage=storage)
         taken = study.ask()
-        assert "seed" in taken.user_attrs, "node A should have taken an enqueued design point"
+        assert ATTR_SEED in taken.user_attrs, "node A should have taken an enqueued design point"
         client = MlflowClient(tracking_uri=tracking_server.uri)
-        parent = study.user_attrs["sasa.mlflow_parent_run_id"]
+        parent = study.user_attrs[STUDY_PARENT_RUN]
         run = client.create_run(client.get_run(parent).info.experiment_id, run_name="node A", tags={
-            "sasa.role": "trial", "mlflow.parentRunId": parent, "sasa.trial_number": str(taken.number)})
-        taken.set_user_attr("worker", OTHER_HOST)
-        taken.set_user_attr("mlflow_run_id", run.info.run_id)
+            TAG_ROLE: ROLE_TRIAL, TAG_PARENT: parent, TAG_TRIAL: str(taken.number)})
+        taken.set_user_attr(ATTR_WORKER, OTHER_HOST)
+        taken.set_user_attr(ATTR_RUN, run.info.run_id)
         study._storage.record_heartbeat(taken._trial_id)
         _age_heartbeats(postgres, database, [taken._trial_id])
         code = node_b.wait(timeout=WAIT_S)

@@ -19,6 +19,7 @@ import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import ATTR_EPOCHS_RUN, ATTR_FAIL, ATTR_POINT, ATTR_RESUMED_FROM, ATTR_RUN, ATTR_SEED, ATTR_WORKER
 from tests.platform_tests.studyrun import start_study, stores, tiny_spec, write_spec
 from tests.scale_tests import (
     assert_complete_exactly_once,
@@ -60,9 +61,9 @@ def _running_trial_with_checkpoint(tmp: Path, proc) -> optuna.trial.FrozenTrial:
         trials = load_trials(storage, NAME) if any(trial_root.glob("*/last.ckpt")) else []
         for trial in trials:
             attrs = trial.user_attrs
-            if trial.state != TrialState.RUNNING or "worker" not in attrs or "mlflow_run_id" not in attrs:
+            if trial.state != TrialState.RUNNING or ATTR_WORKER not in attrs or ATTR_RUN not in attrs:
                 continue
-            epoch = _saved_epoch(trial_root / f"{attrs['design_point']}-seed{attrs['seed']}" / "last.ckpt")
+            epoch = _saved_epoch(trial_root / f"{attrs[ATTR_POINT]}-seed{attrs[ATTR_SEED]}" / "last.ckpt")
             if epoch is not None and epoch < EPOCHS - 1:
                 return trial
         time.sleep(0.3)
@@ -78,7 +79,7 @@ def killed_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, optun
     proc = start_study(spec, tmp, "--workers", "2", log=log)
     try:
         victim = _running_trial_with_checkpoint(tmp, proc)
-        pid = int(victim.user_attrs["worker"].rpartition(":")[2])
+        pid = int(victim.user_attrs[ATTR_WORKER].rpartition(":")[2])
         assert pid != proc.pid, "the trial should run in a worker process, not in the main process"
         os.kill(pid, signal.SIGKILL)
         code = proc.wait(timeout=WAIT_S)
@@ -107,8 +108,8 @@ def test_the_killed_trial_is_failed_and_its_run_closed(killed_worker) -> None:
     storage, tracking = stores(tmp)
     by_number = {t.number: t for t in load_trials(storage, NAME)}
     assert by_number[victim.number].state == TrialState.FAIL
-    assert "fail_reason" not in by_number[victim.number].user_attrs  # a crash, not a genuine failure: retried
-    run = MlflowClient(tracking_uri=tracking).get_run(victim.user_attrs["mlflow_run_id"])
+    assert ATTR_FAIL not in by_number[victim.number].user_attrs  # a crash, not a genuine failure: retried
+    run = MlflowClient(tracking_uri=tracking).get_run(victim.user_attrs[ATTR_RUN])
     assert run.info.status == "FAILED"
     assert run.info.end_time is not None
 
@@ -117,13 +118,13 @@ def test_the_retry_resumes_from_the_saved_epoch_and_the_other_result_is_kept(kil
     tmp, victim, _, _ = killed_worker
     storage, _ = stores(tmp)
     trials = real(load_trials(storage, NAME))
-    pair = (victim.user_attrs["design_point"], victim.user_attrs["seed"])
-    retries = [t for t in trials if (t.user_attrs["design_point"], t.user_attrs["seed"]) == pair
+    pair = (victim.user_attrs[ATTR_POINT], victim.user_attrs[ATTR_SEED])
+    retries = [t for t in trials if (t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) == pair
                and t.number != victim.number]
     assert [t.state for t in retries] == [TrialState.COMPLETE], [(t.number, t.state) for t in retries]
-    resumed = retries[0].user_attrs.get("resumed_from")
+    resumed = retries[0].user_attrs.get(ATTR_RESUMED_FROM)
     assert resumed and resumed.endswith("last.ckpt"), retries[0].user_attrs
-    assert retries[0].user_attrs["epochs_run"] == EPOCHS
-    others = [t for t in trials if (t.user_attrs["design_point"], t.user_attrs["seed"]) != pair]
+    assert retries[0].user_attrs[ATTR_EPOCHS_RUN] == EPOCHS
+    others = [t for t in trials if (t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) != pair]
     assert [t.state for t in others] == [TrialState.COMPLETE]  # the survivor's trial ran once, never again
-    assert others[0].user_attrs.get("resumed_from") is None
+    assert others[0].user_attrs.get(ATTR_RESUMED_FROM) is None

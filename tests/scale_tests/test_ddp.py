@@ -14,6 +14,16 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import (
+    ATTR_EPOCHS_RUN,
+    ATTR_MODEL_URI,
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_SEED,
+    ATTR_WORLD_SIZE,
+    METRIC_TRAIN_LOSS,
+    METRIC_VAL_ACC,
+)
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 from tests.scale_tests import (
     assert_nothing_left_running,
@@ -44,11 +54,11 @@ def test_one_trial_one_run_trained_on_two_processes(ddp_study: tuple[Path, subpr
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
     storage, tracking = stores(tmp)
     trials = load_trials(storage, NAME)
-    assert [(t.state, t.user_attrs["design_point"], t.user_attrs["seed"]) for t in trials] == [
+    assert [(t.state, t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in trials] == [
         (TrialState.COMPLETE, "window_size=3", 0)
     ]
-    assert trials[0].user_attrs["world_size"] == 2
-    assert trials[0].user_attrs["epochs_run"] == EPOCHS
+    assert trials[0].user_attrs[ATTR_WORLD_SIZE] == 2
+    assert trials[0].user_attrs[ATTR_EPOCHS_RUN] == EPOCHS
     client = MlflowClient(tracking_uri=tracking)
     runs = mlflow_runs(client, NAME)
     parent, children = split_runs(runs)
@@ -60,12 +70,12 @@ def test_one_trial_one_run_trained_on_two_processes(ddp_study: tuple[Path, subpr
 def test_only_rank_zero_reports(ddp_study: tuple[Path, subprocess.CompletedProcess]) -> None:
     tmp, _ = ddp_study
     storage, tracking = stores(tmp)
-    run_id = load_trials(storage, NAME)[0].user_attrs["mlflow_run_id"]
+    run_id = load_trials(storage, NAME)[0].user_attrs[ATTR_RUN]
     client = MlflowClient(tracking_uri=tracking)
-    for metric in ("val/acc", "train/loss"):
+    for metric in (METRIC_VAL_ACC, METRIC_TRAIN_LOSS):
         steps = sorted(m.step for m in client.get_metric_history(run_id, metric))
         assert steps == list(range(EPOCHS)), (metric, steps)  # one point per epoch: rank 1 logged nothing
     experiment = client.get_experiment_by_name(NAME).experiment_id
     models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
     assert len(models) == 1  # the model is logged once, by rank 0
-    assert load_trials(storage, NAME)[0].user_attrs["model_uri"] == f"models:/{models[0].model_id}"
+    assert load_trials(storage, NAME)[0].user_attrs[ATTR_MODEL_URI] == f"models:/{models[0].model_id}"

@@ -19,6 +19,17 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import (
+    ATTR_FAIL,
+    ATTR_POINT,
+    ATTR_RUN,
+    ATTR_WORKER,
+    METRIC_TEST_ACC,
+    METRIC_VAL_ACC,
+    STUDY_PARENT_RUN,
+    TAG_FAIL,
+    TAG_POINT,
+)
 from platform.stores import open_storage
 from platform.study.devices import DevicePlanError, plan_workers
 from tests.platform_tests.studyrun import REPO, run_study, stores, tiny_spec, write_spec
@@ -47,7 +58,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproc
 def _keys(tmp: Path) -> tuple[str, str]:
     """The design point keys as the runner writes them (read back rather than guessed from float formatting)."""
     storage, _ = stores(tmp)
-    keys = sorted({t.user_attrs["design_point"] for t in real(load_trials(storage, NAME))})
+    keys = sorted({t.user_attrs[ATTR_POINT] for t in real(load_trials(storage, NAME))})
     assert len(keys) == 2, keys
     good = [k for k in keys if "0.05" in k]
     assert len(good) == 1, keys
@@ -63,11 +74,11 @@ def test_two_workers_run_each_pair_once_side_by_side(two_workers: tuple[Path, su
     good, _ = _keys(tmp)
     assert_complete_exactly_once(trials, {(good, 0), (good, 1)})
 
-    ran = [t for t in real(trials) if "worker" in t.user_attrs]
-    assert len({t.user_attrs["worker"] for t in ran}) == 2, "both workers should have run trials"
+    ran = [t for t in real(trials) if ATTR_WORKER in t.user_attrs]
+    assert len({t.user_attrs[ATTR_WORKER] for t in ran}) == 2, "both workers should have run trials"
     overlapping = [
         (a.number, b.number) for a in ran for b in ran
-        if a.user_attrs["worker"] != b.user_attrs["worker"] and a.datetime_start < b.datetime_complete
+        if a.user_attrs[ATTR_WORKER] != b.user_attrs[ATTR_WORKER] and a.datetime_start < b.datetime_complete
         and b.datetime_start < a.datetime_complete
     ]
     assert overlapping, "no two trials of different workers ran at the same time"
@@ -89,11 +100,11 @@ def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(
     for trial in real(trials):
         if trial.state != TrialState.FAIL:
             continue
-        reason = trial.user_attrs["fail_reason"]
+        reason = trial.user_attrs[ATTR_FAIL]
         assert "finite" in reason.lower() or "nan" in reason.lower(), reason
-        run = runs[trial.user_attrs["mlflow_run_id"]]
+        run = runs[trial.user_attrs[ATTR_RUN]]
         assert run.info.status == "FAILED"
-        assert run.data.tags["sasa.fail_reason"] == reason
+        assert run.data.tags[TAG_FAIL] == reason
 
 
 def test_workers_share_one_parent_run(two_workers: tuple[Path, subprocess.CompletedProcess]) -> None:
@@ -107,11 +118,11 @@ def test_workers_share_one_parent_run(two_workers: tuple[Path, subprocess.Comple
     assert_trials_match_runs(trials, parent, children)
     assert_nothing_left_running(trials, runs)
     study = optuna.load_study(study_name=NAME, storage=storage)
-    assert study.user_attrs["sasa.mlflow_parent_run_id"] == parent.info.run_id
+    assert study.user_attrs[STUDY_PARENT_RUN] == parent.info.run_id
     good, _ = _keys(tmp)
     finished = [r for r in children if r.info.status == "FINISHED"]
-    assert sorted(r.data.tags["sasa.design_point"] for r in finished) == [good, good]
-    assert all("test/acc" in r.data.metrics and "val/acc" in r.data.metrics for r in finished)
+    assert sorted(r.data.tags[TAG_POINT] for r in finished) == [good, good]
+    assert all(METRIC_TEST_ACC in r.data.metrics and METRIC_VAL_ACC in r.data.metrics for r in finished)
 
 
 CLAIMER = """

@@ -18,6 +18,18 @@ import pytest
 from mlflow import MlflowClient
 from selenium.common.exceptions import ElementClickInterceptedException
 
+from platform.records import (
+    EXPERIMENT_KIND_TRAINING,
+    PARENT_METRIC_PREFIX,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    SOURCE_NAME,
+    TAG_EXPERIMENT_KIND,
+    TAG_NOTE,
+    TAG_POINT,
+    TAG_ROLE,
+    TRAINING_VIEW_QUERY,
+)
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 from tests.support.servers import mlflow_server, static_server
 from tests.ui_tests.browser import browser_paths, chromium, console_errors, wait_for_text
@@ -86,8 +98,8 @@ def test_mlflow_ui_and_report_in_a_real_browser(reported_study: Path) -> None:
     client = MlflowClient(tracking_uri=tracking)
     experiment = client.get_experiment_by_name(STUDY)
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
-    children = sorted(r.info.run_name for r in runs if r.data.tags.get("sasa.role") == "trial")
+    (parent,) = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_STUDY]
+    children = sorted(r.info.run_name for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL)
     assert len(children) == 2
     assert "report/report.html" in [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
 
@@ -144,7 +156,6 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from platform.records import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND, TAG_POINT
     from platform.study.tracking import experiment_url
 
     tmp = reported_study
@@ -153,12 +164,12 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
     experiment = client.get_experiment_by_name(STUDY)
     assert experiment.tags[TAG_EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [r for r in runs if r.data.tags.get("sasa.role") == "study"]
-    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    (parent,) = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_STUDY]
+    children = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL]
     points = sorted(r.data.tags[TAG_POINT] for r in children)
     assert points == ["window_size=3", "window_size=5"]
     for point in points:  # the end-of-study table on the parent run, one metric per design point
-        assert f"table/{point.replace('=', ':')}/mean" in parent.data.metrics
+        assert f"{PARENT_METRIC_PREFIX}{point.replace('=', ':')}/mean" in parent.data.metrics
 
     with (
         mlflow_server(tracking, tmp / "runs" / "mlartifacts", tmp / "mlflow-server-2.log") as mlflow_url,
@@ -166,13 +177,13 @@ def test_mlflow_training_view_shows_dataset_source_and_groups_by_design_point(re
     ):
         driver.get(experiment_url(experiment.experiment_id, mlflow_url))
         wait_for_text(driver, [STUDY, "Model training", "Run Name", "Dataset", "Source"])
-        assert "workflowType=machine_learning" in driver.current_url
+        assert TRAINING_VIEW_QUERY in driver.current_url
         _close_assistant(driver)
         _click(driver, driver.find_elements(By.CSS_SELECTOR, RUN_NAME_EXPANDER)[0])
         names = [r.info.run_name for r in children]
-        body = wait_for_text(driver, [*names, "digits (", "python -m platform.study"])
+        body = wait_for_text(driver, [*names, "digits (", SOURCE_NAME])
         assert body.count("digits (") == len(children)  # the Dataset column: one dataset input per child run
-        assert body.count("python -m platform.study") == len(runs)  # the Source column: every run
+        assert body.count(SOURCE_NAME) == len(runs)  # the Source column: every run
         _screenshot(driver, "mlflow-training-view.png")
         assert not _unexpected(console_errors(driver))
 
@@ -194,7 +205,7 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
     tmp = reported_study
     tracking = stores(tmp)[1]
     experiment = MlflowClient(tracking_uri=tracking).get_experiment_by_name(STUDY)
-    assert experiment.tags["mlflow.note.content"].startswith(f"**{STUDY}**")  # the description from the spec
+    assert experiment.tags[TAG_NOTE].startswith(f"**{STUDY}**")  # the description from the spec
 
     def open_from_list(driver, base: str) -> str:
         driver.get(f"{base}/#/experiments")
@@ -220,5 +231,5 @@ def test_experiments_list_opens_the_view_of_the_sidebar_switch(reported_study: P
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", switch[0])
         _click(driver, switch[0])
         then = open_from_list(driver, mlflow_url)
-        assert "workflowType=machine_learning" in then and "/runs" in then, then
+        assert TRAINING_VIEW_QUERY in then and "/runs" in then, then
         assert not _unexpected(console_errors(driver))
