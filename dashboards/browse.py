@@ -25,8 +25,9 @@ from .lab import load, records
 from .lab import spec as spec_module
 from .report import build_table
 
-EXPORT_COLUMNS = ("trial", "state", "design_point", "seed", "value", "spurious", "params", "flops", "throughput",
-                  "test_acc", "fail_reason", "mlflow_run_id", "model_uri", "start", "complete")  # then param:*, MLflow
+EXPORT_COLUMNS = ("trial", "state", records.ATTR_POINT, "seed", "value", "spurious", "params", "flops", "throughput",
+                  "test_acc", records.ATTR_FAIL, records.ATTR_RUN, records.ATTR_MODEL_URI, "start",
+                  "complete")  # then param:*, MLflow; named after the trial attributes they carry
 LIST_HEADER = ("study", "design", "done/total", "pruned/failed", "running", "best", "last update")
 
 

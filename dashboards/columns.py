@@ -27,11 +27,11 @@ from .rows import PRUNED, Context, TableRow, decision_numbers
 MARKDOWN = "table.md"
 HTML = "report.html"
 CSV = "table.csv"
-REPORT_METRICS = "report/"  # the report's numbers on the parent run: report/<point>/<key>
+REPORT_METRICS = "report metrics"  # the report's numbers on the parent run: report/<point>/<key>
 TERMINAL = "terminal"  # the end-of-study summary
 NOTE = "note"  # the parent run's description and the Optuna study's note (markdown)
-TABLE = "ablation_table.json"  # the parent run's MLflow table
-TABLE_METRICS = "table/"  # the end-of-study table's numbers on the parent run: table/<point>/<key>
+TABLE = "mlflow table"  # the parent run's MLflow table (ablation_table.json)
+TABLE_METRICS = "table metrics"  # the end-of-study table's numbers on the parent run: table/<point>/<key>
 REPORT = frozenset({MARKDOWN, HTML})
 SUMMARY = frozenset({TERMINAL, NOTE})
 EVERY = frozenset({MARKDOWN, HTML, CSV, REPORT_METRICS, TERMINAL, NOTE, TABLE, TABLE_METRICS})

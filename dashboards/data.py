@@ -40,6 +40,7 @@ class StudyInfo:
     reference_levels: dict[str, str] | None = None  # ``reference`` as level labels (the points' ``level`` form)
     targets: dict[str, str] = field(default_factory=dict)  # parameter -> the spec field it sets (model.kernel_size)
     examples: dict[str, int] | None = None  # examples per split the trials recorded (an accuracy is k/N of these)
+    test_metric: str | None = None  # the name of ``PointData.test_acc``'s metric (the loader's records name)
 
 
 @dataclass

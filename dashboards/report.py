@@ -152,7 +152,7 @@ def _figures(report: Report, curves: list[Curve] | None) -> None:
         else:
             report.notes.append(f"no per-epoch {info.metric} history found in MLflow: validation curves skipped")
     use_test = any(r.point.test_acc is not None for r in report.rows)
-    accuracy = "test/acc" if use_test else info.metric
+    accuracy = (info.test_metric or info.metric) if use_test else info.metric
     for cost in ("flops", "params"):
         if any(getattr(p, cost) is not None and p.accuracy is not None for p in levels):
             unit = "FLOPs (G)" if cost == "flops" else "params (M)"

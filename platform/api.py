@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from .promote.promotion import promote
-from .records import ROLE_TRIAL, STUDY_SPEC, TAG_ROLE, TrialRecord
+from .records import ATTR_FAIL, ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ROLE_TRIAL, STUDY_SPEC, TAG_ROLE, TrialRecord
 from .reports.load import load_study, open_optuna, trial_row
 from .reports.publish import Outcome, report_study
 from .search import point_from_optuna
@@ -35,9 +35,10 @@ from .training.classifier import SasaClassifier
 
 __all__ = ["SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
 
-RESULT_COLUMNS = ("trial", "design_point", "seed", "state", "value", "params", "flops", "test_acc", "mlflow_run_id")
+# Named after the trial attributes they carry (design_point, mlflow_run_id, …: records.py).
+RESULT_COLUMNS = ("trial", ATTR_POINT, "seed", "state", "value", "params", "flops", "test_acc", ATTR_RUN)
 # A row's columns (reports.load.trial_row): value_2 only for two objectives; the search parameters follow.
-TRIAL_COLUMNS = (*RESULT_COLUMNS, "value_2", "test_loss", "throughput", "mlflow_status", "fail_reason", "model_uri")
+TRIAL_COLUMNS = (*RESULT_COLUMNS, "value_2", "test_loss", "throughput", "mlflow_status", ATTR_FAIL, ATTR_MODEL_URI)
 _DEFAULT_RUNS = Path("runs")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import platform.records as records
 from tests.test_docs import DOCS, README, ROOT
 
 REPO = ROOT
@@ -40,14 +41,15 @@ _FILE_SUFFIXES = (".csv", ".yaml", ".yml", ".md", ".py", ".png", ".json", ".db",
 
 @functools.cache
 def _persisted_values() -> frozenset[str]:
-    """Every string constant of platform/records.py (tags, keys): dotted names that are data, not Python."""
-    tree = ast.parse((REPO / "platform" / "records.py").read_text(encoding="utf-8"))
-    return frozenset(n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    """The persisted names of platform/records.py (tags, keys), incl. the test metrics' model-version tags."""
+    values = {v for k, v in vars(records).items() if k.isupper() and isinstance(v, str)}
+    return frozenset(values | {records.version_metric_tag(m) for m in records.LOGGED_METRICS})
 
 
 def _is_persisted(name: str) -> bool:
+    """A persisted name, or one built from a persisted prefix (``sasa.design.<parameter>``; not a bare ``sasa.``)."""
     values = _persisted_values()
-    return name in values or any(name.startswith(v) for v in values if v.endswith("."))
+    return name in values or any(name.startswith(v) for v in values if v.endswith(".") and v.count(".") > 1)
 
 
 def _module_file(parts: list[str]) -> Path | None:

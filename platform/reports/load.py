@@ -20,7 +20,12 @@ from optuna.trial import FrozenTrial, TrialState
 from ..records import (
     ARCHIVE_MARK,
     ATTR_EXAMPLES,
+    ATTR_FAIL,
+    ATTR_MODEL_URI,
+    ATTR_POINT,
     ATTR_PRUNED_AT,
+    ATTR_RUN,
+    METRIC_TEST_ACC,
     METRIC_TEST_LOSS,
     METRIC_VAL_ACC,
     STUDY_PARENT_RUN,
@@ -115,6 +120,7 @@ def study_info(study: optuna.Study | None, spec: dict[str, Any]) -> data.StudyIn
         reference_levels={n: label(v) for n, v in reference.items()} if reference else None,
         targets={name: READY_NAMES.get(name, name) for name in parameters},
         examples=recorded_examples(study) if study is not None else None,
+        test_metric=METRIC_TEST_ACC,
     )
 
 
@@ -222,7 +228,7 @@ _OMIT = object()  # a field the trial does not have (value_2 of a single-objecti
 TRIAL_FIELDS: dict[str, Callable[[FrozenTrial, TrialRecord], Any]] = {
     "trial": lambda t, r: r.number,
     "state": lambda t, r: r.state,
-    "design_point": lambda t, r: r.design_point,
+    ATTR_POINT: lambda t, r: r.design_point,
     "seed": lambda t, r: r.seed,
     "value": lambda t, r: r.value,
     "value_2": lambda t, r: r.values[1] if len(r.values) > 1 else _OMIT,
@@ -232,9 +238,9 @@ TRIAL_FIELDS: dict[str, Callable[[FrozenTrial, TrialRecord], Any]] = {
     "throughput": lambda t, r: r.throughput,
     "test_acc": lambda t, r: r.test_acc,
     "test_loss": lambda t, r: r.test.get(METRIC_TEST_LOSS),
-    "fail_reason": lambda t, r: r.fail_reason,
-    "mlflow_run_id": lambda t, r: r.mlflow_run_id,
-    "model_uri": lambda t, r: r.model_uri,
+    ATTR_FAIL: lambda t, r: r.fail_reason,
+    ATTR_RUN: lambda t, r: r.mlflow_run_id,
+    ATTR_MODEL_URI: lambda t, r: r.model_uri,
     "start": lambda t, r: t.datetime_start,
     "complete": lambda t, r: t.datetime_complete,
 }

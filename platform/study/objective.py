@@ -51,7 +51,12 @@ from ..records import (
     ATTR_THROUGHPUT,
     ATTR_WORKER,
     FAIL_INTERRUPTED,
+    METRIC_BEST_PREFIX,
     METRIC_DATA_WAIT,
+    METRIC_FIT_SECONDS,
+    METRIC_FLOPS,
+    METRIC_PARAMS,
+    METRIC_THROUGHPUT,
     ORIGIN_SAMPLED,
     OUTCOME_ATTRS,
     TAG_COMMIT,
@@ -217,7 +222,7 @@ class Objective:
                     "runtime": runtime_settings(train_spec, ctx.accelerator)}
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_dataset(run_id, spec.data, info)
-        ctx.tracker.log_metrics(run_id, {"model/params": n_params, "model/flops": flops})
+        ctx.tracker.log_metrics(run_id, {METRIC_PARAMS: n_params, METRIC_FLOPS: flops})
         examples = evaluated_examples(info, train_spec.batch_size, train_spec.limit_val_batches)
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config,
                            ATTR_EXAMPLES: examples}.items():
@@ -249,11 +254,11 @@ class Objective:
         trial.set_user_attr(ATTR_THROUGHPUT, outcome.throughput)
         trial.set_user_attr(ATTR_TEST, outcome.test_metrics)
         ctx.tracker.log_metrics(
-            run_id, {"throughput": outcome.throughput, "time/fit_s": outcome.fit_seconds,
+            run_id, {METRIC_THROUGHPUT: outcome.throughput, METRIC_FIT_SECONDS: outcome.fit_seconds,
                      METRIC_DATA_WAIT: outcome.data_wait_fraction, **outcome.test_metrics}
         )
         if outcome.best_value is not None:
-            ctx.tracker.log_metrics(run_id, {f"best/{monitor}": outcome.best_value})
+            ctx.tracker.log_metrics(run_id, {f"{METRIC_BEST_PREFIX}{monitor}": outcome.best_value})
         if pruning is not None and pruning.pruned_at is not None:
             trial.set_user_attr(ATTR_POINT_PRUNED if pruning.by_point else ATTR_PRUNED_AT,
                                 True if pruning.by_point else pruning.pruned_at)
