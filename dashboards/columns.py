@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from . import stats, verdicts
 from .data import PointData
-from .rows import PRUNED, Context, TableRow, decision_numbers
+from .rows import PRUNED, Context, PointSummary, TableRow, decision_numbers
 
 # --- outputs ---------------------------------------------------------------------------------------------------
 MARKDOWN = "table.md"
@@ -100,25 +100,7 @@ def _num(value: float | None, fmt: str) -> str:
 # --- the end-of-study rows -------------------------------------------------------------------------------------
 
 
-class PointRow(Protocol):
-    """A design point as the end-of-study summary has it (``study.summary.PointSummary``)."""
-
-    key: str
-    values: tuple[float, ...]
-    n_complete: int
-    n_pruned: int
-    n_failed: int
-    params: int | None
-    flops: int | None
-
-    @property
-    def mean(self) -> float | None: ...
-
-    @property
-    def std(self) -> float | None: ...
-
-
-def summary_rows(rows: Sequence[PointRow], found: Mapping[str, verdicts.Verdict]) -> list[TableRow]:
+def summary_rows(rows: Sequence[PointSummary], found: Mapping[str, verdicts.Verdict]) -> list[TableRow]:
     """The end-of-study rows: each design point with its verdict from ``found`` (none without ``search.effect``)."""
     references = {v.reference for v in found.values()}
     out = []

@@ -1,9 +1,11 @@
 """A row of the ablation table (:class:`TableRow`) and what a cell needs besides it (:class:`Context`): the type
-every column of :mod:`.columns` reads, in every output.
+every column of :mod:`.columns` reads, in every output; :class:`PointSummary`, a design point as the end-of-study
+summary has it (the rows :func:`.columns.summary_rows` turns into table rows).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -49,3 +51,30 @@ def decision_numbers(row: TableRow) -> tuple[str | None, float | None, float | N
     else:
         p, bound = d.p_value, d.p_boundary
     return d.test, p, bound, verdicts.seeds_label(d.seeds_needed)
+
+
+@dataclass(frozen=True)
+class PointSummary:
+    """A design point at the end of a study: its complete trials' objective values, counts, params and FLOPs."""
+
+    key: str
+    values: tuple[float, ...]
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    params: int | None
+    flops: int | None
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    @classmethod
+    def of(cls, point: PointData) -> PointSummary:
+        """The end-of-study row of a design point (the loader's ``point_data``)."""
+        return cls(key=point.key, values=point.trial_values, n_complete=point.n_complete, n_pruned=point.n_pruned,
+                   n_failed=point.n_failed, params=point.params, flops=point.flops)

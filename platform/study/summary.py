@@ -7,43 +7,16 @@ The numbers are computed by :func:`get_summary_info` and :func:`get_verdicts` (p
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass
-
 import optuna
 from rich.console import Console
 from rich.table import Table
 
 from ..labels import legend, short_labels
 from ..reports.load import point_data, point_info, study_info
-from ..reports.views import columns, data, decisions, verdicts
+from ..reports.views import columns, data, decisions, rows, verdicts
 
 best_key = data.best_key  # the report's rule, one function (the parent run's note reads it here too)
-
-
-@dataclass(frozen=True)
-class PointSummary:
-    key: str
-    values: tuple[float, ...]
-    n_complete: int
-    n_pruned: int
-    n_failed: int
-    params: int | None
-    flops: int | None
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
-
-    @classmethod
-    def of(cls, point: data.PointData) -> PointSummary:
-        """The end-of-study row of a design point (:func:`..reports.load.point_data`)."""
-        return cls(key=point.key, values=point.trial_values, n_complete=point.n_complete, n_pruned=point.n_pruned,
-                   n_failed=point.n_failed, params=point.params, flops=point.flops)
+PointSummary = rows.PointSummary  # a design point's end-of-study row (the dashboards' type, read by the columns)
 
 
 def get_summary_info(study: optuna.Study) -> list[PointSummary]:

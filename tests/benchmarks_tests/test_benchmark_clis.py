@@ -60,12 +60,15 @@ def test_sasa_budget_leaves_jobs_not_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["--device", "tpu"], ["--configs", "8:4:4"], ["--dtypes", "fp16"], ["--backends", "cuda"], ["--batch", "0"]],
+    ("command", "argv"),
+    [*(("sasa", a) for a in (["--device", "tpu"], ["--configs", "8:4:4"], ["--dtypes", "fp16"],
+                             ["--backends", "cuda"], ["--batch", "0"])),
+     *(("models", a) for a in (["--sizes", "imagenet"], ["--models", "vit"], ["--precision", "bf16"]))],
 )
-def test_sasa_rejects_bad_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+def test_benchmarks_reject_bad_options(command: str, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    main = {"sasa": sasa_bench.main, "models": models.main}[command]
     with pytest.raises(SystemExit) as exc:
-        sasa_bench.main(argv)
+        main(argv)
     assert exc.value.code == 2
     assert argv[0] in capsys.readouterr().err
 
@@ -78,14 +81,6 @@ def test_models_cpu_reports_throughput_side_by_side(tmp_path: Path) -> None:
     assert set(rows) == {"conv", "attention"}
     assert all(float(r["images_per_s"]) > 0 and r["size"] == "study" for r in rows.values())
     assert "| study | attention | 2 |" in out.read_text()
-
-
-@pytest.mark.parametrize("argv", [["--sizes", "imagenet"], ["--models", "vit"], ["--precision", "bf16"]])
-def test_models_rejects_bad_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        models.main(argv)
-    assert exc.value.code == 2
-    assert argv[0] in capsys.readouterr().err
 
 
 def test_correctness_passes_the_torch_backend_and_writes_its_table(tmp_path: Path) -> None:

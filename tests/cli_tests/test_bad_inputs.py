@@ -6,7 +6,7 @@ traceback, bounded output, an answer within the time limit (a hang is a failure,
 option named on stderr, and no path created or modified in the case folder (runs folder, stores, data cache) or
 the Hugging Face cache. Cases with an existing study start from a copy of a finished study's runs folder and also
 compare every row of both stores. The cases are in :mod:`tests.cli_tests.cases`; the existing in-process table
-(``tests/platform_tests/test_spec.py::BAD_SPECS``) is run through the command line here as well.
+(``tests/platform_tests/spec/test_spec.py::BAD_SPECS``) is run through the command line here as well.
 
 Set ``SASA_BAD_INPUTS_REPORT=FILE`` to append one JSON line per case (its outcome) to FILE.
 """
@@ -26,7 +26,7 @@ from tests.cli_tests.cases import CASES, Case
 from tests.cli_tests.cases3 import CASES3
 from tests.cli_tests.files import SPEC, spec_text
 from tests.cli_tests.harness import TRACEBACK, Runner, base_env, changes, judge, record, snapshot, store_dump
-from tests.platform_tests.test_spec import BAD_SPECS
+from tests.platform_tests.spec.test_spec import BAD_SPECS
 
 REPORT = os.environ.get("SASA_BAD_INPUTS_REPORT")
 STORES = ("optuna.db", "mlflow.db")

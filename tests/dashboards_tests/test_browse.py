@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from dashboards.__main__ import main
 from platform.records import ATTR_POINT, ATTR_SEED
-from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
+from tests.dashboards_tests.stored import Stores, add_study, make_stores, resolved_spec
 
 GRID = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0, 1], "reference": {"window_size": 7}}
 WINDOW = {(3,): {0: 0.70, 1: 0.72}, (5,): {0: 0.80, 1: 0.83}, (7,): {0: 0.90, 1: 0.92}}

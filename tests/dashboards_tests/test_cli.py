@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from dashboards.__main__ import main
-from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
+from tests.dashboards_tests.stored import Stores, add_study, make_stores, resolved_spec
 from tests.platform_tests.studyrun import REPO, env, tiny_spec
 
 GRID = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0, 1, 2], "reference": {"window_size": 7}}

@@ -16,7 +16,7 @@ from dashboards.paper import paper_table
 from dashboards.report import TableRow
 from platform.reports.publish import Outcome, report_study
 from platform.study.report_hook import build_report_after_study
-from tests.dashboards_tests import Stores, add_study, make_stores, resolved_spec
+from tests.dashboards_tests.stored import Stores, add_study, make_stores, resolved_spec
 
 SEEDS = [0, 1, 2, 3, 4]
 

@@ -6,10 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import optuna
 import yaml
+from optuna.trial import FrozenTrial
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,6 +46,28 @@ def write_spec(path: Path, spec: dict[str, Any]) -> Path:
 def stores(tmp_path: Path) -> tuple[str, str]:
     runs = tmp_path / "runs"
     return f"sqlite:///{runs / 'optuna.db'}", f"sqlite:///{runs / 'mlflow.db'}"
+
+
+T = TypeVar("T")
+
+
+def wait_for_trials(tmp_path: Path, name: str, proc: subprocess.Popen, found: Callable[[list[FrozenTrial]], T | None],
+                    *, what: str, timeout: float = 420) -> T:
+    """Poll the study ``name`` in ``tmp_path``'s default Optuna store while ``proc`` (running it) lives, until
+    ``found(trials)`` returns something; that. Fails when the study ends first or after ``timeout`` seconds."""
+    storage, _ = stores(tmp_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the study ended before {what} appeared"
+        if (tmp_path / "runs" / "optuna.db").exists():  # never create the product's database ourselves
+            try:
+                result = found(optuna.load_study(study_name=name, storage=storage).get_trials())
+            except KeyError:  # the study is not created yet
+                result = None
+            if result is not None:
+                return result
+        time.sleep(0.2)
+    raise AssertionError(f"no {what} appeared in {timeout:.0f} s")
 
 
 def study_cmd(spec_path: Path, tmp_path: Path, *extra: str) -> list[str]:

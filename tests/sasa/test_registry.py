@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import re
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +12,7 @@ from torch import nn
 
 import sasa
 from sasa.models import factory, registry
+from tests.support.modules import write_user_module
 
 TINY = '''
 from torch import nn
@@ -60,11 +58,8 @@ def clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
     """A researcher's module, importable under a name unique to the test."""
-    name = re.sub(r"\W", "_", f"user_backbones_{request.node.name}")
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(TINY))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    return name
+    return write_user_module(TINY, prefix="user_backbones", where=tmp_path,
+                             monkeypatch=monkeypatch, request=request)
 
 
 def test_the_resnets_are_registered() -> None:

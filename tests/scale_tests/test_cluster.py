@@ -37,7 +37,7 @@ from platform.records import (
 )
 from platform.stores import open_storage
 from tests.platform_tests.studyrun import REPO, env, study_cmd, tiny_spec, write_spec
-from tests.scale_tests import (
+from tests.scale_tests.accounting import (
     assert_complete_exactly_once,
     assert_nothing_left_running,
     assert_secret_absent,

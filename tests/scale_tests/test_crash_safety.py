@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 
 from platform.records import ATTR_EPOCHS_RUN, ATTR_FAIL, ATTR_POINT, ATTR_RESUMED_FROM, ATTR_RUN, ATTR_SEED, ATTR_WORKER
 from tests.platform_tests.studyrun import start_study, stores, tiny_spec, write_spec
-from tests.scale_tests import (
+from tests.scale_tests.accounting import (
     assert_complete_exactly_once,
     assert_nothing_left_running,
     assert_trials_match_runs,

@@ -25,7 +25,7 @@ from platform.records import (
     METRIC_VAL_ACC,
 )
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
-from tests.scale_tests import (
+from tests.scale_tests.accounting import (
     assert_nothing_left_running,
     assert_trials_match_runs,
     load_trials,

@@ -33,7 +33,7 @@ from platform.records import (
 from platform.stores import open_storage
 from platform.study.devices import DevicePlanError, plan_workers
 from tests.platform_tests.studyrun import REPO, run_study, stores, tiny_spec, write_spec
-from tests.scale_tests import (
+from tests.scale_tests.accounting import (
     assert_complete_exactly_once,
     assert_nothing_left_running,
     assert_trials_match_runs,

@@ -8,9 +8,6 @@ are reported at the YAML path to blame.
 
 from __future__ import annotations
 
-import re
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +21,7 @@ from platform.spec.compare import result_changes
 from platform.spec.sections import ModelSpec
 from sasa.kernels import BACKENDS
 from sasa.models import factory
+from tests.support.modules import write_user_module
 
 USER_MODULE = '''
 from torch import nn
@@ -102,11 +100,8 @@ def test_a_new_depth_needs_no_other_edit(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture
 def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> str:
-    name = re.sub(r"\W", "_", f"spec_backbones_{request.node.name}")
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(USER_MODULE))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    return name
+    return write_user_module(USER_MODULE, prefix="spec_backbones", where=tmp_path,
+                             monkeypatch=monkeypatch, request=request)
 
 
 def study(model: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from platform.records import (
     TAG_ROLE,
     TAG_TRIAL,
 )
-from tests.platform_tests.test_pinned_sampled import DONE, EPOCHS, NAME, Scenario, killed_sampled_study
+from tests.platform_tests.study.test_pinned_sampled import DONE, EPOCHS, NAME, Scenario, killed_sampled_study
 
 
 @pytest.fixture(scope="module")

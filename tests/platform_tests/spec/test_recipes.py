@@ -13,7 +13,7 @@ import yaml
 from platform.spec import SpecError, load_spec, parse_spec
 from platform.spec.compose import compose_files, deep_merge
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 STUDIES = sorted((REPO / "studies").glob("*.yaml"))
 RECIPES = sorted((REPO / "recipes").glob("*.yaml"))
 SUFFIXES = {"cpu-digits": "", "cifar10-gpu": "-cifar10", "cifar100-gpu": "-cifar100", "imagenet-gpu": "-imagenet",

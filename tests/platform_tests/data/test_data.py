@@ -19,7 +19,7 @@ from platform.data.sources import load_source, select_splits
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _splits(dd: datasets.DatasetDict, spec: Spec) -> dict[str, datasets.Dataset]:

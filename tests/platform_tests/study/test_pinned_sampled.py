@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import signal
 import subprocess
-import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
 from platform.records import ATTR_FAIL, ATTR_ORIGIN, ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_SPURIOUS, ORIGIN_SAMPLED
-from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
+from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, wait_for_trials, write_spec
 
 NAME = "sampled"
 EPOCHS = 4
@@ -70,26 +70,16 @@ def spec_dict() -> dict:
     )
 
 
-def _wait_for_checkpointed_sampled_trial(tmp_path: Path, storage: str, proc: subprocess.Popen,
-                                         timeout: float = 420) -> FrozenTrial:
+def _checkpointed_sampled_trial(tmp_path: Path) -> Callable[[list[FrozenTrial]], FrozenTrial | None]:
     """The RUNNING sampled trial once it has saved ``last.ckpt`` (an epoch finished, ≥ 3 epochs to go)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the study ended before it could be killed"
-        if not (tmp_path / "runs" / "optuna.db").exists():  # never create the product's database ourselves
-            time.sleep(0.2)
-            continue
-        try:
-            trials = optuna.load_study(study_name=NAME, storage=storage).get_trials()
-        except KeyError:  # the study is not created yet
-            time.sleep(0.2)
-            continue
+
+    def found(trials: list[FrozenTrial]) -> FrozenTrial | None:
         running = [t for t in trials
                    if t.state == TrialState.RUNNING and t.user_attrs.get(ATTR_ORIGIN) == ORIGIN_SAMPLED]
-        if running and list((tmp_path / "runs" / "trials" / NAME).glob("*-seed0/last.ckpt")):
-            return running[0]
-        time.sleep(0.2)
-    raise AssertionError("no checkpointed sampled trial appeared in time")
+        checkpointed = list((tmp_path / "runs" / "trials" / NAME).glob("*-seed0/last.ckpt"))
+        return running[0] if running and checkpointed else None
+
+    return found
 
 
 @functools.cache
@@ -101,7 +91,8 @@ def killed_sampled_study(root: Path) -> Scenario:
     storage, tracking = stores(tmp_path)
     proc = start_study(spec, tmp_path, log=tmp_path / "first.log")
     try:
-        victim = _wait_for_checkpointed_sampled_trial(tmp_path, storage, proc)
+        victim = wait_for_trials(tmp_path, NAME, proc, _checkpointed_sampled_trial(tmp_path),
+                                 what="a checkpointed sampled trial")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

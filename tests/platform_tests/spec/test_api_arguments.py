@@ -17,7 +17,7 @@ from platform.api import build_report, load_results, run_study
 from platform.promote.promotion import promote
 from platform.training.classifier import SasaClassifier
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SPEC = REPO / "studies" / "window_size.yaml"
 
 

@@ -3,48 +3,37 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from platform.records import ATTR_EPOCHS_RUN, ATTR_POINT, ATTR_RESUMED_FROM, ATTR_RUN, ATTR_SEED, TAG_ROLE
-from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, write_spec
+from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, wait_for_trials, write_spec
 
 SLOW_TRAIN = {"epochs": 8, "limit_train_batches": 8}
 
 
-def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: int, timeout: float = 420) -> int:
+def _wait_for_running_trial(tmp_path: Path, name: str, proc, *, min_complete: int) -> int:
     """Poll until ``min_complete`` trials are COMPLETE and another has finished its first epoch; its number.
 
     "Finished its first epoch" = its ``last.ckpt`` exists: the process is then surely inside the trial (seven
     epochs to go), whatever the machine's speed, and the retry has a checkpoint to resume from.
     """
-    storage, _ = stores(tmp_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the study ended before it could be interrupted"
-        if not (tmp_path / "runs" / "optuna.db").exists():
-            time.sleep(0.2)
-            continue
-        try:
-            trials = optuna.load_study(study_name=name, storage=storage).get_trials()
-        except KeyError:  # the study is not created yet
-            time.sleep(0.2)
-            continue
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+
+    def found(trials: list[FrozenTrial]) -> int | None:
+        if sum(t.state == TrialState.COMPLETE for t in trials) < min_complete:
+            return None
         for trial in trials:
-            if trial.state != TrialState.RUNNING or len(complete) < min_complete:
-                continue
             attrs = trial.user_attrs
-            work_dir = tmp_path / "runs" / "trials" / name / f"{attrs[ATTR_POINT]}-seed{attrs[ATTR_SEED]}"
-            if (work_dir / "last.ckpt").exists():
+            work_dir = tmp_path / "runs" / "trials" / name / f"{attrs.get(ATTR_POINT)}-seed{attrs.get(ATTR_SEED)}"
+            if trial.state == TrialState.RUNNING and (work_dir / "last.ckpt").exists():
                 return trial.number
-        time.sleep(0.2)
-    raise AssertionError("no running trial appeared in time")
+        return None
+
+    return wait_for_trials(tmp_path, name, proc, found, what="a running trial with a checkpoint")
 
 
 def _retry_note(study: optuna.Study, number: int) -> str:
