@@ -42,12 +42,14 @@ from benchmarks.timing import (
     stamp,
 )
 from sasa import create_model
+from sasa.kernels import BACKENDS
+from sasa.models import PRESETS
 
 SIZES: dict[str, dict] = {
     "study": {"image": 16, "in_channels": 1, "batch": 64, "width": 0.25, "heads": 4},
     "cifar": {"image": 32, "in_channels": 3, "batch": 128, "width": 1.0, "heads": 8},
 }
-BACKBONES = ("conv", "attention", "full")
+BACKBONES = tuple(PRESETS)  # the factory's presets: conv, attention, full
 NUM_CLASSES = 10
 KERNEL_SIZE = 7
 
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
         device = check_device(args.device)
         sizes = parse_list(args.sizes or ("cifar" if device.type == "cuda" else "study,cifar"), tuple(SIZES), "--sizes")
         backbones = parse_list(args.models, BACKBONES, "--models")
-        parse_list(args.backend, ("auto", "torch", "triton"), "--backend")
+        parse_list(args.backend, BACKENDS, "--backend")
         args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
         parse_list(args.precision, ("fp32", "bf16"), "--precision")
         if args.precision == "bf16" and device.type == "cpu":

@@ -41,6 +41,7 @@ from benchmarks.timing import (
     parse_list,
     wait_for_load,
 )
+from sasa.kernels import BACKENDS
 from sasa.layers import SASA2d
 from sasa.layers.sasa2d import absolute_encoding
 
@@ -50,7 +51,6 @@ FULL = [(c, hw, k) for c in (64, 128, 256) for hw in (32, 56) for k in (3, 7, 11
 QUICK = [(128, 32, 3), (128, 32, 7)]
 UNFOLD_BUDGET_BYTES = 6 << 30
 MAX_ATTEMPTS = 3
-BACKENDS = ("auto", "torch", "triton")
 
 
 def make_sasa(channels: int, kernel_size: int, backend: str = "auto", heads: int = HEADS, **options) -> SASA2d:

@@ -63,7 +63,7 @@ def planned_total(spec: dict[str, Any]) -> int | None:
         n_trials = search.get("n_trials")
         return None if n_trials is None else int(n_trials) * seeds
     try:
-        parsed = spec_module.parse_spec(spec, source="stored spec")
+        parsed = spec_module.parse_spec(spec, source="stored spec", stored=True)
     except spec_module.SpecError:
         return None
     names = list(parsed.search.parameters)

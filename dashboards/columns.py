@@ -79,6 +79,9 @@ def valued(output: str) -> list[Column]:
 def values(row: TableRow, context: Context) -> dict[str, Any]:
     """A row's full-precision values by column name; for the metric outputs only the numbers."""
     output = context.output
+    names = [c.name(context.metric) for c in valued(output)]
+    if len(set(names)) != len(names):  # a second column of one name would drop a cell and shift table.csv
+        raise ValueError(f"columns of {output!r} share a name: {sorted({n for n in names if names.count(n) > 1})}")
     out = {c.name(context.metric): c.value(row, context) for c in valued(output) if c.value is not None}
     if output in (REPORT_METRICS, TABLE_METRICS):
         return {k: float(v) for k, v in out.items() if _is_number(v)}

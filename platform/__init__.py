@@ -39,7 +39,7 @@ else:  # the installed name: the Python API (assigned after its import, so ``pro
         _warnings.simplefilter("ignore")
         import tqdm.auto  # noqa: F401
 
-    from .api import SasaClassifier, build_report, load_results, promote, run_study
+    from .api import Promotion, SasaClassifier, build_report, load_results, promote, run_study
 
-    __all__ = ["SasaClassifier", "build_report", "load_results", "promote", "run_study"]
+    __all__ = ["Promotion", "SasaClassifier", "build_report", "load_results", "promote", "run_study"]
 del _load_stdlib_platform

@@ -8,7 +8,7 @@ instead of returning exit codes:
 - :func:`load_results` — one row per trial as a ``pandas.DataFrame``
 - :func:`build_report` — ``python -m dashboards STUDY``; returns the report (tables, figures, files written)
 - :func:`promote` — ``python -m platform.promote STUDY`` (the promotion's own typed call, re-exported); returns
-  ``models:/NAME@ALIAS``
+  a :class:`Promotion` (``.uri`` is ``models:/NAME@ALIAS``) and prints nothing
 - :class:`SasaClassifier` — the LightningModule; ``SasaClassifier.load_from_checkpoint(path)`` rebuilds it
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from .promote.promotion import promote
+from .promote.promotion import Promotion, promote
 from .records import ATTR_FAIL, ATTR_MODEL_URI, ATTR_POINT, ATTR_RUN, ROLE_TRIAL, STUDY_SPEC, TAG_ROLE, TrialRecord
 from .reports.load import load_study, open_optuna, trial_row
 from .reports.publish import Outcome, report_study
@@ -33,7 +33,7 @@ from .study.run import StudyRequest, StudyResult, quiet_libraries
 from .study.run import run_study as _run_study
 from .training.classifier import SasaClassifier
 
-__all__ = ["SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
+__all__ = ["Promotion", "SasaClassifier", "StudyResult", "build_report", "load_results", "promote", "run_study"]
 
 # Named after the trial attributes they carry (design_point, mlflow_run_id, …: records.py).
 RESULT_COLUMNS = ("trial", ATTR_POINT, "seed", "state", "value", "params", "flops", "test_acc", ATTR_RUN)
@@ -115,7 +115,7 @@ def load_results(
     stores = _stores(storage, tracking_uri, runs_dir)
     study = load_study(open_optuna(stores.storage_url), study_name, stores.storage_url)
     spec_dict = study.user_attrs.get(STUDY_SPEC)
-    spec = parse_spec(spec_dict, source=f"spec stored with study '{study_name}'") if spec_dict else None
+    spec = parse_spec(spec_dict, source=f"spec stored with study '{study_name}'", stored=True) if spec_dict else None
     statuses = _run_statuses(stores.tracking_uri, study_name)
     rows: list[dict[str, Any]] = []
     for trial in study.get_trials(deepcopy=False):

@@ -123,6 +123,13 @@ TRAINING_VIEW_QUERY = "workflowType=machine_learning"  # URL parameter that open
 PARENT_METRIC_PREFIX = "table/"  # parent-run metrics: the ablation table, ``table/<point>/<stat>``
 TAG_NOTE = "mlflow.note.content"  # experiment and run tag: the UI's description (markdown)
 TABLE_ARTIFACT = "ablation_table.json"  # parent run: the ablation table as an MLflow table (mlflow.log_table)
+# The report on the parent run (``python -m dashboards``, the end-of-study report): files, numbers and tags
+REPORT_ARTIFACTS = "report"  # the artifact folder of report.html, table.csv, table.md and the figures
+REPORT_PREFIX = "report/"  # parent-run metrics and tags of the report: ``report/<point>/<column>``
+TAG_REPORT_TEST = "report/test"  # the test that decided the verdicts
+TAG_REPORT_REFERENCE = "report/reference"  # the note on the reference design point
+TAG_REPORT_BEST = "report/best"  # the best design point
+REPORT_VERDICT = "verdict"  # ``report/<point>/verdict``: the point's verdict
 TAG_DATASET_CONTEXT = "mlflow.data.context"  # tag of a run's dataset input (the UI's Dataset column) ...
 DATASET_CONTEXT_TRAINING = "training"  # ... its value: the data the run trained on
 

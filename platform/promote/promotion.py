@@ -235,7 +235,7 @@ def _load_study(stores: Stores, name: str) -> optuna.Study:
 def _stored_spec(study: optuna.Study, yaml_spec: StudySpec | None) -> StudySpec:
     raw = study.user_attrs.get(STUDY_SPEC)
     if raw is not None:
-        return parse_spec(raw, source=f"spec stored with study '{study.study_name}'")
+        return parse_spec(raw, source=f"spec stored with study '{study.study_name}'", stored=True)
     if yaml_spec is not None:
         return yaml_spec
     raise PromotionError(f"study '{study.study_name}' has no stored spec (user attr {STUDY_SPEC}): it was not made by "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,10 @@ def check_replacement(client: Any, name: str, alias: str, champion: Champion, me
     return None
 
 
+MLFLOW_PROGRESS = ("Successfully registered model", "Created version")  # what register_model prints on success
+logger = logging.getLogger(__name__)
+
+
 def version_for(client: Any, name: str, study: str, champion: Champion, spec: StudySpec, run: Any,
                  model_uri: str) -> tuple[Any, bool]:
     """The model version for the champion's run (reused if it exists) and whether it was created now."""
@@ -97,8 +102,12 @@ def version_for(client: Any, name: str, study: str, champion: Champion, spec: St
             raise
         new_model = True
     tags = version_tags(study, champion, spec, run, model_uri)
-    with contextlib.redirect_stderr(io.StringIO()):  # MLflow's own progress lines (the caller reports the version)
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):  # MLflow's own progress lines (the caller reports the version)
         version = mlflow.register_model(model_uri, name, tags=tags)  # creates the registered model if needed
+    for line in captured.getvalue().splitlines():  # anything else MLflow said (a warning) is passed on, logged
+        if line.strip() and not line.startswith(MLFLOW_PROGRESS):
+            logger.warning("%s", line)
     if new_model:
         client.update_registered_model(
             name, description=f"SASA backbones promoted from sasa-lab study `{study}` by `python -m platform.promote`; "

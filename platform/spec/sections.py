@@ -22,7 +22,7 @@ from sasa.models.factory import LAYER_GROUPS, MODELS, POS_ENCODINGS, PRESETS, ST
 from sasa.models.registry import is_import_name, list_models, resolve_builder
 
 from ..records import LOGGED_METRICS, METRIC_VAL_ACC, SPLIT_VAL, SPLITS, STAT_LOSS, STATS, metric_name
-from .base import MAX_SEED, Spec
+from .base import MAX_SEED, Spec, is_stored_spec
 from .errors import did_you_mean, raise_problems, show
 
 # The metric names the classifier logs are defined once, in ``records`` (``<split>/<stat>``).
@@ -85,6 +85,8 @@ def _model_name(value: Any) -> str:
     """A registered model name, or a ``package.module:function`` builder that imports (checked here, so a bad
     one stops the study before anything is created)."""
     if is_import_name(value):
+        if is_stored_spec():  # checked when the study began; its module need not be importable here
+            return value
         try:
             resolve_builder(value)
         except ValueError as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .base import Spec
+from .base import Spec, reading_stored_spec
 from .checks import cross_problems
 from .compose import compose_files
 from .errors import SpecError, format_errors, raise_problems, render
@@ -80,8 +80,15 @@ def _section_parts(raw: dict[str, Any]) -> dict[str, BaseModel]:
     return parts
 
 
-def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | None = None) -> StudySpec:
-    """Validate a mapping (as read from YAML) after applying ``overrides``; raise :class:`SpecError`."""
+def parse_spec(raw: Any, overrides: Sequence[str] = (), source: str | Path | None = None, *,
+               stored: bool = False) -> StudySpec:
+    """Validate a mapping (as read from YAML) after applying ``overrides``; raise :class:`SpecError`.
+
+    ``stored``: the spec was read back from a study's store (checked in full when the study began), so a
+    ``module:function`` builder is neither imported nor built (:func:`.base.reading_stored_spec`)."""
+    if stored:
+        with reading_stored_spec():
+            return parse_spec(raw, overrides, source)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

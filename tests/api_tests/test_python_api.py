@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from platform.api import RESULT_COLUMNS
+from platform.records import ATTR_POINT
 from tests.api_tests.conftest import lab_env, tiny_study
 
 SCRIPT = r"""
@@ -51,11 +53,9 @@ def test_tiny_study_through_the_api_after_the_stdlib_platform(lab_site: Path, tm
     assert Path(got["report"]).is_file()
     assert set(got["points"]) == {"window_size=3", "window_size=5"}
 
-    for column in ("trial", "design_point", "seed", "state", "value", "params", "flops", "test_acc",
-                   "mlflow_run_id"):
-        assert column in got["columns"]
+    assert set(RESULT_COLUMNS) <= set(got["columns"])
     rows = got["rows"]
-    assert sorted(r["design_point"] for r in rows) == ["window_size=3", "window_size=5"]
+    assert sorted(r[ATTR_POINT] for r in rows) == ["window_size=3", "window_size=5"]
     for row in rows:
         assert row["state"] == "COMPLETE" and row["seed"] == 0 and row["mlflow_status"] == "FINISHED"
         assert row["value"] == got["points"][row["design_point"]][0]  # the same number as the summary

@@ -18,9 +18,9 @@ from rich.console import Console
 from dashboards import columns
 from dashboards.data import PointData, StudyInfo
 from dashboards.html import render_report
-from dashboards.publish import report_metrics
 from dashboards.report import Report, build_table, table_csv, table_markdown
 from dashboards.verdicts import Verdict
+from platform.reports.publish import report_metrics
 from platform.study.notes import table_markdown as note_markdown
 from platform.study.notes import table_rows as note_rows
 from platform.study.summary import PointSummary, render_summary
@@ -149,3 +149,14 @@ def test_a_text_only_column_stays_out_of_the_value_outputs(monkeypatch: pytest.M
     report = _report(None)
     assert table_markdown(report).splitlines()[2].endswith("| ok |")
     assert table_csv(report) == (GOLDEN / "plain.table.csv").read_text(encoding="utf-8")  # no value: no CSV column
+
+
+def test_no_two_columns_of_an_output_share_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """table.csv and the metrics key a row's values by column name: a repeated name would drop a cell."""
+    for output in columns.EVERY:
+        names = [c.name("val/acc") for c in columns.valued(output)]
+        assert len(names) == len(set(names)), (output, names)
+    again = columns.Column("n_seeds", "", None, lambda r, c: 0, frozenset({columns.CSV}))
+    monkeypatch.setattr(columns, "COLUMNS", [*columns.COLUMNS, again])
+    with pytest.raises(ValueError, match="share a name: \\['n_seeds'\\]"):
+        table_csv(_report(None))

@@ -131,6 +131,18 @@ def test_a_custom_builders_errors_are_blamed_on_the_yaml_path(user_module: str) 
     assert any(line.startswith("model:") and "TypeError: the builder's own bug" in line for line in found), found
 
 
+def test_a_stored_spec_reads_back_where_the_builder_is_not_importable() -> None:
+    """A study's stored spec (report, promotion, load_results) is read without the researcher's module; the YAML
+    of a new study still has to import it."""
+    raw = study({"name": "no_such_module_anywhere_xyz:net", "heads": 4}, {"heads": [2, 4]})
+    spec = parse_spec(raw, stored=True)
+    assert spec.model.name == "no_such_module_anywhere_xyz:net" and spec.model.options() == {"heads": 4}
+    with pytest.raises(SpecError, match=r"model\.name: cannot import module 'no_such_module_anywhere_xyz'"):
+        parse_spec(raw)
+    with pytest.raises(SpecError, match=r"model\.kernel_size"):  # everything else is still checked
+        parse_spec(study({"name": "no_such_module_anywhere_xyz:net", "kernel_size": 4}), stored=True)
+
+
 def test_a_custom_builder_may_use_its_own_layer_groups(user_module: str) -> None:
     spec = ModelSpec.model_validate({"name": f"{user_module}:net", "attention_groups": [5]})
     assert spec.attention_groups == [5]  # the builder judges (here: it does not take the option at all)

@@ -14,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from platform.records import METRIC_FLOPS, ROLE_TRIAL, TAG_ROLE
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
 
 MODULE = "tiny_backbone"
@@ -76,10 +77,10 @@ def test_mlflow_child_runs_of_a_custom_backbone(custom_study) -> None:
     tmp_path, _ = custom_study
     client = MlflowClient(tracking_uri=stores(tmp_path)[1])
     runs = client.search_runs([client.get_experiment_by_name("custom").experiment_id])
-    children = [r for r in runs if r.data.tags.get("sasa.role") == "trial"]
+    children = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_TRIAL]
     assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
     for run in children:
-        assert run.data.params["model.name"] == BUILDER and run.data.metrics["model/flops"] > 0
+        assert run.data.params["model.name"] == BUILDER and run.data.metrics[METRIC_FLOPS] > 0
 
 
 def test_a_custom_backbone_is_promoted_and_loads_without_its_module(custom_study, tmp_path: Path) -> None:
