@@ -40,6 +40,7 @@ from ..records import (
     VERSION_VERIFY_TOL,
 )
 from ..search import point_from_optuna, resolve
+from ..spec.base import reading_stored_spec
 from ..spec.study_spec import StudySpec
 from ..stores.locations import Stores
 from .champion import Champion, PromotionError, UnusableModelError, one_line
@@ -52,7 +53,8 @@ TOLERANCE_BY_PRECISION = {"32-true": 1e-4, "64-true": 1e-4, "16-mixed": 2e-3, "b
 
 def default_tolerance(spec: StudySpec, trial: FrozenTrial) -> tuple[float, str]:
     """(tolerance, precision) for ``trial``: the precision its design point trained with, looked up above."""
-    _, train = resolve(spec, point_from_optuna(spec, trial.params))
+    with reading_stored_spec():  # the stored spec's model: its builder's module need not import here
+        _, train = resolve(spec, point_from_optuna(spec, trial.params))
     return TOLERANCE_BY_PRECISION.get(train.precision, max(TOLERANCE_BY_PRECISION.values())), train.precision
 
 
@@ -107,7 +109,8 @@ def verify(model_uri: str, spec: StudySpec, trial: FrozenTrial, cache_dir: Path,
     if METRIC_TEST_ACC not in logged or METRIC_TEST_LOSS not in logged:
         raise PromotionError(f"trial #{trial.number} has no logged {METRIC_TEST_ACC} and {METRIC_TEST_LOSS} to "
                              "verify against")
-    _, train = resolve(spec, point_from_optuna(spec, trial.params))
+    with reading_stored_spec():  # the stored spec's model: its builder's module need not import here
+        _, train = resolve(spec, point_from_optuna(spec, trial.params))
     try:
         model = mlflow.pytorch.load_model(model_uri, map_location="cpu")
     except Exception as exc:

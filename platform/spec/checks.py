@@ -15,8 +15,6 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ValidationError
 
-from sasa.models.registry import is_import_name
-
 from .base import is_stored_spec
 from .errors import Problem, format_errors, render
 from .sections import METRIC_RANGES, DataSpec, ExecutionSpec, ModelSpec, ObjectiveSpec, PrunerSpec, TrainSpec
@@ -90,7 +88,7 @@ def model_problems(data: DataSpec, model: ModelSpec, search: Design) -> Iterator
     level of each model parameter on its own (int ranges value by value, float ranges at their ends).
     A failure is blamed on a single parameter when that parameter's level alone fails.
     """
-    if is_stored_spec() and is_import_name(model.name):  # built when the study began; its code may be elsewhere
+    if is_stored_spec():  # every model was built when the study began; a builder's code may be elsewhere now
         return
     base = model.model_dump()
     in_channels = data.expected_channels

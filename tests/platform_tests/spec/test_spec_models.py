@@ -141,6 +141,11 @@ def test_a_stored_spec_reads_back_where_the_builder_is_not_importable() -> None:
         parse_spec(raw)
     with pytest.raises(SpecError, match=r"model\.kernel_size"):  # everything else is still checked
         parse_spec(study({"name": "no_such_module_anywhere_xyz:net", "kernel_size": 4}), stored=True)
+    names = ["no_such_module_anywhere_xyz:a", "no_such_module_anywhere_xyz:b"]  # builder variants as a parameter
+    variants = parse_spec(study({"width": 0.25}, {"model.name": names}), stored=True)
+    assert variants.search.parameters["model.name"].choices == names
+    with pytest.raises(SpecError, match=r"search\.parameters\.model\.name"):
+        parse_spec(study({"width": 0.25}, {"model.name": names}))
 
 
 def test_a_custom_builder_may_use_its_own_layer_groups(user_module: str) -> None:
