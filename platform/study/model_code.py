@@ -17,7 +17,9 @@ from typing import Any
 import sasa
 from sasa.models.registry import is_import_name
 
-_SHIPPED_ELSEWHERE = ("torch", "sasa", "builtins", "__main__")
+# Never shipped: torch and sasa travel anyway; the platform (never needed to unpickle a network, and a folder named
+# `platform` on a loader's sys.path would shadow the standard library's) is not model code.
+_SHIPPED_ELSEWHERE = ("torch", "sasa", "builtins", "__main__", "platform", "sasa_lab", "dashboards")
 
 
 def _installed_roots() -> list[Path]:
