@@ -130,7 +130,10 @@ def _tables(kernel_size: int, height: int, width: int, like: Tensor) -> _Tables:
         return _build_tables(kernel_size, height, width, like.device, like.dtype)
     key = (kernel_size, height, width, like.device, like.dtype)
     if key not in _TABLES:
-        _TABLES[key] = _build_tables(*key)
+        # Never as inference tensors: a table first built under torch.inference_mode (an evaluation) and cached
+        # would make every later training step fail ("Inference tensors cannot be saved for backward").
+        with torch.inference_mode(False):
+            _TABLES[key] = _build_tables(*key)
     return _TABLES[key]
 
 

@@ -108,6 +108,22 @@ def test_traces_under_torch_compile_fullgraph() -> None:
         torch.testing.assert_close(got, want)
 
 
+def test_training_after_an_inference_mode_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation under torch.inference_mode first (a notebook's predict, promotion's verification) must not
+    leave cached tables that break a later training step in the same process."""
+    from sasa.kernels import _dense_window
+
+    monkeypatch.setattr(_dense_window, "_TABLES", {})
+    q, k, v = (torch.randn(2, 4, 5, 6) for _ in range(3))
+    bias = torch.randn(2, 3, 5, 6)
+    with torch.inference_mode():
+        dense_window_attention(q, k, v, 3, bias, bias.clone())
+    q.requires_grad_(True)
+    out = dense_window_attention(q, k, v, 3, bias.requires_grad_(True), bias.detach().clone())
+    out.sum().backward()
+    assert q.grad is not None and torch.isfinite(q.grad).all()
+
+
 def test_use_dense_bounds_memory() -> None:
     # The embedded studies' small maps (quarter-width ResNet-26, 16×16 digits, batch 64 × 4 heads) go dense.
     assert use_dense(256, 16, 4, 4, 7)
