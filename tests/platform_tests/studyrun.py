@@ -74,8 +74,15 @@ def study_cmd(spec_path: Path, tmp_path: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "platform.study", str(spec_path), "--runs-dir", str(tmp_path / "runs"), *extra]
 
 
+# Set in this process by in-process tests (mlflow.set_tracking_uri / set_registry_uri write them to os.environ):
+# a command a test starts must not inherit another test's store.
+LEAKED_MLFLOW_URIS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    """The environment of a command a test starts: this process's, less MLflow URIs left by other tests."""
+    inherited = {k: v for k, v in os.environ.items() if k not in LEAKED_MLFLOW_URIS}
+    return {**inherited, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
 
 
 def run_study(

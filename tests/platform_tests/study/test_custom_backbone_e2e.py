@@ -95,6 +95,7 @@ def test_a_custom_backbone_is_promoted_and_loads_without_its_module(custom_study
     code = (
         "import sys, mlflow, mlflow.pytorch, torch\n"
         f"mlflow.set_tracking_uri({stores(study_dir)[1]!r})\n"
+        f"mlflow.set_registry_uri({stores(study_dir)[1]!r})\n"
         "model = mlflow.pytorch.load_model('models:/sasa-custom@champion', map_location='cpu')\n"
         "with torch.no_grad():\n"
         "    logits = model(torch.rand(3, 1, 8, 8))\n"
