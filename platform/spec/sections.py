@@ -21,15 +21,12 @@ from sasa.kernels import BACKENDS
 from sasa.models.factory import LAYER_GROUPS, MODELS, POS_ENCODINGS, PRESETS, STEMS
 from sasa.models.registry import is_import_name, list_models, resolve_builder
 
-from ..records import LOGGED_METRICS, METRIC_VAL_ACC, SPLIT_VAL, SPLITS, STAT_LOSS, STATS, metric_name
 from .base import MAX_SEED, Spec, is_stored_spec
 from .errors import did_you_mean, raise_problems, show
+from .metrics import DEFAULT_METRIC, LOGGED_METRICS, LOSS, VALIDATION_METRICS
 
-# The metric names the classifier logs are defined once, in ``records`` (``<split>/<stat>``).
-VALIDATION_METRICS: tuple[str, ...] = tuple(sorted(metric_name(SPLIT_VAL, stat) for stat in STATS))
 # The range of the bounded metrics (accuracies are fractions); losses have no upper bound.
-METRIC_RANGES: dict[str, tuple[float, float]] = {
-    metric_name(split, stat): (0.0, 1.0) for split in SPLITS for stat in STATS if stat != STAT_LOSS}
+METRIC_RANGES: dict[str, tuple[float, float]] = {m: (0.0, 1.0) for m in LOGGED_METRICS if not m.endswith(LOSS)}
 # The study's sections, in order (``search`` is :class:`.parameters.SearchSpec`; the study: :mod:`.study_spec`).
 SECTIONS: tuple[str, ...] = ("data", "model", "train", "search", "objective", "pruner", "execution")
 
@@ -301,7 +298,7 @@ class TrainSpec(Spec):
 class ObjectiveSpec(Spec):
     """The validation metric to optimise and, for nsga2, a second objective (always minimised)."""
 
-    metric: str = METRIC_VAL_ACC
+    metric: str = DEFAULT_METRIC
     direction: Literal["maximize", "minimize"]
     second: Literal["params", "flops", "latency"] | None = None
 
@@ -309,8 +306,8 @@ class ObjectiveSpec(Spec):
     @classmethod
     def _default_direction(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("direction") is None:
-            metric = str(data.get("metric", METRIC_VAL_ACC))
-            return {**data, "direction": "minimize" if STAT_LOSS in metric else "maximize"}
+            metric = str(data.get("metric", DEFAULT_METRIC))
+            return {**data, "direction": "minimize" if LOSS in metric else "maximize"}
         return data
 
     @field_validator("metric")

@@ -42,6 +42,11 @@ NOT_NAMES_CALLS = {"getLogger", "import_module", "find_spec", "filterwarnings"}
 # Calls whose first argument names a report column (dashboards/columns.py: a table.csv header such as
 # "design_point"), defined once by the column list; a header is output, not a stored key.
 COLUMN_CALLS = {"Column"}
+# Modules allowed to spell persisted names, each tied to records by a test that fails when they differ.
+TIED_COPIES = {
+    "platform/spec/metrics.py": "the spec (bottom layer, beside records) spells the metric vocabulary it validates; "
+                                "test_spec.py::test_the_spec_metrics_are_the_logged_ones",
+}
 # Dict/sequence methods whose string argument next to a records key is a default, not a recorded value.
 DEFAULT_CALLS = {"get", "pop", "setdefault"}
 
@@ -181,7 +186,7 @@ def check_product() -> list[Finding]:
 
 
 def test_no_persisted_name_is_spelled_outside_records() -> None:
-    findings = check_product()
+    findings = [f for f in check_product() if f.path not in TIED_COPIES]
     assert not findings, "persisted names spelled outside platform/records.py (import the constant):\n" + "\n".join(
         map(str, findings))
 

@@ -338,6 +338,17 @@ def test_direct_construction_also_validates_cross_section_rules() -> None:
         StudySpec.model_validate({"name": "x", "objective": {"second": "params"}})
 
 
+def test_the_spec_metrics_are_the_logged_ones() -> None:
+    """The spec's metric vocabulary (platform/spec/metrics.py) is records' persisted one, default included."""
+    import platform.records as records
+    from platform.spec import metrics
+    from platform.spec.sections import ObjectiveSpec
+
+    assert metrics.LOGGED_METRICS == records.LOGGED_METRICS
+    assert ObjectiveSpec.model_validate({}).metric == records.METRIC_VAL_ACC == metrics.DEFAULT_METRIC
+    assert metrics.SPLITS == records.SPLITS and metrics.STATS == records.STATS and metrics.LOSS == records.STAT_LOSS
+
+
 def test_logged_metrics_constant() -> None:
     # The persisted metric names, pinned as literals once (the contract with stored runs): every split logs loss,
     # acc and acc_top5 (training.classifier); the spec reads the names from records.
