@@ -74,6 +74,7 @@ from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .claims import claim_sampled_point
 from .ddp import DdpTrial, ddp_trial
+from .interrupts import deliver_held_interrupt
 from .tracking import MlflowEpochLogger, Tracker
 
 
@@ -137,6 +138,7 @@ class Objective:
         self.ctx = context
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        deliver_held_interrupt()  # a Ctrl-C since ask(): raised here, where Optuna records the trial as FAIL
         started = time.perf_counter()
         spec, ctx = self.ctx.spec, self.ctx
         if spec.search.design == "grid" and ATTR_SEED not in trial.user_attrs:

@@ -24,6 +24,7 @@ from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking, open_storage
 from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
+from .interrupts import deliver_held_interrupt, hold_interrupts_around_ask
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
 from .notes import describe_experiment
 from .objective import Objective, TrialContext, TrialFailedError
@@ -137,11 +138,15 @@ def optimize(session: Session, objective: Objective, *, on_trial_end: TrialCallb
         if nothing_left(study, spec):
             study.stop()
 
+    hold_interrupts_around_ask(study)  # a Ctrl-C right after ask() must not leave the trial RUNNING
     while True:
         if not nothing_left(study, spec):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            study.optimize(objective, catch=(TrialFailedError,), callbacks=[callback], timeout=left,
-                           gc_after_trial=True)
+            try:
+                study.optimize(objective, catch=(TrialFailedError,), callbacks=[callback], timeout=left,
+                               gc_after_trial=True)
+            finally:
+                deliver_held_interrupt()  # never leave Ctrl-C held past the trial loop
         session.housekeeping()
         if progress(study, spec).finished or (deadline is not None and time.monotonic() >= deadline):
             break

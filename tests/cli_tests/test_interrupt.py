@@ -5,12 +5,15 @@ process group, SIGINT sent to the group as a terminal's Ctrl-C does). Each run i
 of store creation than the one before — found by the log line the command prints, not by sleeping alone — and is
 itself the rerun of the previous one:
 
-1. while the libraries import (no output yet): nothing may be created;
+1. while the libraries import (torch's library is mapped into the process, no output yet): nothing may be created;
 2. at MLflow's "Creating initial MLflow database tables";
-3. half a second after its "Updating database tables" (what bricked runs folders before: a half-migrated
-   ``mlflow.db``);
-4. three seconds after it (the Optuna study and the parent run are being made);
-5. once the first epoch trains.
+3. at its "Updating database tables" (what bricked runs folders before: a half-migrated ``mlflow.db``);
+4. once the MLflow store is linked into place (the Optuna study and the parent run are made next);
+5. once the first trial runs (the stores exist now).
+
+Each moment is an event the test sees (a line, a library mapped, a file, a store row), never a fixed delay: a fast
+machine finishes the one-trial study seconds after its stores exist, so a delay would interrupt a finished run.
+The study trains enough batches that the trial outlasts the test's reaction on any machine.
 
 Every interrupted run must exit 130 with a bounded message and no traceback, and leave no MLflow run or Optuna
 trial RUNNING and no store that is not whole; the last run finishes the study (exit 0).
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -36,6 +39,7 @@ from tests.cli_tests.files import SPEC, spec_text
 from tests.cli_tests.harness import TRACEBACK, base_env
 
 STEP_TIMEOUT_S = 240.0
+POLL_S = 0.01  # how often a moment is looked for: the reaction time of the test
 STARTED: list[subprocess.Popen] = []  # killed at the end of each test, whatever happened
 MLFLOW_CREATING = "MLflow store: creating its tables"  # the study's line for MLflow's "Creating initial … tables"
 MLFLOW_UPDATING = "MLflow store: updating its tables"  # … and for its "Updating database tables" (the migration)
@@ -108,13 +112,24 @@ def _rows(path: Path, query: str) -> list[tuple]:
         return list(connection.execute(query)) if table in names else []
 
 
-def _wait_for_a_running_trial(run: Run, runs: Path) -> None:
-    """Until the Optuna store holds a RUNNING trial (its training has started; fails if the run ends first)."""
+def _wait_until(run: Run, what: str, happened: Callable[[], bool]) -> None:
+    """Polls ``happened`` every few milliseconds until it is true (fails if the run ends first, or after a while)."""
     deadline = time.monotonic() + STEP_TIMEOUT_S
-    while not _rows(runs / "optuna.db", "SELECT trial_id FROM trials WHERE state = 'RUNNING'"):
-        assert run.proc.poll() is None, f"the run ended (exit {run.proc.returncode}) before training:\n{run.output}"
-        assert time.monotonic() < deadline, f"no running trial within {STEP_TIMEOUT_S} s"
-        time.sleep(0.2)
+    while not happened():
+        assert run.proc.poll() is None, f"the run ended (exit {run.proc.returncode}) before {what}:\n{run.output}"
+        assert time.monotonic() < deadline, f"no {what} within {STEP_TIMEOUT_S} s"
+        time.sleep(POLL_S)
+
+
+def _torch_loaded(run: Run) -> bool:
+    """torch's C++ library is mapped into the study's process: it is importing its libraries (seconds more)."""
+    with contextlib.suppress(OSError):
+        return "libtorch_cpu" in Path(f"/proc/{run.proc.pid}/maps").read_text()
+    return False
+
+
+def _a_running_trial(runs: Path) -> bool:
+    return bool(_rows(runs / "optuna.db", "SELECT trial_id FROM trials WHERE state = 'RUNNING'"))
 
 
 def _check_nothing_running(runs: Path) -> None:
@@ -145,34 +160,40 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
 def test_ctrl_c_at_every_moment_of_store_creation_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
     where = tmp_path / "case"
     where.mkdir()
-    (where / SPEC).write_text(spec_text())
+    # 40 training batches: the one trial outlasts the test's reaction (a poll, a signal) on any machine
+    (where / SPEC).write_text(spec_text(train={"limit_train_batches": 40}))
     runs = where / "runs"
 
     # 1. during the imports: one line, exit 130, nothing created
     run = Run(where, env)
-    time.sleep(1.5)
-    assert not run.lines, f"output before the imports ended: {run.lines[:3]}"
+    _wait_until(run, "torch's library in the process", lambda: _torch_loaded(run))
     run.interrupt()
     _check_interrupted(run, "imports")
     assert len(run.lines) <= 3, run.output
+    assert not any("MLflow store" in line for line in run.lines), f"interrupted after the imports: {run.output}"
     assert not runs.exists(), f"created during the imports: {sorted(p.name for p in runs.iterdir())}"
 
-    # 2.–4. during store creation, at the log lines of MLflow's schema creation
-    for moment, line, delay in (("creating", MLFLOW_CREATING, 0.0), ("updating+0.5s", MLFLOW_UPDATING, 0.5),
-                                ("updating+3s", MLFLOW_UPDATING, 3.0)):
+    # 2.–3. during MLflow's schema creation and migration, at their log lines
+    for moment, line in (("creating", MLFLOW_CREATING), ("updating", MLFLOW_UPDATING)):
         run = Run(where, env)
         run.wait_for(line)  # a rerun after an interrupt must get here again: no "remove the file" on a fresh store
-        time.sleep(delay)
         run.interrupt()
         _check_interrupted(run, moment)
         _check_nothing_running(runs)
         leftovers = [p.name for p in runs.glob("*.creating-*")]  # removed by the next run, never used as stores
         assert all(p.startswith(".") for p in leftovers), leftovers
 
-    # 5. while the first trial trains (the stores exist now; off a terminal no progress bar says so: the store does)
+    # 4. once the MLflow store is in place (made after Optuna's): the study and the parent run are created next
+    assert not (runs / "mlflow.db").exists(), "an interrupted creation left an MLflow store in place"
     run = Run(where, env)
-    _wait_for_a_running_trial(run, runs)
-    time.sleep(1.0)
+    _wait_until(run, "MLflow store in place", lambda: (runs / "mlflow.db").exists())
+    run.interrupt()
+    _check_interrupted(run, "study creation")
+    _check_nothing_running(runs)
+
+    # 5. while the first trial trains (off a terminal no progress bar says so: the store does)
+    run = Run(where, env)
+    _wait_until(run, "running trial", lambda: _a_running_trial(runs))
     run.interrupt()
     _check_interrupted(run, "training")
     _check_nothing_running(runs)
