@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test lint window-size clean
+.PHONY: venv test test-fast lint window-size clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,6 +18,11 @@ lint: venv
 test: venv
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The fast tier: every test that starts no study, server or browser (tests/conftest.py refuses one that does)
+test-fast: venv
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not slow"
 
 window-size: venv
 	$(BIN)/python -m platform.study studies/window_size.yaml
