@@ -23,6 +23,40 @@ HEAVY_PROGRAMS = frozenset({"mlflow", "postgres", "pg_ctl", "initdb", "chromium"
 HEAVY_MODULES = ("platform.study", "platform.promote", "mlflow", "tests.cli_tests.forkserver", "optuna_dashboard")
 
 
+# Marked ``slow`` at collection, by node id prefix (a folder, a module or one test): each starts a study, a server,
+# a browser or the fork server, or compiles or trains for more than a few seconds. A new test of that kind elsewhere
+# is added here or carries ``@pytest.mark.slow`` itself.
+SLOW_PATHS = (
+    "tests/api_tests/", "tests/cli_tests/", "tests/scale_tests/", "tests/ui_tests/",
+    "tests/benchmarks_tests/test_data_benchmark.py",
+    "tests/dashboards_tests/test_cli.py", "tests/dashboards_tests/test_real_stores.py",
+    "tests/platform_tests/promote/",
+    "tests/platform_tests/data/test_data.py::test_hf_offline_unknown_dataset_is_a_clear_data_error",
+    "tests/platform_tests/spec/test_recipes.py::test_cli_merges_recipes_and_prints_the_spec",
+    "tests/platform_tests/study/test_adaptive_seeds.py", "tests/platform_tests/study/test_custom_backbone_e2e.py",
+    "tests/platform_tests/study/test_pinned_resume.py",
+    "tests/platform_tests/study/test_pinned_sampled.py", "tests/platform_tests/study/test_resume.py",
+    "tests/platform_tests/study/test_sampled_repeats.py", "tests/platform_tests/study/test_study_cli.py",
+    "tests/platform_tests/study/test_study_e2e.py", "tests/platform_tests/study/test_terminal_output.py",
+    "tests/platform_tests/study/test_tracking.py", "tests/platform_tests/study/test_triton_study.py",
+    "tests/platform_tests/test_stdlib_shadow.py::test_libraries_that_call_platform_work_through_the_package",
+    "tests/platform_tests/training/test_compile_modes.py",
+    "tests/platform_tests/training/test_gpu_path.py::test_compile_trains_one_epoch_through_torch_compile",
+    "tests/sasa/test_compile.py",
+    "tests/sasa/test_models.py::test_whole_model_pickles_and_loads_outside_the_repo",
+    "tests/sasa/test_sasa2d.py::test_first_forward_backward_in_a_fresh_process_does_not_import_dynamo",
+    "tests/sasa/test_triton_kernel.py::test_other_import_mode",
+)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        if f"{where}::{item.name}".startswith(SLOW_PATHS) or where.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
+
+
 def fast_tier(config: pytest.Config) -> bool:
     """Is this run the fast tier (a marker expression that leaves ``slow`` out)?"""
     expression = (config.getoption("markexpr", "") or "").replace(" ", "")
