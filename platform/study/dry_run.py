@@ -58,6 +58,8 @@ def power_lines(spec: StudySpec, stores: Stores) -> list[str]:
     """What the seeds budget can decide (grid designs with ``search.effect``); σ from the stored trials if any."""
     if spec.search.effect is None or spec.search.design != "grid":
         return []
+    if (reason := decisions.no_verdicts_reason(spec.resolved_dict()["search"])) is not None:
+        return [reason]
     study = _stored_study(spec, stores)
     info = study_info(study, spec.resolved_dict())
     points = point_info(study, info) if study is not None else [
