@@ -110,7 +110,8 @@ def study_power(points: Sequence[PointData], info: StudyInfo,
     source = f"the study's trials ({pairs} paired seeds)" if sd is not None else \
         "no paired trials yet" if pairs == 0 else "the trials so far show no spread"
     return power.design_power(min_seeds=max(plan.min_seeds, 2), max_seeds=plan.max_seeds,
-                              comparisons=len(comparisons), effect=float(plan.effect), sd=sd, sd_source=source)
+                              comparisons=len(comparisons), effect=float(plan.effect), sd=sd, sd_source=source,
+                              examples=examples_of(info))
 
 
 def delta_interval(level: Mapping[int, float], reference: Mapping[int, float],
