@@ -93,6 +93,12 @@ def study_verdicts(points: Sequence[PointData], info: StudyInfo,
                            failed={p.key: p.failed_seeds for p in points if p.failed_seeds})
 
 
+def lost_seed_notes(found: Mapping[str, verdicts.Verdict]) -> list[str]:
+    """One line per comparison that lost seeds for good: which, why, and where its comparison ended (the report's
+    notes and the end-of-study summary)."""
+    return [f"{v.point} vs {v.reference}: {v.note}" for v in found.values() if v.missing]
+
+
 def study_power(points: Sequence[PointData], info: StudyInfo,
                 refs: Mapping[str, str | None] | None = None) -> power.DesignPower | None:
     """What the study's seeds budget can decide (:mod:`.power`), σ from its complete trials when they pair up;

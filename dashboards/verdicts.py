@@ -67,6 +67,7 @@ class Verdict:
     seeds_needed: int | None
     done: bool
     note: str = ""
+    missing: str = ""  # seeds of either side that failed for good, and why (also in ``note``)
 
 
 def _power_curve(sd: float, effect: float, alpha: float, cap: int, equivalence: bool) -> tuple[np.ndarray, ...]:
@@ -235,7 +236,7 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
         verdicts[point] = Verdict(
             point, ref, name, test, summary.mean, summary.ci_low, summary.ci_high,
             *(_number(getattr(result, f)[0, j]) for f in ("p_value", "p_boundary", "p_equivalence", "eq_boundary")),
-            n, needed, done, "; ".join(part for part in (note, missing) if part))
+            n, needed, done, "; ".join(part for part in (note, missing) if part), missing)
     return verdicts
 
 

@@ -34,7 +34,14 @@ from .objective import Objective
 from .preflight import preflight
 from .report_hook import build_report_after_study
 from .session import Session, open_session, optimize
-from .summary import PointSummary, get_summary_info, get_verdicts, no_verdicts_reason, render_summary
+from .summary import (
+    PointSummary,
+    get_summary_info,
+    get_verdicts,
+    lost_seed_notes,
+    no_verdicts_reason,
+    render_summary,
+)
 from .tracking import experiment_url
 from .workers import run_workers
 
@@ -289,8 +296,9 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
                        found=found)
         session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
-        if (reason := no_verdicts_reason(spec.resolved_dict())) is not None:
-            console.print(reason, highlight=False, soft_wrap=True)
+        for line in [no_verdicts_reason(spec.resolved_dict()), *lost_seed_notes(found)]:
+            if line:
+                console.print(line, highlight=False, soft_wrap=True)
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
     html = None

@@ -35,6 +35,9 @@ def no_verdicts_reason(spec_dict: dict) -> str | None:
     return decisions.no_verdicts_reason(spec_dict.get("search", {}))
 
 
+lost_seed_notes = decisions.lost_seed_notes  # comparisons that lost seeds for good: which, why, where they ended
+
+
 def _table(title: str | None, shown: list[columns.Column], metric: str, rows: list[list[str]],
            styles: list[str | None]) -> Table:
     table = Table(title=title, title_justify="left")

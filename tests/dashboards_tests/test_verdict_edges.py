@@ -15,7 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from dashboards import sequential, ties, verdicts
+from dashboards import report, sequential, ties, verdicts
+from dashboards.data import PointData, StudyData, StudyInfo
 
 N, EFFECT = 50, 0.02  # the effect is one example
 
@@ -127,3 +128,34 @@ def test_a_value_that_is_not_a_number_names_the_trial(bad: object) -> None:
     values = {"ref": {0: 0.5, 1: 0.6, 2: 0.55}, "pt": {0: 0.5, 1: bad, 2: 0.6}}
     with pytest.raises(ValueError, match=r"design point 'pt', seed 1 has objective value"):
         verdicts.decide(values, "ref", effect=EFFECT, min_seeds=3, max_seeds=3)  # type: ignore[arg-type]
+
+
+def _study(points: list[PointData], seeds: object) -> StudyData:
+    search = {"design": "grid", "seeds": seeds, "effect": EFFECT, "reference": {"k": 7}}
+    info = StudyInfo(name="s", design="grid", metric="val/acc", direction="maximize", second=None,
+                     parameters={"k": {"type": "categorical", "choices": [3, 7]}}, reference={"k": 7},
+                     seeds=seeds, model_name="m", description="", parent_run_id=None, spec={"search": search},
+                     reference_levels={"k": "7"}, examples={"val": N})
+    return StudyData(info=info, points=points, counts={"complete": sum(len(p.values) for p in points)})
+
+
+def _point(k: int, counts: list[int | None], failed: dict[int, str] | None = None) -> PointData:
+    values = {s: f32(c) for s, c in enumerate(counts) if c is not None}
+    return PointData(key=f"k={k}", level={"k": str(k)}, raw_level={"k": k}, values=values,
+                     n_complete=len(values), n_failed=len(failed or {}), failed_seeds=dict(failed or {}))
+
+
+def test_the_report_says_which_reference_seeds_are_missing_and_where_the_comparison_ended() -> None:
+    points = [_point(3, [40, 42, 39, 41, 40, 43]),
+              _point(7, [30, 31, 29, None, 30, 32], {3: "non-finite training loss"})]
+    built = report.build_report(_study(points, [0, 1, 2, 3, 4, 5]))
+    row = next(r for r in built.rows if r.point.key == "k=3")
+    assert row.verdict == "better" and row.decision is not None and row.decision.n == 5
+    line = next(n for n in built.notes if n.startswith("k=3 vs k=7: "))
+    assert "last look on the 5 paired seeds" in line and "reference k=7 lost seed 3 (non-finite training loss)" in line
+
+
+def test_a_one_seed_report_says_why_it_has_no_verdicts() -> None:
+    built = report.build_report(_study([_point(3, [40]), _point(7, [30])], [0]))
+    assert all(r.decision is None for r in built.rows)
+    assert any(n.startswith("no verdicts: search.effect is set but the study runs 1 seed") for n in built.notes)
