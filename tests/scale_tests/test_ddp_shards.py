@@ -23,6 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from platform.data import shards
 from platform.records import ATTR_EXAMPLES, ATTR_TEST, ATTR_WORLD_SIZE, METRIC_TEST_ACC
+from platform.study.objective import evaluated_examples
 from platform.training.classifier import ExampleMean
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 from tests.scale_tests.accounting import load_trials
@@ -115,3 +116,13 @@ def test_a_four_process_trial_records_whole_examples_of_the_split(tmp_path: Path
     for value in (trial.value, trial.user_attrs[ATTR_TEST][METRIC_TEST_ACC]):
         count = value * N
         assert abs(count - round(count)) < 1e-3 and 0 < round(count) < N, value  # k/270, never k/272
+
+
+def test_recorded_examples_under_ddp_with_limited_validation_batches() -> None:
+    """``train.limit_val_batches`` limits each rank's batches: N is the sum over the ranks' shards (no padding)."""
+    info = {"num_train": 1257, "num_val": N, "num_test": N}
+    assert evaluated_examples(info, 32, None, 4) == {"train": 1257, "val": N, "test": N}
+    assert evaluated_examples(info, 32, 2, 1)["val"] == 64
+    assert evaluated_examples(info, 32, 2, 4)["val"] == 4 * 64  # shards of 68, 68, 67, 67: two batches each
+    assert evaluated_examples(info, 32, 3, 4)["val"] == N  # three batches hold every shard
+    assert evaluated_examples(info, 32, 1.0, 8)["val"] == N
