@@ -34,11 +34,24 @@ Ties at the values' resolution (``resolution``: the step of a paired difference,
 *identical*; the t statistic is never formed from such a spread (it would be rounding noise):
 
 - identical and all zero (an A/A comparison: the same value on every seed) → **identical**: the difference test's
-  p = 1 and equivalence is shown (p_equivalence = 0) at the first look — no seed could tell the two apart;
+  p = 1; the equivalence p is q(e)ⁿ (:mod:`dashboards.ties`: the largest chance of a zero paired difference when
+  the true difference is the margin, e = effect in resolution steps), against the look's TOST boundary — so
+  identical results show equivalence at once when the margin spans many steps, and only after enough seeds when
+  it spans one or two (at one example, q = 0.25: two identical pairs are not evidence at α = 0.05);
 - identical and non-zero (every seed gained the same k examples) → the exact sign test replaces t, as in
   :mod:`dashboards.stats`: two-sided p = 2^(1−n), one-sided 2^(−n) for a TOST side the constant difference clears
   (1 if it does not). With only the signs to go on it needs n ≥ ``sign_test_seeds`` to decide;
 - otherwise the paired variance is floored at the quantisation's, step² / 6 (each value known to ±step/2).
+
+The margin is compared exactly. With ``counts`` (an accuracy over N examples) the differences are whole examples
+and a mean is within ±effect only when |Σ d| < n · effect in examples — a difference equal to the effect is
+never within it, and the same counts give the same verdict at every base accuracy (float rounding of
+``abs(mean) < effect`` decided it before). Without N a mean within half a resolution step of the margin is not
+within it. A mean outside the margin has a TOST p of at least 0.5.
+
+A comparison that will get no more pairs (``final``: a seed failed for good) takes a *last look* on the pairs it
+has: the looks before keep their critical values and the last spends all of α that is left
+(:meth:`Boundaries.last_look`); below the first look, that is one plain test at α.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ comparison needs (:func:`seeds_needed`).
   difference is shown to lie within ±effect. A comparison that is both significantly different and within
   ±effect reads better/worse (the difference test is checked first; ``p_equivalence`` still shows the TOST).
 - **identical** (shown as the verdict *equivalent*, test ``identical``): every paired value equal at the values'
-  resolution (:mod:`.resolution`: k/N for an accuracy over N examples, else float32) on ≥ ``min_seeds`` seeds —
-  the strongest evidence of equivalence there is; it usually means the design parameter does not reach training.
-- **undecided**: neither yet. ``done`` is True once decided or at ``max_seeds`` paired seeds; a comparison that is
-  undecided at max seeds stays undecided — the data cannot tell a difference of ``effect`` from none, and
-  ``seeds_needed`` says how many seeds would.
+  resolution (:mod:`.resolution`: k/N for an accuracy over N examples, else float32) on enough seeds that a true
+  difference of ±effect would rarely give that (:mod:`.ties`); it usually means the design parameter does not
+  reach training. Fewer identical seeds stay undecided and ask for more, like any other comparison.
+- **undecided**: neither yet. ``done`` is True once decided, at ``max_seeds`` paired seeds, or when no more
+  pairs can come (a seed failed for good on either side: ``failed``; its last look is on the pairs there are and
+  its note names the lost seeds); a comparison that is undecided at max seeds stays undecided — the data cannot
+  tell a difference of ``effect`` from none, and ``seeds_needed`` says how many seeds would.
 - Δ's interval is the ordinary paired t interval (95 %) at the look reported, clipped to the range of a
   difference of the metric; it is not widened for the repeated looks (the verdict is).
 - Power (fixed-sample, noncentral t): the smallest n with 80 % power for a two-sided paired t-test at α / m
