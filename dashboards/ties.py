@@ -13,7 +13,7 @@ model: each run's value is its expectation plus normal noise of sd σ, rounded t
 examples), independently for the two runs of a pair; D is the difference of the two rounded values. q is
 computed numerically over σ ∈ [0.02, 4·max(e, 1)] steps (log grid) and the expectation's offset on the grid, and
 the worst case of the "rounded difference" model (D = round(e + s·Z)) is taken too. q decreases with e (checked
-in tests/dashboards_tests/test_ties.py), so beyond ``EXACT_UP_TO`` steps q(``EXACT_UP_TO``) is used: an upper
+in tests/dashboards_tests/test_verdict_edges.py), so beyond ``EXACT_UP_TO`` steps q(``EXACT_UP_TO``) is used: an upper
 bound. Measured: q(1) ≈ 0.25 (so two identical pairs, 0.0625, are not evidence at α = 0.05: three are),
 q(5) ≈ 0.05, q(64) ≈ 0.004.
 
