@@ -62,6 +62,7 @@ class PointData:
     run_ids: dict[int, list[str]] = field(default_factory=dict)  # seed -> MLflow runs of complete trials
     pruned_at: int | None = None  # the earliest epoch (epochs trained) at which one of its seeds was pruned
     trial_values: tuple[float, ...] = ()  # the objective of each COMPLETE trial, in trial order
+    failed_seeds: dict[int, str] = field(default_factory=dict)  # seed -> reason: failed for good, never rerun
 
     @property
     def mean(self) -> float | None:

@@ -59,11 +59,23 @@ def is_pruned(point: PointData) -> bool:
     return point.n_pruned > 0
 
 
+def no_verdicts_reason(search: Mapping[str, Any]) -> str | None:
+    """Why a study with ``search.effect`` gets no verdicts at all (one seed), else None: said by the dry run, at
+    the start, by the end-of-study summary and by every report."""
+    plan = seed_plan(search)
+    if plan.effect is None or plan.max_seeds >= 2:
+        return None
+    return (f"no verdicts: search.effect is set but the study runs {plan.max_seeds} seed, and a paired test needs "
+            "at least 2 paired seeds (the table shows each point's value; for verdicts use e.g. "
+            "search.seeds: [0, 1, 2] or {min: 3, max: 10})")
+
+
 def study_verdicts(points: Sequence[PointData], info: StudyInfo,
                    refs: Mapping[str, str | None] | None = None) -> dict[str, verdicts.Verdict]:
-    """One :class:`~dashboards.verdicts.Verdict` per comparison whose two points are not pruned; {} without effect."""
+    """One :class:`~dashboards.verdicts.Verdict` per comparison whose two points are not pruned; {} without effect
+    or with one seed (:func:`no_verdicts_reason`)."""
     plan = seed_plan(info.spec.get("search", {}))
-    if plan.effect is None:
+    if plan.effect is None or no_verdicts_reason(info.spec.get("search", {})) is not None:
         return {}
     refs = reference_keys(points, info)[0] if refs is None else refs
     comparisons = {k: r for k, r in refs.items() if r is not None and r != k}
@@ -77,7 +89,14 @@ def study_verdicts(points: Sequence[PointData], info: StudyInfo,
     return verdicts.decide(involved, usable, effect=float(plan.effect), direction=info.direction,
                            min_seeds=plan.min_seeds, max_seeds=plan.max_seeds,
                            bounds=stats.metric_bounds(info.metric), family=len(comparisons),
-                           examples=examples_of(info))
+                           examples=examples_of(info),
+                           failed={p.key: p.failed_seeds for p in points if p.failed_seeds})
+
+
+def lost_seed_notes(found: Mapping[str, verdicts.Verdict]) -> list[str]:
+    """One line per comparison that lost seeds for good: which, why, and where its comparison ended (the report's
+    notes and the end-of-study summary)."""
+    return [f"{v.point} vs {v.reference}: {v.note}" for v in found.values() if v.missing]
 
 
 def study_power(points: Sequence[PointData], info: StudyInfo,
@@ -97,7 +116,8 @@ def study_power(points: Sequence[PointData], info: StudyInfo,
     source = f"the study's trials ({pairs} paired seeds)" if sd is not None else \
         "no paired trials yet" if pairs == 0 else "the trials so far show no spread"
     return power.design_power(min_seeds=max(plan.min_seeds, 2), max_seeds=plan.max_seeds,
-                              comparisons=len(comparisons), effect=float(plan.effect), sd=sd, sd_source=source)
+                              comparisons=len(comparisons), effect=float(plan.effect), sd=sd, sd_source=source,
+                              examples=examples_of(info))
 
 
 def delta_interval(level: Mapping[int, float], reference: Mapping[int, float],

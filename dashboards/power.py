@@ -17,8 +17,10 @@ The equivalence margin enters too (a comparison stopped as equivalent is not cal
 and σ = effect/2 is assumed while σ is unknown (say so in the text).
 
 σ is the noise of a *paired difference* (seed s of a level minus seed s of the reference), the quantity the tests
-see. The simulation treats the metric as continuous; on a quantised metric (k/N) the exact sign test takes over
-when every difference is equal, which can only lower the power at small σ.
+see. Without N the simulation treats the metric as continuous. With ``examples`` (an accuracy over N examples: the
+study's own split) whole studies are simulated on whole examples (:mod:`.simulate`: per-run noise σ/√2 examples,
+rounded), where a σ below one example gives identical runs and sign tests: the power of "2σ" then depends on N
+(docs/report.md has the table by N and noise, from benchmarks/decision_figures.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import sequential
+from . import sequential, simulate
 
 POWER = 0.8
 STUDIES = 4000
@@ -54,6 +56,7 @@ class DesignPower:
     ttest_seeds: int  # the first look: a paired t-test with a resolved spread can decide there
     sign_seeds: int | None  # all differences equal (non-zero): the exact sign test's first deciding look
     tost_sign_seeds: int | None  # the same for equivalence (both TOST sides by signs)
+    examples: int | None = None  # N: simulated on whole examples of a split of N (None: a continuous metric)
 
     @property
     def mdd(self) -> float | None:
@@ -66,7 +69,8 @@ class DesignPower:
                   else f"{self.max_seeds} seeds")
         family = f"{self.comparisons} comparison{'s' if self.comparisons != 1 else ''}"
         mdd = f"{self.mdd_sigma:.1f}σ" if self.mdd_sigma is not None else f"more than {MAX_SIGMAS:g}σ"
-        out = [f"power ({budget}, {family}, α = {self.alpha:g}): a true difference of 2σ is called better "
+        split = f", N = {self.examples} examples" if self.examples else ""
+        out = [f"power ({budget}, {family}, α = {self.alpha:g}{split}): a true difference of 2σ is called better "
                f"{100 * self.power_2sigma:.0f} % of the time; 80 % power needs a difference of {mdd} "
                "(σ: sd of a paired difference, seed against seed)."]
         if self.sd is not None:
@@ -77,7 +81,8 @@ class DesignPower:
             out.append(f"σ = {self.sd:.3g} from {self.sd_source}: smallest difference decided with 80 % power "
                        f"≈ {smallest}{at_effect}.")
         else:
-            out.append(f"σ unknown ({self.sd_source}); with σ = effect/2 = {self.effect / 2:g}, effect "
+            in_examples = f" ({self.effect / 2 * self.examples:.3g} examples)" if self.examples else ""
+            out.append(f"σ unknown ({self.sd_source}); with σ = effect/2 = {self.effect / 2:g}{in_examples}, effect "
                        f"{self.effect:g} is a 2σ difference.")
         sign = "never within max seeds" if self.sign_seeds is None else f"from {self.sign_seeds} seeds"
         tost = "never within max seeds" if self.tost_sign_seeds is None else f"from {self.tost_sign_seeds} seeds"
@@ -104,19 +109,33 @@ def _first_look(thresholds: Iterable[float], looks: Iterable[int], sides: int) -
 
 
 def design_power(*, min_seeds: int, max_seeds: int, comparisons: int, effect: float, alpha: float = 0.05,
-                 sd: float | None = None, sd_source: str = "no trials yet") -> DesignPower:
-    """Simulated power of the sequential design (see the module docstring)."""
+                 sd: float | None = None, sd_source: str = "no trials yet", examples: int | None = None
+                 ) -> DesignPower:
+    """Simulated power of the sequential design (see the module docstring); ``examples``: N when the metric is
+    a fraction of N examples — the studies are then simulated on whole examples (:mod:`.simulate`), where a
+    small σ means identical runs and sign tests, not a t-test."""
     if not (isinstance(comparisons, int) and comparisons >= 1):
         raise ValueError(f"comparisons={comparisons!r} is not valid; need an integer ≥ 1")
     if sd is not None and not (math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd={sd!r} is not valid; need a positive finite number or None")
+    if examples is not None and not (isinstance(examples, int) and examples >= 1):
+        raise ValueError(f"examples={examples!r} is not valid; need the split's size N ≥ 1 or None")
     bounds = sequential.boundaries(min_seeds, max_seeds, alpha, comparisons)
-    rng = np.random.default_rng(SIM_SEED)
-    noise = rng.standard_normal((STUDIES, comparisons, max_seeds))
     scaled = effect / sd if sd is not None else 2.0  # the equivalence margin in σ units (assumed: σ = effect/2)
+    if examples is None:
+        noise = np.random.default_rng(SIM_SEED).standard_normal((STUDIES, comparisons, max_seeds))
 
-    def power(delta: float) -> float:
-        return _power(bounds, noise, delta, scaled)
+        def power(delta: float) -> float:
+            return _power(bounds, noise, delta, scaled)
+    else:
+        sigma = (effect / scaled) * examples  # σ of a paired difference, in examples
+        cell = simulate.Cell(examples, sigma / math.sqrt(2.0), comparisons, min_seeds, max_seeds, effect, alpha)
+
+        def power(delta: float) -> float:
+            shift = np.zeros(comparisons)
+            shift[0] = delta * sigma
+            found = simulate.simulate(cell, studies=STUDIES, seed=SIM_SEED, shift=shift)
+            return float((found.verdict[:, 0] == sequential.BETTER).mean())
 
     low, high = 0.0, MAX_SIGMAS
     mdd: float | None = None
@@ -129,7 +148,7 @@ def design_power(*, min_seeds: int, max_seeds: int, comparisons: int, effect: fl
         min_seeds, max_seeds, comparisons, alpha, effect, power(2.0), mdd, sd, sd_source,
         None if sd is None else power(scaled), min_seeds,
         _first_look(bounds.difference[comparisons - 1], bounds.looks, 2),
-        _first_look(bounds.equivalence, bounds.looks, 1),
+        _first_look(bounds.equivalence, bounds.looks, 1), examples,
     )
 
 

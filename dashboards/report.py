@@ -106,6 +106,9 @@ def _resolution_notes(report: Report) -> None:
     if identical:
         report.notes.append(f"identical on every seed: {', '.join(identical)} — the same {info.metric} as the "
                             "reference seed by seed (the design parameter may not reach training)")
+    if (reason := decisions.no_verdicts_reason(info.spec.get("search", {}))) is not None:
+        report.notes.append(reason)
+    report.notes.extend(decisions.lost_seed_notes({r.point.key: r.decision for r in report.rows if r.decision}))
     if effect is not None:
         report.power = decisions.study_power([r.point for r in report.rows], info,
                                              {r.point.key: r.reference for r in report.rows})

@@ -34,11 +34,24 @@ Ties at the values' resolution (``resolution``: the step of a paired difference,
 *identical*; the t statistic is never formed from such a spread (it would be rounding noise):
 
 - identical and all zero (an A/A comparison: the same value on every seed) → **identical**: the difference test's
-  p = 1 and equivalence is shown (p_equivalence = 0) at the first look — no seed could tell the two apart;
+  p = 1; the equivalence p is q(e)ⁿ (:mod:`dashboards.ties`: the largest chance of a zero paired difference when
+  the true difference is the margin, e = effect in resolution steps), against the look's TOST boundary — so
+  identical results show equivalence at once when the margin spans many steps, and only after enough seeds when
+  it spans one or two (at one example, q = 0.25: two identical pairs are not evidence at α = 0.05);
 - identical and non-zero (every seed gained the same k examples) → the exact sign test replaces t, as in
   :mod:`dashboards.stats`: two-sided p = 2^(1−n), one-sided 2^(−n) for a TOST side the constant difference clears
   (1 if it does not). With only the signs to go on it needs n ≥ ``sign_test_seeds`` to decide;
 - otherwise the paired variance is floored at the quantisation's, step² / 6 (each value known to ±step/2).
+
+The margin is compared exactly. With ``counts`` (an accuracy over N examples) the differences are whole examples
+and a mean is within ±effect only when |Σ d| < n · effect in examples — a difference equal to the effect is
+never within it, and the same counts give the same verdict at every base accuracy (float rounding of
+``abs(mean) < effect`` decided it before). Without N a mean within half a resolution step of the margin is not
+within it. A mean outside the margin has a TOST p of at least 0.5.
+
+A comparison that will get no more pairs (``final``: a seed failed for good) takes a *last look* on the pairs it
+has: the looks before keep their critical values and the last spends all of α that is left
+(:meth:`Boundaries.last_look`); below the first look, that is one plain test at α.
 """
 
 from __future__ import annotations
@@ -49,6 +62,8 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import stats
+
+from . import ties
 
 SPENDING = ("pocock", "obrien-fleming")
 CALIBRATION_PATHS = 2**20
@@ -92,9 +107,16 @@ def t_statistics(diffs: np.ndarray, looks: np.ndarray, shift: float, floor: floa
         return (mean - shift) / np.sqrt(var / n)
 
 
-@lru_cache(maxsize=64)
-def _nominal(min_seeds: int, max_seeds: int, alpha: float, spending: str, sides: int) -> tuple[float, ...]:
-    looks = np.arange(min_seeds, max_seeds + 1)
+@lru_cache(maxsize=256)
+def _nominal(min_seeds: int, max_seeds: int, alpha: float, spending: str, sides: int,
+             last: int | None = None) -> tuple[float, ...]:
+    """Nominal thresholds of the looks n = min…``last`` (default max). A ``last`` below max is a *truncated*
+    design (no more pairs will come): the looks before it keep their critical values, and the last spends all
+    of α that is left; a ``last`` below min is one look at α."""
+    last = max_seeds if last is None else last
+    if last < min_seeds:
+        return (alpha,)  # one look: the plain test at α (its nominal p threshold is α itself)
+    looks = np.arange(min_seeds, last + 1)
     cumulative = spend(spending, looks / max_seeds, alpha)
     cumulative[-1] = alpha
     increments = np.diff(np.concatenate([[0.0], cumulative]))
@@ -134,6 +156,14 @@ class Boundaries:
     alpha: float
     spending: str
 
+    def last_look(self, n: int) -> tuple[np.ndarray, float]:
+        """The thresholds of a truncated design's last look at ``n`` paired seeds (``2 ≤ n < max``): difference
+        per Holm level (``[r − 1]``) and equivalence; the earlier looks keep theirs, the last spends the rest."""
+        low, high = self.looks[0], self.looks[-1]
+        difference = np.array([_nominal(low, high, self.alpha / r, self.spending, 2, n)[-1]
+                               for r in range(1, self.difference.shape[0] + 1)])
+        return difference, _nominal(low, high, self.alpha, self.spending, 1, n)[-1]
+
 
 def boundaries(min_seeds: int, max_seeds: int, alpha: float, comparisons: int,
                spending: str = "pocock") -> Boundaries:
@@ -168,26 +198,38 @@ class Decisions:
     identical: np.ndarray  # bool: every paired value equal at the resolution (all differences zero)
 
 
-def _p_values(diffs: np.ndarray, looks: np.ndarray, effect: float, resolution: float) -> tuple[np.ndarray, ...]:
-    """Two-sided difference p, TOST p (max of the two sides), means, degenerate and identical flags: (..., looks)."""
+def _p_values(diffs: np.ndarray, looks: np.ndarray, effect: float, step: float,
+              counts: bool) -> tuple[np.ndarray, ...]:
+    """Two-sided difference p, TOST p (max of the two sides), means, degenerate and identical flags: (..., looks).
+
+    ``diffs`` and ``effect`` are in units of the resolution ``step`` (step 1) or, without one (step 0), as given.
+    ``counts``: the differences are whole steps (examples), so the margin is compared exactly in examples."""
     df = looks - 1
-    floor = resolution * resolution / 6.0
+    floor = step * step / 6.0
     t = t_statistics(diffs, looks, 0.0, floor)
     lower = t_statistics(diffs, looks, -effect, floor)  # H0: Δ ≤ −effect
     upper = -t_statistics(diffs, looks, effect, floor)  # H0: Δ ≥ +effect
-    mean = np.cumsum(diffs, axis=-1)[..., looks - 1] / looks
+    total = np.cumsum(diffs, axis=-1)[..., looks - 1]
+    mean = total / looks
     with np.errstate(invalid="ignore"):
         p = 2.0 * stats.t.sf(np.abs(t), df)
         p_eq = np.maximum(stats.t.sf(lower, df), stats.t.sf(upper, df))
     first = diffs[..., :1]
     spread = np.maximum.accumulate(np.abs(diffs - first), axis=-1)[..., looks - 1]
-    tie = np.maximum(resolution / 2.0, RELATIVE_TIE * np.maximum(1.0, np.abs(first)))
+    tie = np.maximum(step / 2.0, RELATIVE_TIE * np.maximum(1.0, np.abs(first)))
     degenerate = spread < tie
     zero = degenerate & (np.abs(mean) < tie)
+    if counts:  # whole examples: |Σ d| < n·effect, exactly (a sum equal to the margin is not within it)
+        margin = effect * looks
+        within = np.abs(total) < margin - 1e-9 * np.maximum(1.0, margin)
+    else:  # a mean within half a step of the margin is not within it
+        within = np.abs(mean) < effect - tie
+    p_eq = np.where(within, p_eq, np.maximum(p_eq, 0.5))
     sign_p = np.broadcast_to(2.0 ** (1 - looks), p.shape)
     p = np.where(degenerate, np.where(zero, 1.0, sign_p), p)
-    sign_eq = np.where(np.abs(mean) < effect, 2.0 ** (-looks.astype(float)), 1.0)
-    p_eq = np.where(degenerate, np.where(zero, 0.0, sign_eq), p_eq)
+    sign_eq = np.where(within, 2.0 ** (-looks.astype(float)), 1.0)
+    same_p = np.broadcast_to(ties.identical_p(effect / step if step > 0 else math.inf, looks), p.shape)
+    p_eq = np.where(degenerate, np.where(zero, same_p, sign_eq), p_eq)
     return p, p_eq, mean, degenerate, zero
 
 
@@ -201,18 +243,24 @@ def sign_test_seeds(threshold: float, sides: int = 2, cap: int = 64) -> int | No
 
 
 def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: float, sign: int,
-                         bounds: Boundaries, family: int | None = None, resolution: float = 0.0) -> Decisions:
+                         bounds: Boundaries, family: int | None = None, resolution: float = 0.0,
+                         counts: bool = False, final: np.ndarray | None = None) -> Decisions:
     """Replay the looks of studies at once: ``diffs`` (studies, comparisons, seeds) of paired differences
     level − reference in seed order, ``available`` (studies, comparisons) how many leading entries are real.
 
     ``sign`` is +1 when larger is better (maximize), −1 otherwise. ``family``: the Holm family size (default:
     the comparisons given; more counts absent comparisons as never rejected). ``resolution``: the step of a
-    paired difference (see the module docstring; 0: ties only at float64 precision). Decisions are final: a
-    comparison stops at its first deciding look. Pure and vectorised, so the same code serves the study loop and
-    the simulations.
+    paired difference (see the module docstring; 0: ties only at float64 precision). ``counts``: the differences
+    are whole multiples of ``resolution`` (an accuracy over N examples): they are read as whole examples and the
+    margin ``effect`` is compared with them exactly. ``final`` (studies, comparisons): no more pairs will come
+    (a seed failed for good): a comparison with fewer than max pairs gets a last look at the pairs it has, which
+    spends the rest of α (:meth:`Boundaries.last_look`). Decisions are final: a comparison stops at its first
+    deciding look. Pure and vectorised, so the same code serves the study loop and the simulations.
     """
     if not (math.isfinite(resolution) and resolution >= 0.0):
         raise ValueError(f"resolution={resolution!r} is not valid; need a finite step ≥ 0 (e.g. 1/N)")
+    if counts and resolution <= 0.0:
+        raise ValueError("counts=True needs the step of a count: resolution=1/N")
     diffs = np.asarray(diffs, dtype=float)
     studies, m, width = diffs.shape
     family = m if family is None else family
@@ -220,10 +268,20 @@ def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: fl
         raise ValueError(f"family={family} is not valid with {m} comparisons and boundaries for "
                          f"{bounds.difference.shape[0]}; need comparisons ≤ family ≤ boundaries' comparisons")
     looks = np.asarray(bounds.looks)
-    usable = looks[looks <= width]
+    first_look, last_look = int(looks[0]), int(looks[-1])
     filled = np.where(np.arange(width) < np.asarray(available)[..., None], diffs, 0.0)
-    p, p_eq, mean, degenerate, zero = _p_values(filled, usable, effect, resolution) if usable.size else (None,) * 5
-    avail = np.minimum(np.asarray(available), looks[-1])
+    step, margin = (1.0, effect / resolution) if resolution > 0.0 else (0.0, effect)
+    if resolution > 0.0:
+        filled = filled / resolution
+        if counts:
+            filled = np.rint(filled)
+            margin = float(np.rint(margin)) if abs(margin - np.rint(margin)) <= 1e-6 * max(1.0, margin) else margin
+    ns = np.arange(2, min(width, last_look) + 1)
+    p, p_eq, mean, degenerate, zero = _p_values(filled, ns, margin, step, counts) if ns.size else (None,) * 5
+    if resolution > 0.0 and ns.size:
+        mean = mean * resolution
+    avail = np.minimum(np.asarray(available), last_look)
+    ended = np.zeros((studies, m), dtype=bool) if final is None else np.asarray(final, dtype=bool)
     verdict = np.full((studies, m), UNDECIDED)
     out = {name: np.full((studies, m), np.nan) for name in ("delta", "p", "pb", "pe", "eb")}
     n = avail.astype(int).copy()
@@ -231,27 +289,33 @@ def sequential_decisions(diffs: np.ndarray, available: np.ndarray, *, effect: fl
     same = np.zeros((studies, m), dtype=bool)
     rejected = np.zeros((studies, m), dtype=bool)
     stopped = np.zeros((studies, m), dtype=bool)
-    for k, look in enumerate(usable):
-        at_look = ~stopped & (avail >= look)
+    for i, look in enumerate(ns):
+        k = look - first_look  # the regular look's index (negative: below the first look)
+        truncated = ended & (avail == look) & (look < last_look)
+        at_look = ~stopped & (truncated | ((avail >= look) if k >= 0 else False))
         if not at_look.any():
             continue
+        last_difference, last_equivalence = bounds.last_look(int(look)) if truncated.any() else (None, math.nan)
         while True:  # Holm step-down at this look: a rejection raises the others' level to α / r
             remaining = np.maximum(family - rejected.sum(axis=1), 1)
-            threshold = bounds.difference[remaining - 1, k][:, None]
-            new = at_look & ~rejected & (p[..., k] < threshold)
+            regular = bounds.difference[remaining - 1, k] if k >= 0 else np.full(studies, np.nan)
+            threshold = regular[:, None] if last_difference is None else \
+                np.where(truncated, last_difference[remaining - 1][:, None], regular[:, None])
+            new = at_look & ~rejected & (p[..., i] < threshold)
             out["pb"] = np.where(at_look & ~rejected, threshold, out["pb"])
             if not new.any():
                 break
             rejected |= new
-        equivalent = at_look & ~rejected & (p_eq[..., k] < bounds.equivalence[k])
-        improved = sign * mean[..., k] > 0
+        eq_threshold = np.where(truncated, last_equivalence, bounds.equivalence[k] if k >= 0 else np.nan)
+        equivalent = at_look & ~rejected & (p_eq[..., i] < eq_threshold)
+        improved = sign * mean[..., i] > 0
         verdict = np.where(at_look & rejected, np.where(improved, BETTER, WORSE), verdict)
         verdict = np.where(equivalent, EQUIVALENT, verdict)
         stopped |= at_look & (rejected | equivalent)
-        for name, values in (("delta", mean[..., k]), ("p", p[..., k]), ("pe", p_eq[..., k])):
+        for name, values in (("delta", mean[..., i]), ("p", p[..., i]), ("pe", p_eq[..., i])):
             out[name] = np.where(at_look, values, out[name])
-        out["eb"] = np.where(at_look, bounds.equivalence[k], out["eb"])
-        degen = np.where(at_look, degenerate[..., k], degen)
-        same = np.where(at_look, zero[..., k], same)
+        out["eb"] = np.where(at_look, eq_threshold, out["eb"])
+        degen = np.where(at_look, degenerate[..., i], degen)
+        same = np.where(at_look, zero[..., i], same)
         n = np.where(at_look, look, n)
     return Decisions(verdict, n, out["delta"], out["p"], out["pb"], out["pe"], out["eb"], degen, same)

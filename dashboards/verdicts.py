@@ -12,11 +12,13 @@ comparison needs (:func:`seeds_needed`).
   difference is shown to lie within ±effect. A comparison that is both significantly different and within
   ±effect reads better/worse (the difference test is checked first; ``p_equivalence`` still shows the TOST).
 - **identical** (shown as the verdict *equivalent*, test ``identical``): every paired value equal at the values'
-  resolution (:mod:`.resolution`: k/N for an accuracy over N examples, else float32) on ≥ ``min_seeds`` seeds —
-  the strongest evidence of equivalence there is; it usually means the design parameter does not reach training.
-- **undecided**: neither yet. ``done`` is True once decided or at ``max_seeds`` paired seeds; a comparison that is
-  undecided at max seeds stays undecided — the data cannot tell a difference of ``effect`` from none, and
-  ``seeds_needed`` says how many seeds would.
+  resolution (:mod:`.resolution`: k/N for an accuracy over N examples, else float32) on enough seeds that a true
+  difference of ±effect would rarely give that (:mod:`.ties`); it usually means the design parameter does not
+  reach training. Fewer identical seeds stay undecided and ask for more, like any other comparison.
+- **undecided**: neither yet. ``done`` is True once decided, at ``max_seeds`` paired seeds, or when no more
+  pairs can come (a seed failed for good on either side: ``failed``; its last look is on the pairs there are and
+  its note names the lost seeds); a comparison that is undecided at max seeds stays undecided — the data cannot
+  tell a difference of ``effect`` from none, and ``seeds_needed`` says how many seeds would.
 - Δ's interval is the ordinary paired t interval (95 %) at the look reported, clipped to the range of a
   difference of the metric; it is not widened for the repeated looks (the verdict is).
 - Power (fixed-sample, noncentral t): the smallest n with 80 % power for a two-sided paired t-test at α / m
@@ -30,13 +32,14 @@ comparison needs (:func:`seeds_needed`).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
-from . import resolution, sequential, stats
+from . import resolution, sequential, stats, ties
 
 VERDICTS = ("better", "worse", "equivalent", "undecided")
 CODE_NAMES = {sequential.UNDECIDED: "undecided", sequential.BETTER: "better", sequential.WORSE: "worse",
@@ -66,6 +69,7 @@ class Verdict:
     seeds_needed: int | None
     done: bool
     note: str = ""
+    missing: str = ""  # seeds of either side that failed for good, and why (also in ``note``)
 
 
 def _power_curve(sd: float, effect: float, alpha: float, cap: int, equivalence: bool) -> tuple[np.ndarray, ...]:
@@ -146,11 +150,21 @@ def _references(values: Mapping[str, Mapping[int, float]], reference: str | Mapp
     return refs
 
 
+def _check_values(values_by_point: Mapping[str, Mapping[int, float]]) -> None:
+    for point, seeds in values_by_point.items():
+        for seed, value in seeds.items():
+            number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
+            if number is None or not math.isfinite(number):
+                raise ValueError(f"the trial of design point {point!r}, seed {seed} has objective value {value!r}; "
+                                 "need a finite number (pass the objective values of COMPLETE trials only)")
+
+
 def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | Mapping[str, str | None], *,
            effect: float, alpha: float = stats.ALPHA, direction: str = "maximize", min_seeds: int,
            max_seeds: int, bounds: stats.Bounds | None = None, spending: str = "pocock",
            confidence: float = stats.CONFIDENCE, family: int | None = None,
-           examples: int | None = None) -> dict[str, Verdict]:
+           examples: int | None = None, failed: Mapping[str, Mapping[int, str]] | None = None
+           ) -> dict[str, Verdict]:
     """One verdict per comparison, replaying the looks n = min_seeds … max_seeds on the seeds in order.
 
     ``reference``: the reference point of every other point, or ``{point: its reference}`` (one per slice of a
@@ -160,15 +174,16 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
     family size, by default the comparisons given; pass the design's number of comparisons when some points are
     left out (pruned) so that the boundaries, and so the replayed verdicts, do not change between rounds.
     ``examples``: N when the metric is a fraction of N examples (accuracy over the validation split): values are
-    read as the k/N they stand for and ties judged at 1/N (:mod:`.resolution`); else at float32's resolution.
+    read as the k/N they stand for, ties judged at 1/N and the margin compared in whole examples
+    (:mod:`.resolution`); else at float32's resolution. ``failed``: ``{point: {seed: reason}}``, seeds that failed
+    for good (never rerun). A comparison whose point and reference have both settled ``max_seeds`` seeds (values
+    plus failures) gets no more pairs: its last look is on the pairs it has (:func:`.sequential_decisions`'
+    ``final``), and its note names the missing seeds.
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r} is not valid; choose one of {', '.join(DIRECTIONS)}")
     _check_power_args(None, effect, alpha, POWER)
-    for point, seeds in values_by_point.items():
-        if not all(math.isfinite(v) for v in seeds.values()):
-            raise ValueError(f"values_by_point[{point!r}] holds a value that is not finite; pass the objective "
-                             "values of COMPLETE trials only")
+    _check_values(values_by_point)
     refs = _references(values_by_point, reference)
     if not refs:
         return {}
@@ -176,18 +191,25 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
     if not (isinstance(family, int) and family >= len(refs)):
         raise ValueError(f"family={family!r} is not valid; it must be an integer ≥ the {len(refs)} comparisons")
     boundaries = sequential.boundaries(min_seeds, max_seeds, alpha, family, spending)
+    failed = failed or {}
     involved = {name: values_by_point[name] for name in {*refs, *refs.values()}}
     snapped, res = resolution.snap(involved, examples)
     pairs = {point: stats.pair_by_seed(snapped[point], snapped[ref])[1] for point, ref in refs.items()}
+    settled = {name: set(values_by_point[name]) | set(failed.get(name, {})) for name in involved}
     diffs = np.zeros((1, len(refs), max_seeds))  # (study, comparison, seed in order)
     available = np.zeros((1, len(refs)), dtype=int)
-    for j, d in enumerate(pairs.values()):
+    final = np.zeros((1, len(refs)), dtype=bool)
+    for j, (point, ref) in enumerate(refs.items()):
+        d = pairs[point]
         available[0, j] = min(d.size, max_seeds)
         diffs[0, j, : available[0, j]] = d[:max_seeds]
+        final[0, j] = min(len(settled[point]), len(settled[ref])) >= max_seeds
     sign = 1 if direction == "maximize" else -1
     result = sequential.sequential_decisions(diffs, available, effect=effect, sign=sign, bounds=boundaries,
-                                             family=family, resolution=res.step)
+                                             family=family, resolution=res.step, counts=res.examples is not None,
+                                             final=final)
     delta_bounds = stats.difference_bounds(bounds)
+    steps = effect / res.step if res.step > 0 else math.inf
     verdicts = {}
     for j, (point, ref) in enumerate(refs.items()):
         code, n, degenerate = int(result.verdict[0, j]), int(result.n[0, j]), bool(result.degenerate[0, j])
@@ -200,25 +222,65 @@ def decide(values_by_point: Mapping[str, Mapping[int, float]], reference: str | 
             test = "sign" if degenerate else "ttest"
         elif name == "equivalent":
             test = "identical" if identical else "tost-sign" if degenerate else "tost"
-        done = name != "undecided" or pairs[point].size >= max_seeds
+        ended = bool(final[0, j])
+        done = name != "undecided" or pairs[point].size >= max_seeds or ended
         needed = seeds_needed(used, effect, alpha, family, step=res.step)
         sign_seeds = sequential.sign_test_seeds(alpha / family) or SEEDS_CAP + 1
-        if degenerate and not identical:  # only the signs count: the sign test's own seed count
+        identical_seeds = _identical_seeds(steps, boundaries)
+        if identical and name == "undecided":  # only identical results so far: when they would show equivalence
+            needed = identical_seeds
+        elif degenerate and not identical:  # only the signs count: the sign test's own seed count
             needed = sign_seeds
+        missing = _missing(point, ref, values_by_point, failed)
+        note = _note(name, n, pairs[point].size, identical, degenerate, res, min_seeds=min_seeds,
+                     max_seeds=max_seeds, effect=effect, sign_seeds=sign_seeds, identical_seeds=identical_seeds,
+                     ended=ended)
         verdicts[point] = Verdict(
             point, ref, name, test, summary.mean, summary.ci_low, summary.ci_high,
             *(_number(getattr(result, f)[0, j]) for f in ("p_value", "p_boundary", "p_equivalence", "eq_boundary")),
-            n, needed, done, _note(name, n, pairs[point].size, identical, degenerate, res,
-                                   min_seeds=min_seeds, max_seeds=max_seeds, effect=effect, sign_seeds=sign_seeds))
+            n, needed, done, "; ".join(part for part in (note, missing) if part), missing)
     return verdicts
 
 
+def _identical_seeds(steps: float, bounds: sequential.Boundaries) -> int:
+    """The first look at which identical pairs show equivalence (their p below the TOST boundary)."""
+    for n, threshold in zip(bounds.looks, bounds.equivalence, strict=True):
+        if float(ties.identical_p(steps, n)) < threshold:
+            return int(n)
+    return SEEDS_CAP + 1
+
+
+def _missing(point: str, ref: str, values_by_point: Mapping[str, Mapping[int, float]],
+             failed: Mapping[str, Mapping[int, str]]) -> str:
+    """Which seeds of the comparison failed for good, on either side, and why (the first reason of each side)."""
+    parts = []
+    for role, name in (("reference", ref), ("design point", point)):
+        lost = {s: r for s, r in failed.get(name, {}).items() if s not in values_by_point[name]}
+        if lost:
+            seeds = ", ".join(str(s) for s in sorted(lost))
+            reason = next(iter(lost.values()))
+            parts.append(f"{role} {name} lost seed{'s' if len(lost) > 1 else ''} {seeds} ({reason})")
+    return "; ".join(parts)
+
+
 def _note(name: str, n: int, pairs: int, identical: bool, degenerate: bool, res: resolution.Resolution, *,
-          min_seeds: int, max_seeds: int, effect: float, sign_seeds: int) -> str:
+          min_seeds: int, max_seeds: int, effect: float, sign_seeds: int, identical_seeds: int,
+          ended: bool) -> str:
     if pairs > max_seeds:
         return f"{pairs - max_seeds} paired seeds beyond max_seeds={max_seeds} not used"
+    if ended and pairs < max_seeds and name == "undecided":
+        if pairs < 2:
+            return f"{pairs} paired seed{'s' if pairs != 1 else ''} and no more to come: too few to test"
+        return (f"undecided at the last look, on the {pairs} paired seeds there are (max seeds {max_seeds}): "
+                f"neither a difference nor equivalence within ±{effect:g}")
+    if ended and pairs < max_seeds:
+        return f"decided at a last look on the {pairs} paired seeds there are (max seeds {max_seeds})"
     if name == "undecided" and n < min_seeds:
         return f"{n} paired seed{'s' if n != 1 else ''}; the first look is at {min_seeds}"
+    if identical and name == "undecided":
+        return (f"identical on every seed so far (at the resolution {res.label()}), but a true difference of "
+                f"±{effect:g} gives identical results too often at this resolution: identical results show "
+                f"equivalence from {identical_seeds} seeds")
     if identical:
         return (f"identical on every seed (at the resolution {res.label()}): the design parameter may not "
                 "reach training")

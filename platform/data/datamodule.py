@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 from .cache import MODES, available_memory, cache_file, choose_mode, stream_file
 from .image_checks import check_local_images
 from .memory import TensorBatches, build_memory_cache, passthrough, write_atomically
+from .shards import evaluation_sampler
 from .sources import DataError, load_source, select_splits
 from .streaming import StreamImages, build_stream_index, check_stream_index
 from .transforms import normalise, pad_crop_flip
@@ -245,7 +246,10 @@ class ImageDataModule(pl.LightningDataModule):
         if train:
             options.update(shuffle=True, generator=torch.Generator().manual_seed(self.seed))
             self._augment_generator.manual_seed(self.seed + 1)  # each fit draws the same augmentation stream
-        loader = DataLoader(self._dataset(split, train=train), **options)
+        dataset = self._dataset(split, train=train)
+        if not train and (shards := evaluation_sampler(dataset)) is not None:
+            options["sampler"] = shards  # under DDP: each example counted once (see .shards)
+        loader = DataLoader(dataset, **options)
         if prepared is None:
             prepared = self.trainer is None
         return _Standalone(loader, self, train) if prepared else loader

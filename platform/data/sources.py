@@ -56,6 +56,18 @@ def load_source(spec: Any, *, build_cache_dir: Path | None = None) -> datasets.D
     raise DataError(f"data.source is {source!r}; expected one of {list(SOURCES)}")
 
 
+def planned_examples(spec: Any) -> dict[str, int] | None:
+    """Examples per split known before the data is prepared (the dry run's N): the ``digits`` source, whose
+    validation and test splits are carved from its 1797 images by the fractions (:func:`select_splits`' rule).
+    None for the other sources (their sizes are known once the data is prepared and the trials record them)."""
+    if spec.source != "digits" or spec.val_split is not None or spec.test_split is not None:
+        return None
+    from sklearn.datasets import load_digits  # late: heavy third-party, only for digits
+
+    total = len(load_digits().target)
+    return {split: max(1, round(getattr(spec, f"{split}_fraction") * total)) for split in ("val", "test")}
+
+
 def _load_digits() -> datasets.DatasetDict:
     from PIL import Image  # late: heavy third-party, only for the digits source
     from sklearn.datasets import load_digits  # late: heavy third-party, only for digits

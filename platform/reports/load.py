@@ -186,9 +186,12 @@ def _point(key: str, trials: Sequence[FrozenTrial]) -> data.PointData:
         if at is not None:
             point.pruned_at = int(at) if point.pruned_at is None else min(point.pruned_at, int(at))
         point.n_failed += is_failure(trial)
+        if is_failure(trial) and record.seed is not None:
+            point.failed_seeds.setdefault(record.seed, str(trial.user_attrs[ATTR_FAIL]))
         if point.params is None and record.params is not None:
             point.params, point.flops = record.params, record.flops
     point.values = {seed: statistics.fmean(v) for seed, v in sorted(per_seed.items())}
+    point.failed_seeds = {s: r for s, r in sorted(point.failed_seeds.items()) if s not in point.values}
     point.trial_values = tuple(complete)
     point.throughput, point.test_acc, point.second = _mean(throughputs), _mean(tests), _mean(seconds)
     return point

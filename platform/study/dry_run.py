@@ -13,6 +13,7 @@ when they exist).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -22,6 +23,7 @@ from rich.table import Table
 
 import sasa
 
+from ..data.sources import planned_examples
 from ..reports.load import point_info, study_info
 from ..reports.views import data, decisions, verdicts
 from ..search import grid_points, resolve, sampled_target
@@ -58,8 +60,12 @@ def power_lines(spec: StudySpec, stores: Stores) -> list[str]:
     """What the seeds budget can decide (grid designs with ``search.effect``); σ from the stored trials if any."""
     if spec.search.effect is None or spec.search.design != "grid":
         return []
+    if (reason := decisions.no_verdicts_reason(spec.resolved_dict()["search"])) is not None:
+        return [reason]
     study = _stored_study(spec, stores)
     info = study_info(study, spec.resolved_dict())
+    if info.examples is None:  # no trial recorded N yet: the split's size when the spec says it (digits)
+        info = replace(info, examples=planned_examples(spec.data))
     points = point_info(study, info) if study is not None else [
         data.PointData(key=p.key, level={n: label(v) for n, v in p.params.items()}, raw_level=dict(p.optuna_params))
         for p in grid_points(spec)]

@@ -161,16 +161,20 @@ def nothing_left(study: optuna.Study, spec: StudySpec) -> bool:
 def enqueue_missing(study: optuna.Study, spec: StudySpec, extra: dict[str, int] | None = None) -> int:
     """Enqueue every (design point, seed) that is neither done nor pending; returns how many were enqueued.
 
-    Grid: every point × the initial seeds, plus ``extra`` ({point key: seed}, a decision round's next seeds).
+    Grid: every point × the initial seeds, plus ``extra`` ({point key: seed}, a decision round's next seeds), plus
+    every seed a round added earlier whose trial failed without a reason (a dead or interrupted process: it runs
+    again, so a reference does not lose the seed for good).
     """
     trials = study.get_trials(deepcopy=False)
     covered = {pair_of(t) for t in trials if is_done(t) or t.state in (TrialState.WAITING, TrialState.RUNNING)}
+    interrupted = {pair for t in trials if t.state == TrialState.FAIL and (pair := pair_of(t)) is not None}
     wanted: list[tuple[dict, str, int]] = []
     if spec.search.design == "grid":
         for point in grid_points(spec):
             wanted += [(point.optuna_params, point.key, seed) for seed in spec.search.initial_seeds]
             if extra and point.key in extra:
                 wanted.append((point.optuna_params, point.key, extra[point.key]))
+            wanted += [(point.optuna_params, point.key, seed) for key, seed in sorted(interrupted) if key == point.key]
     else:  # retry interrupted trials of search designs with the same parameters and seed
         for trial in trials:
             pair = pair_of(trial)

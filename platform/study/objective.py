@@ -101,16 +101,21 @@ class TrialContext:
     progress_bar: bool = True
 
 
-def evaluated_examples(info: dict[str, Any], batch_size: int, limit_val: int | float | None) -> dict[str, int]:
+def evaluated_examples(info: dict[str, Any], batch_size: int, limit_val: int | float | None,
+                       world_size: int = 1) -> dict[str, int]:
     """Examples each split's metrics count over (an accuracy is k of these): the split's size, or for validation
     with ``train.limit_val_batches`` the examples of the batches Lightning evaluates (an int: that many batches; a
-    fraction: ``int(batches × fraction)``, as Lightning rounds)."""
+    fraction: ``int(batches × fraction)``, as Lightning rounds) — per rank under DDP, each rank holding every
+    ``world_size``-th example (:mod:`..data.shards`: no example twice), summed over the ranks."""
     examples = {split: int(info[f"num_{split}"]) for split in ("train", "val", "test") if f"num_{split}" in info}
     if limit_val is not None and "val" in examples:
-        batches = math.ceil(examples["val"] / batch_size)
-        used = int(batches * limit_val) if isinstance(limit_val, float) else min(batches, int(limit_val))
-        if used < batches:
-            examples["val"] = used * batch_size
+        total = 0
+        for rank in range(world_size):
+            shard = len(range(rank, examples["val"], world_size))
+            batches = math.ceil(shard / batch_size)
+            used = int(batches * limit_val) if isinstance(limit_val, float) else min(batches, int(limit_val))
+            total += min(shard, used * batch_size)
+        examples["val"] = total
     return examples
 
 
@@ -225,7 +230,7 @@ class Objective:
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {METRIC_PARAMS: n_params, METRIC_FLOPS: flops})
-        examples = evaluated_examples(info, train_spec.batch_size, train_spec.limit_val_batches)
+        examples = evaluated_examples(info, train_spec.batch_size, train_spec.limit_val_batches, ctx.devices)
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config,
                            ATTR_EXAMPLES: examples}.items():
             trial.set_user_attr(key, value)

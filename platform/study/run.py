@@ -34,7 +34,14 @@ from .objective import Objective
 from .preflight import preflight
 from .report_hook import build_report_after_study
 from .session import Session, open_session, optimize
-from .summary import PointSummary, get_summary_info, get_verdicts, render_summary
+from .summary import (
+    PointSummary,
+    get_summary_info,
+    get_verdicts,
+    lost_seed_notes,
+    no_verdicts_reason,
+    render_summary,
+)
 from .tracking import experiment_url
 from .workers import run_workers
 
@@ -222,6 +229,8 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
         console.print(f"study [bold]{spec.name}[/] is complete ({state.done}/{state.total} trials); nothing to run")
     elif (note := resume_note(session.study, spec)) is not None:
         console.print(note, highlight=False, soft_wrap=True)
+    if (reason := no_verdicts_reason(spec.resolved_dict())) is not None:
+        console.print(reason, highlight=False, soft_wrap=True)
     live = interactive(console)
     status, code, start = "FAILED", EXIT_DONE, time.monotonic()
     try:
@@ -287,6 +296,9 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
                        found=found)
         session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
+        for line in [no_verdicts_reason(spec.resolved_dict()), *lost_seed_notes(found)]:
+            if line:
+                console.print(line, highlight=False, soft_wrap=True)
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
     html = None

@@ -30,6 +30,14 @@ def get_verdicts(study: optuna.Study, spec_dict: dict) -> dict[str, verdicts.Ver
     return decisions.study_verdicts(point_info(study, info), info)
 
 
+def no_verdicts_reason(spec_dict: dict) -> str | None:
+    """Why the study gets no verdicts although it sets ``search.effect`` (one seed), else None."""
+    return decisions.no_verdicts_reason(spec_dict.get("search", {}))
+
+
+lost_seed_notes = decisions.lost_seed_notes  # comparisons that lost seeds for good: which, why, where they ended
+
+
 def _table(title: str | None, shown: list[columns.Column], metric: str, rows: list[list[str]],
            styles: list[str | None]) -> Table:
     table = Table(title=title, title_justify="left")

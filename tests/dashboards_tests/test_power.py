@@ -47,3 +47,17 @@ def test_known_sigma_gives_the_smallest_difference_in_metric_units() -> None:
     assert pairs == 5 and sd == pytest.approx(np.sqrt((0.0002 + 0.0006) / 3))
     with pytest.raises(ValueError, match="sd"):
         power.design_power(min_seeds=2, max_seeds=4, comparisons=1, effect=0.02, sd=-1.0)
+
+
+def test_power_on_whole_examples_depends_on_sigma_in_examples() -> None:
+    """Below one example (N = 50, effect 0.02, σ = effect/2 = 0.5 examples) runs are mostly identical or differ by
+    the same count: the 2σ power of 2–6 seeds with 4 comparisons falls well below the continuous figure; at
+    N = 270 (σ = 2.7 examples) it is close to it (benchmarks/results/decision_figures.md has the table)."""
+    continuous = power.design_power(min_seeds=2, max_seeds=6, comparisons=4, effect=0.02)
+    small = power.design_power(min_seeds=2, max_seeds=6, comparisons=4, effect=0.02, examples=50)
+    digits = power.design_power(min_seeds=2, max_seeds=6, comparisons=4, effect=0.02, examples=270)
+    assert small.power_2sigma < continuous.power_2sigma - 0.15
+    assert abs(digits.power_2sigma - continuous.power_2sigma) < 0.05
+    assert "N = 50 examples" in small.lines()[0] and "(0.5 examples)" in small.lines()[1]
+    with pytest.raises(ValueError, match="examples"):
+        power.design_power(min_seeds=2, max_seeds=6, comparisons=1, effect=0.02, examples=0)

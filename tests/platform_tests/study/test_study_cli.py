@@ -80,6 +80,7 @@ def test_dry_run_states_what_the_seeds_budget_can_decide(tmp_path: Path, capsys:
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("power (2–4 seeds, 2 comparisons"))
     assert "a true difference of 2σ is called better" in line and "80 % power needs a difference of" in line
+    assert "N = 270 examples" in line  # the study's own split: digits' validation fraction of its 1797 images
     assert "σ unknown (no paired trials yet)" in out and "sign test) never within max seeds" in out
     assert not (tmp_path / "runs").exists()
 

@@ -1,0 +1,96 @@
+"""What a seeds budget decides, by split size N and noise in examples: the figures of docs/report.md and the README.
+
+``python -m benchmarks.decision_figures`` writes ``benchmarks/results/decision_figures.md`` (deterministic: fixed
+generators, no timing). Three tables, all from the study's own decision code:
+
+1. **Power by N and noise** — :func:`dashboards.power.design_power` on whole examples (:mod:`dashboards.simulate`):
+   a comparison with a true difference of 2σ (σ: the sd of a paired difference, seed against seed, in examples)
+   among ``comparisons`` (the others null), with effect = 2σ (what the dry run assumes before trials exist), at
+   N ∈ {50, 270, 10000}: how often it is called better, and the difference called better with 80 % power.
+2. **The sign test's first deciding look** per budget (every paired difference equal: p = 2^(1−n) against that
+   look's boundary at Holm's α/m).
+3. **The embedded grid studies** as ``--dry-run`` states them (N = the digits validation split, σ = effect/2).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dashboards import power
+from platform.data.sources import planned_examples
+from platform.search import grid_points
+from platform.spec.study_spec import load_spec
+
+EFFECT = 0.02
+SPLITS = (50, 270, 10_000)
+SIGMAS = (0.5, 1.0, 2.7, 10.0)  # σ of a paired difference, examples (effect 0.02 is 2σ at N = 50 and 270)
+BUDGETS = ((2, 6, 4), (3, 10, 4), (3, 10, 1))  # min, max, comparisons
+SIGN_BUDGETS = ((2, 6, 1), (2, 6, 4), (3, 10, 1), (3, 10, 4), (3, 20, 4))
+STUDIES = ("window_size", "heads", "positional_encoding", "stem_mixtures", "backbone")
+OUT = Path(__file__).parent / "results" / "decision_figures.md"
+
+
+def _mdd(found: power.DesignPower) -> str:
+    return "—" if found.mdd_sigma is None else f"{found.mdd_sigma:.1f}σ"
+
+
+def power_table() -> list[str]:
+    lines = ["| N | σ of a difference (examples) | effect = 2σ | "
+             + " | ".join(f"{lo}–{hi} seeds, {m} comp.: P(better at 2σ); 80 % at" for lo, hi, m in BUDGETS) + " |",
+             "|---|---|---|" + "---|" * len(BUDGETS)]
+    for n in SPLITS:
+        for sigma in SIGMAS:
+            cells = []
+            for low, high, m in BUDGETS:
+                found = power.design_power(min_seeds=low, max_seeds=high, comparisons=m, effect=2 * sigma / n,
+                                           examples=n)  # σ = effect/2, as the dry run assumes before trials
+                cells.append(f"{100 * found.power_2sigma:.0f} %; {_mdd(found)}")
+            lines.append(f"| {n} | {sigma:g} | {2 * sigma / n:.4g} | " + " | ".join(cells) + " |")
+    continuous = [power.design_power(min_seeds=lo, max_seeds=hi, comparisons=m, effect=EFFECT)
+                  for lo, hi, m in BUDGETS]
+    lines.append("| continuous | — | any | " + " | ".join(f"{100 * f.power_2sigma:.0f} %; {_mdd(f)}"
+                                                           for f in continuous) + " |")
+    return lines
+
+
+def sign_table() -> list[str]:
+    lines = ["| budget | comparisons | sign test decides better/worse from | equivalence by signs from |",
+             "|---|---|---|---|"]
+    for low, high, m in SIGN_BUDGETS:
+        found = power.design_power(min_seeds=low, max_seeds=high, comparisons=m, effect=EFFECT)
+        lines.append(f"| {low}–{high} | {m} | {found.sign_seeds or 'never'} | {found.tost_sign_seeds or 'never'} |")
+    return lines
+
+
+def study_table() -> list[str]:
+    lines = ["| study | N | seeds | comparisons | 80 % power at | P(better at 2σ) |", "|---|---|---|---|---|---|"]
+    for name in STUDIES:
+        spec = load_spec(Path("studies") / f"{name}.yaml")
+        low, high = spec.search.seed_bounds
+        n = (planned_examples(spec.data) or {}).get("val")
+        comparisons = len(grid_points(spec)) - 1
+        found = power.design_power(min_seeds=max(low, 2), max_seeds=high, comparisons=comparisons,
+                                   effect=float(spec.search.effect), examples=n)
+        lines.append(f"| {name} | {n} | {low}–{high} | {comparisons} | {_mdd(found)} | "
+                     f"{100 * found.power_2sigma:.0f} % |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    text = ["# Decision figures by split size and noise", "",
+            "Written by `python -m benchmarks.decision_figures` (deterministic: fixed generators; "
+            f"{power.STUDIES} simulated studies per figure, effect {EFFECT}, α = 0.05).", "",
+            "## Power by N and noise", "", *power_table(), "",
+            "## The sign test's first deciding look", "", *sign_table(), "",
+            "## The embedded grid studies (what `--dry-run` states)", "", *study_table(), ""]
+    args.out.write_text("\n".join(text))
+    print("\n".join(text))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
