@@ -34,7 +34,7 @@ SLOW_PATHS = (
     "tests/platform_tests/data/test_data.py::test_hf_offline_unknown_dataset_is_a_clear_data_error",
     "tests/platform_tests/spec/test_recipes.py::test_cli_merges_recipes_and_prints_the_spec",
     "tests/platform_tests/study/test_adaptive_seeds.py", "tests/platform_tests/study/test_custom_backbone_e2e.py",
-    "tests/platform_tests/study/test_pinned_resume.py",
+    "tests/platform_tests/study/test_one_seed.py", "tests/platform_tests/study/test_pinned_resume.py",
     "tests/platform_tests/study/test_pinned_sampled.py", "tests/platform_tests/study/test_resume.py",
     "tests/platform_tests/study/test_sampled_repeats.py", "tests/platform_tests/study/test_study_cli.py",
     "tests/platform_tests/study/test_study_e2e.py", "tests/platform_tests/study/test_terminal_output.py",
