@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..labels import short_labels
 from ..records import TABLE_ARTIFACT, TAG_NOTE, TRAINING_VIEW_QUERY
-from ..reports.views import columns, text
+from ..reports.views import columns, legend, text
 from ..spec.study_spec import StudySpec
 from .summary import PointSummary, best_key
 from .tracking import Tracker
@@ -68,19 +68,26 @@ def table_rows(rows: Sequence[PointSummary], found: Mapping[str, Any], metric: s
 
 
 def table_markdown(rows: Sequence[PointSummary], found: Mapping[str, Any], *, metric: str, direction: str,
-                   report: str | None) -> str:
-    """The ablation table as markdown, best design point in bold, then where the report is."""
+                   report: str | None, effect: float | None = None) -> str:
+    """The ablation table as markdown, then the verdicts' legend (with ``found``: ``effect`` is the spec's
+    ``search.effect``), what the best mean is (in bold only when shown best) and where the report is."""
     best = best_key(list(rows), direction)
+    table = columns.summary_rows(rows, found)
+    verdict_of = {r.point.key: r.verdict for r in table}
     shown = columns.shown(columns.NOTE, with_verdicts=bool(found))
     header = [c.title(metric) for c in shown]
     lines = [f"**Ablation table** — {metric} ({direction}), mean ± std over seeds", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    context = columns.Context(columns.NOTE, metric, best, decimals=columns.SUMMARY_DECIMALS)
-    lines += ["| " + " | ".join(line) + " |"
-              for line in columns.cells(columns.summary_rows(rows, found), context, shown)]
+    bold = best if legend.decided_best(best, verdict_of) else None
+    context = columns.Context(columns.NOTE, metric, bold, decimals=columns.SUMMARY_DECIMALS)
+    lines += ["| " + " | ".join(line) + " |" for line in columns.cells(table, context, shown)]
     lines.append("")
-    if best is not None:
-        lines.append(f"Best design point by mean: **{best}**.")
+    if found:
+        lines.append(legend.verdict_legend(effect=effect, metric=metric))
+        lines.append("")
+    sentence = legend.best_line(best, verdict_of if found else {}, markdown=True)
+    if sentence:
+        lines.append(sentence)
     if report:
         lines.append(f"Full report (statistics, plots, paper comparison): {report}")
     return "\n".join(lines)
@@ -92,17 +99,17 @@ def describe_experiment(tracker: Tracker, experiment_id: str, spec: StudySpec) -
 
 def publish_table(tracker: Tracker, study: optuna.Study, parent_run: str, experiment_id: str,
                   rows: Sequence[PointSummary], found: Mapping[str, Any], *, metric: str, direction: str,
-                  report_path: str | None) -> str:
+                  report_path: str | None, effect: float | None = None) -> str:
     """The ablation table as the parent run's description, its table artifact and the Optuna study's note;
     returns the markdown."""
     artifacts = f"#/experiments/{experiment_id}/runs/{parent_run}/artifacts"
     where = (f"[`report/report.html`]({artifacts}) on this run (Artifacts tab)"
              + (f"; on disk `{report_path}`" if report_path else "")) if report_path else None
-    markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where)
+    markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where, effect=effect)
     tracker.client.set_tag(parent_run, TAG_NOTE, markdown)
     tracker.client.log_table(parent_run, data=pd.DataFrame(table_rows(rows, found, metric)),
                              artifact_file=TABLE_ARTIFACT)
-    save_study_note(study, table_markdown(rows, found, metric=metric, direction=direction,
+    save_study_note(study, table_markdown(rows, found, metric=metric, direction=direction, effect=effect,
                                           report=f"`{report_path}`" if report_path else None))
     return markdown
 
