@@ -47,7 +47,7 @@ def test_study_logged_to_a_file_writes_one_line_per_trial(logged: tuple[Path, st
     assert len(before_summary) <= 3 * 4, text  # at most 3 lines per trial before the summary
     summary = text.split("ran for ")[1]
     assert max(len(line) for line in summary.splitlines()) <= 80 or "browse the runs" in summary
-    assert "k=3" in summary and "k=5" in summary and "reference" in summary and "best: " in summary
+    assert "k=3" in summary and "k=5" in summary and "reference" in summary and "Best " in summary
 
 
 def test_mlflow_and_optuna_dashboard_hold_the_answer(logged: tuple[Path, str]) -> None:
