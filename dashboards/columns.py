@@ -271,7 +271,7 @@ COLUMNS: list[Column] = [
     Column("test", "test", _test, None, REPORT),
     Column("p", "p", _p, None, REPORT),
     Column("p_holm", "", None, lambda r, c: r.p_holm, _CSV_M),
-    Column("verdict", "verdict", _verdict, lambda r, c: r.verdict, REPORT | {CSV}, front=True),
+    Column("verdict", "verdict", _verdict, lambda r, c: r.verdict, REPORT | {CSV}, front=True, whole=True),
     Column("delta", "Δ vs ref [95 % CI]", _delta, None, REPORT, front=True),
     Column("diff_ci_low", "", None, lambda r, c: r.ci_low, frozenset({CSV})),
     Column("diff_ci_high", "", None, lambda r, c: r.ci_high, frozenset({CSV})),
