@@ -117,7 +117,7 @@ def publish_table(tracker: Tracker, study: optuna.Study, parent_run: str, experi
                   report_path: str | None, effect: float | None = None) -> str:
     """The ablation table as the parent run's description, its table artifact and the Optuna study's note;
     returns the markdown."""
-    artifacts = f"#/experiments/{experiment_id}/runs/{parent_run}/artifacts"
+    artifacts = f"#/experiments/{experiment_id}/runs/{parent_run}/artifacts?{TRAINING_VIEW_QUERY}"  # training view
     where = (f"[`report/report.html`]({artifacts}) on this run (Artifacts tab)"
              + (f"; on disk `{report_path}`" if report_path else "")) if report_path else None
     markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where, effect=effect)

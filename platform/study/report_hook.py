@@ -13,19 +13,33 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import optuna
 from rich.console import Console
 
 from ..records import TAG_RESULTS_DIGEST
 from ..reports.publish import report_study
+from ..spec.study_spec import StudySpec
+from ..stores.locations import Stores
 from ..stores.redaction import redact
 from .notes import publish_table, results_digest
-from .session import Session
 from .summary import PointSummary
+from .tracking import Tracker
 
 
-def publish_results(session: Session, rows: Sequence[PointSummary], found: Mapping[str, Any], *, console: Console,
+class Study(Protocol):
+    """What publishing needs of a study's session (:class:`.session.Session` has it)."""
+
+    spec: StudySpec
+    stores: Stores
+    study: optuna.Study
+    tracker: Tracker
+    experiment_id: str
+    parent_run: str
+
+
+def publish_results(session: Study, rows: Sequence[PointSummary], found: Mapping[str, Any], *, console: Console,
                     full: bool) -> Path | None:
     """The report (``full``: not after Ctrl-C) and the table where people look; returns the report's path.
 
