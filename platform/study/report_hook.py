@@ -48,8 +48,7 @@ def publish_results(session: Study, rows: Sequence[PointSummary], found: Mapping
     out = stores.root / "reports" / spec.name
     digest = results_digest(study)
     client = session.tracker.client
-    if full and (out / "report.html").is_file() and \
-            client.get_run(session.parent_run).data.tags.get(TAG_RESULTS_DIGEST) == digest:
+    if full and (out / "report.html").is_file() and _published(client, session.parent_run) == digest:
         console.print(f"ablation report: {out / 'report.html'} (results unchanged since it was published: the "
                       "report, the MLflow descriptions and the optuna-dashboard note are as they were)",
                       highlight=False)
@@ -71,6 +70,15 @@ def publish_results(session: Study, rows: Sequence[PointSummary], found: Mapping
     if html is not None:
         client.set_tag(session.parent_run, TAG_RESULTS_DIGEST, digest)
     return html
+
+
+def _published(client: Any, run_id: str) -> str | None:
+    """The digest of the results the parent run shows; None when unknown (never published, or MLflow unreachable:
+    then publishing runs, and reports its own failure as one warning)."""
+    try:
+        return client.get_run(run_id).data.tags.get(TAG_RESULTS_DIGEST)
+    except Exception:  # infrastructure fails; the study does not
+        return None
 
 
 def build_report_after_study(spec_name: str, storage_url: str, tracking_uri: str, out_dir: Path) -> Path | None:
