@@ -18,14 +18,16 @@ from .guard import interrupt_exits
 
 with interrupt_exits("interrupted while starting (nothing was written); rerun the same command"):
     import optuna
+    from rich.console import Console
 
-    from . import browse
+    from . import browse, columns
     from .data import ReportError
     from .html import render_index
-    from .lab import compare, load, publish, records, spec, stores
+    from .lab import compare, labels, load, publish, records, spec, stores
     from .paper import comparison_markdown, varied
-    from .report import table_markdown
+    from .report import best_line, caption, table_cells, table_columns, table_markdown, verdict_legend
     from .stats import TESTS
+    from .terminal import render_table
 
 EXIT_USAGE = 2
 
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log", action="store_true", help="also attach the report to the study's parent MLflow "
                         "run (the default only reads the stores; a finished study logs its report itself)")
     parser.add_argument("--no-log", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (the default when the "
+                        "output is not a terminal; on a terminal the table fits its width)")
     browse = parser.add_argument_group("read-only views (nothing is written to either store)")
     browse.add_argument("--list", action="store_true", help="every study: design, done/total, pruned/failed, "
                         "running, best, last update")
@@ -103,7 +107,10 @@ def _one(args: argparse.Namespace) -> int:
         raise ReportError(problem)
     outcome = publish.report_study(name, where.storage_url, tracking, out, test=args.test, log=args.log,
                                    notes=notes)
-    _print(outcome)
+    if args.markdown or not sys.stdout.isatty():
+        _print(outcome)
+    else:
+        print_terminal(outcome, Console(highlight=False))
     return 0
 
 
@@ -114,6 +121,28 @@ def _print(outcome: publish.Outcome) -> None:
     print(f"report: {outcome.html}")
     if outcome.parent_run_id:
         print(f"logged to MLflow run {outcome.parent_run_id} (artifacts under report/, metrics report/...)")
+
+
+def print_terminal(outcome: publish.Outcome, console: Console) -> None:
+    """The report on a terminal: the table in the widest layout that fits (:mod:`.terminal`, the end-of-study
+    summary's), design points by their short labels, then the legend, notes and caption wrapped to the width."""
+    report = outcome.report
+    info = report.info
+    keys = [r.point.key for r in report.rows]
+    short = labels.short_labels(keys)
+    shown = table_columns(columns.MARKDOWN)
+    cells = [[short.get(key, key), *row[1:]] for key, row in zip(keys, table_cells(report), strict=True)]
+    render_table(console, title=f"{info.name}: {info.metric} ({info.direction}) by design point", shown=shown,
+                 metric=info.metric, cells=cells, styles=[None] * len(cells), split=sum(c.front for c in shown),
+                 second_title="statistics and cost")
+    lines = [f"design points: {abbreviations}"] if (abbreviations := labels.legend(keys)) else []
+    lines += [verdict_legend(report), best_line(report) or "", *(f"note: {n}" for n in report.notes),
+              caption(report), f"report: {outcome.html}"]
+    if outcome.parent_run_id:
+        lines.append(f"logged to MLflow run {outcome.parent_run_id} (artifacts under report/, metrics report/...)")
+    for line in lines:
+        if line:
+            console.print(line, markup=False, overflow="fold")
 
 
 INDEX_HEADER = ("study", "design", "varied", "trials (ok/pruned/failed)", "best", "reference", "verdicts",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from .data import ReportError
+from .data import ReportError, best_key
 from .lab import load, records
 from .lab import spec as spec_module
 from .report import build_table
@@ -28,7 +27,7 @@ from .report import build_table
 EXPORT_COLUMNS = ("trial", "state", records.ATTR_POINT, "seed", "value", "spurious", "params", "flops", "throughput",
                   "test_acc", records.ATTR_FAIL, records.ATTR_RUN, records.ATTR_MODEL_URI, "start",
                   "complete")  # then param:*, MLflow; named after the trial attributes they carry
-LIST_HEADER = ("study", "design", "done/total", "pruned/failed", "running", "best", "last update")
+LIST_HEADER = ("study", "design", "done of planned", "pruned/failed", "running", "best by mean", "last update")
 
 
 # --- --list ---------------------------------------------------------------------------------------------------
@@ -36,12 +35,13 @@ LIST_HEADER = ("study", "design", "done/total", "pruned/failed", "running", "bes
 
 @dataclass(frozen=True)
 class StudyLine:
-    """One study of the storage, as ``--list`` shows it."""
+    """One study of the storage, as ``--list`` shows it: ``planned`` is (fewest, most) (design point, seed) pairs
+    the spec can run — equal for a list of seeds, a range for adaptive seeds {min, max}; None when unknown."""
 
     name: str
     design: str
     done: int
-    total: int | None
+    planned: tuple[int, int] | None
     pruned: int
     failed: int
     running: int
@@ -49,25 +49,48 @@ class StudyLine:
     last_update: dt.datetime | None
 
     def cells(self) -> list[str]:
-        total = "?" if self.total is None else str(self.total)
         when = "—" if self.last_update is None else self.last_update.strftime("%Y-%m-%d %H:%M")
-        return [self.name, self.design, f"{self.done}/{total}", f"{self.pruned}/{self.failed}", str(self.running),
-                self.best, when]
+        return [self.name, self.design, f"{self.done} of {planned_label(self.planned)}",
+                f"{self.pruned}/{self.failed}", str(self.running), self.best, when]
 
 
-def planned_total(spec: dict[str, Any]) -> int | None:
-    """(design point, seed) pairs the spec asks for: grid points × seeds, or ``n_trials`` × seeds; None if unknown."""
+def planned_label(planned: tuple[int, int] | None) -> str:
+    """``30``, ``10–30`` (adaptive seeds) or ``?``."""
+    if planned is None:
+        return "?"
+    low, high = planned
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _seed_counts(seeds: Any) -> tuple[int, int]:
+    """(fewest, most) seeds per design point: a list runs all of them, {min, max} between min and max."""
+    if isinstance(seeds, dict):
+        return int(seeds.get("min", 1)), int(seeds.get("max", seeds.get("min", 1)))
+    return (len(seeds), len(seeds)) if seeds else (1, 1)
+
+
+def planned_seeds(spec: dict[str, Any]) -> set[int] | None:
+    """The seeds the spec can run (adaptive seeds are numbered from 0); None: any."""
+    seeds = (spec.get("search") or {}).get("seeds")
+    if isinstance(seeds, dict):
+        return set(range(_seed_counts(seeds)[1]))
+    return {int(s) for s in seeds} if isinstance(seeds, list) else None
+
+
+def planned_total(spec: dict[str, Any]) -> tuple[int, int] | None:
+    """(fewest, most) (design point, seed) pairs the spec asks for: grid points × seeds, or ``n_trials`` × seeds;
+    None if unknown."""
     search = spec.get("search") or {}
-    seeds = len(search.get("seeds") or [0])
+    low, high = _seed_counts(search.get("seeds"))
     if search.get("design", "grid") != "grid":
         n_trials = search.get("n_trials")
-        return None if n_trials is None else int(n_trials) * seeds
+        return None if n_trials is None else (int(n_trials) * low, int(n_trials) * high)
     try:
         parsed = spec_module.parse_spec(spec, source="stored spec", stored=True)
     except spec_module.SpecError:
         return None
-    names = list(parsed.search.parameters)
-    return len(list(spec_module.parameters.combos(parsed.search, names))) * seeds
+    points = len(list(spec_module.parameters.combos(parsed.search, list(parsed.search.parameters))))
+    return points * low, points * high
 
 
 def _last_update(trials: Sequence[FrozenTrial]) -> dt.datetime | None:
@@ -76,32 +99,40 @@ def _last_update(trials: Sequence[FrozenTrial]) -> dt.datetime | None:
     return max(known) if known else None
 
 
-def _best(trials: Sequence[FrozenTrial], spec: dict[str, Any]) -> str:
-    objective = spec.get("objective") or {}
-    metric, direction = objective.get("metric", "value"), objective.get("direction", "maximize")
-    scored = [t for t in trials if t.state == TrialState.COMPLETE and t.values and math.isfinite(t.values[0])]
-    if not scored:
+def _best(study: optuna.Study) -> str:
+    """The design point with the best mean over its seeds, its mean and its verdict (the report's table)."""
+    info = load.study_info(study, load.stored_spec(study))
+    rows, _ = build_table(load.point_info(study, info), info)
+    best = best_key([r.point for r in rows], info.direction)
+    if best is None:
         return "—"
-    pick = max if direction == "maximize" else min
-    best = pick(scored, key=lambda t: t.values[0])
-    return f"{metric}={best.values[0]:.4f} ({records.design_point(best) or '#' + str(best.number)})"
+    row = next(r for r in rows if r.point.key == best)
+    verdict = "" if row.verdict in ("", "—") else f", {row.verdict}"
+    return f"{best}: {info.metric} {row.summary.mean:.4f} over {row.summary.n} seed{'s' * (row.summary.n != 1)}" \
+           f"{verdict}"
 
 
 def study_line(study: optuna.Study) -> StudyLine:
     trials = study.get_trials(deepcopy=False)
     spec = study.user_attrs.get(records.STUDY_SPEC)
     spec = spec if isinstance(spec, dict) else {}
-    done = {records.pair_of(t) for t in trials if records.is_done(t)} - {None}
+    seeds = planned_seeds(spec)
+    done = {pair for t in trials if records.is_done(t) and (pair := records.pair_of(t)) is not None
+            and (seeds is None or pair[1] in seeds)}  # pairs of the plan: a stray seed is not progress
     live = [t for t in trials if not records.is_spurious(t)]
+    try:
+        best = _best(study) if spec else "—"
+    except Exception:  # a study the report cannot read (an old spec): the list still shows it
+        best = "?"
     return StudyLine(
         name=study.study_name,
         design=str((spec.get("search") or {}).get("design", "?")),
         done=len(done),
-        total=planned_total(spec) if spec else None,
+        planned=planned_total(spec) if spec else None,
         pruned=sum(t.state == TrialState.PRUNED for t in live),
         failed=sum(records.is_failure(t) for t in live),
         running=sum(t.state == TrialState.RUNNING for t in live),
-        best=_best(live, spec),
+        best=best,
         last_update=_last_update(trials),
     )
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import stats, verdicts
+from . import legend, stats, verdicts
 from .data import PointData
 from .rows import PRUNED, Context, PointSummary, TableRow, decision_numbers
 
@@ -42,7 +42,8 @@ class Column:
     """One column: ``header`` and ``key`` may hold ``{metric}`` (the objective's name); ``text`` is the cell in the
     text outputs, ``value`` the full-precision value in the others; ``outputs`` lists where it shows; ``verdicts``
     columns show at the end of the table and only with verdicts (the end-of-study forms); ``whole`` cells never
-    wrap or shrink in the terminal."""
+    wrap or shrink in the terminal; ``front`` columns (the answer: design point, value, verdict, Δ, seeds needed)
+    come first, in list order, in the report's text tables, so the verdict is on screen without scrolling."""
 
     key: str
     header: str
@@ -51,6 +52,7 @@ class Column:
     outputs: frozenset[str] = EVERY
     verdicts: bool = False
     whole: bool = False
+    front: bool = False
 
     def title(self, metric: str) -> str:
         return self.header.replace("{metric}", metric)
@@ -62,6 +64,8 @@ class Column:
 def shown(output: str, *, with_verdicts: bool = True) -> list[Column]:
     """The columns of ``output`` in table order (columns of verdicts last, and only ``with_verdicts``)."""
     own = [c for c in COLUMNS if output in c.outputs]
+    if output in REPORT:
+        own = [c for c in own if c.front] + [c for c in own if not c.front]
     return [c for c in own if not c.verdicts] + ([c for c in own if c.verdicts] if with_verdicts else [])
 
 
@@ -183,6 +187,8 @@ def _verdict(row: TableRow, ctx: Context) -> str:
 
 
 def _seeds(row: TableRow, ctx: Context) -> str:
+    if row.decision is not None and legend.is_decided(row.decision.verdict):
+        return ""  # decided: no seeds are needed any more
     return str(decision_numbers(row)[3] or "—")
 
 
@@ -211,6 +217,8 @@ def _end_delta(row: TableRow, ctx: Context) -> str:
 
 def _end_seeds(row: TableRow, ctx: Context) -> str:
     d = row.decision
+    if d is not None and legend.is_decided(d.verdict):
+        return ""  # decided: no seeds are needed any more
     if ctx.output == NOTE:
         return _num(d.seeds_needed if d else None, "d")
     return "—" if d is None or row.point.n_pruned else verdicts.seeds_label(d.seeds_needed)
@@ -225,11 +233,12 @@ _CSV_M = frozenset({CSV, REPORT_METRICS})
 _TABLES = REPORT | SUMMARY | {CSV, TABLE}  # every table but the metrics
 
 COLUMNS: list[Column] = [
-    Column("design_point", "design point", _point_text, lambda r, c: r.point.key, REPORT | SUMMARY | {CSV}, whole=True),
+    Column("design_point", "design point", _point_text, lambda r, c: r.point.key, REPORT | SUMMARY | {CSV}, whole=True,
+           front=True),
     Column("design point", "", None, lambda r, c: r.point.key, _END),
     Column("label", "", None, lambda r, c: c.labels.get(r.point.key, r.point.key), _END),
     Column("n_seeds", "", None, lambda r, c: r.summary.n, frozenset({CSV})),
-    Column("value", "{metric} (mean ± std)", _mean_std, None, REPORT),
+    Column("value", "{metric} (mean ± std)", _mean_std, None, REPORT, front=True),
     Column("value", "{metric}", _mean_std, None, frozenset({TERMINAL})),
     Column("value", "{metric} mean ± std", _mean_std, None, frozenset({NOTE})),
     Column("mean", "", None, lambda r, c: r.summary.mean, _CSV_M | {TABLE_METRICS}),
@@ -256,20 +265,20 @@ COLUMNS: list[Column] = [
     Column("reference", "", None, lambda r, c: r.reference, frozenset({CSV})),
     Column("n_pairs", "", None, _paired("n_pairs"), frozenset({CSV})),
     Column("diff", "", None, _paired("mean_diff"), _CSV_M),
-    Column("delta", "Δ vs ref [95 % CI]", _delta, None, REPORT),
     Column("test", "", None, _paired("test"), frozenset({CSV})),
     Column("statistic", "", None, _paired("statistic"), frozenset({CSV})),
     Column("p", "", None, _paired("p_value"), frozenset({CSV})),
     Column("test", "test", _test, None, REPORT),
     Column("p", "p", _p, None, REPORT),
     Column("p_holm", "", None, lambda r, c: r.p_holm, _CSV_M),
-    Column("verdict", "verdict", _verdict, lambda r, c: r.verdict, REPORT | {CSV}),
+    Column("verdict", "verdict", _verdict, lambda r, c: r.verdict, REPORT | {CSV}, front=True, whole=True),
+    Column("delta", "Δ vs ref [95 % CI]", _delta, None, REPORT, front=True),
     Column("diff_ci_low", "", None, lambda r, c: r.ci_low, frozenset({CSV})),
     Column("diff_ci_high", "", None, lambda r, c: r.ci_high, frozenset({CSV})),
     Column("decided_by", "", None, _decided(0), frozenset({CSV})),
     Column("p_decision", "", None, _decided(1), frozenset({CSV})),
     Column("p_threshold", "", None, _decided(2), frozenset({CSV})),
-    Column("seeds_needed", "seeds needed", _seeds, _decided(3), REPORT | {CSV}),
+    Column("seeds_needed", "seeds needed", _seeds, _decided(3), REPORT | {CSV}, front=True),
     Column("pruned_at_epoch", "", None, lambda r, c: r.point.pruned_at, frozenset({CSV})),
     # The end-of-study verdict columns (shown when the study has verdicts: search.effect).
     Column("verdict", "verdict", _end_verdict, lambda r, c: r.verdict or None, SUMMARY | _END, verdicts=True,

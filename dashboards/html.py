@@ -8,9 +8,9 @@ import base64
 from collections.abc import Sequence
 from html import escape
 
-from . import columns, stats
+from . import columns, legend, stats
 from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
-from .report import Report, caption, table_cells, table_columns, table_header
+from .report import Report, best_line, caption, table_cells, table_columns, table_header, verdict_legend
 from .text import yaml_flow
 
 CSS = """
@@ -26,6 +26,7 @@ td:first-child, th:first-child { text-align: left; }
 .table-wrap { max-width: 100%; overflow-x: auto; }
 tr.best td:first-child { font-weight: bold; }
 .caption { font-size: .88em; color: #444; max-width: 1100px; }
+.legend { font-size: .92em; max-width: 1100px; margin: .2em 0 .6em; }
 .v-better { background: #dcf5dc; } .v-worse { background: #fadcdc; } .v-reference { background: #e6eefc; }
 .v-needs { background: #fff3cd; } .v-none { color: #555; } .v-equivalent { background: #eef2f6; }
 .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .4em .8em; margin: .5em 0; }
@@ -95,13 +96,15 @@ def render_report(report: Report) -> str:
     parts.append("<h2>Ablation table</h2>")
     if report.rows:
         cells = table_cells(report, columns.HTML)
-        best = report.best
+        best = report.best if legend.decided_best(report.best, {r.point.key: r.verdict for r in report.rows}) \
+            else None
         verdict_col = table_columns(columns.HTML).index(columns.VERDICT)
         parts.append(table(table_header(report, columns.HTML), cells,
                            row_classes=["best" if r.point.key == best else "" for r in report.rows],
                            cell_classes=[{verdict_col: _verdict_class(r.verdict)} for r in report.rows]))
-        parts.append(f'<p class="caption">{escape(caption(report))} Best design point by mean: '
-                     f"<b>{escape(best or '—')}</b>.</p>")
+        parts.append(f'<p class="legend">{escape(verdict_legend(report))}</p>')
+        sentence = best_line(report)
+        parts.append(f'<p class="caption">{escape(caption(report))} {escape(sentence or "")}</p>')
     if report.search is not None:
         parts.append("<h2>Search</h2>")
         parts.append(f'<p class="caption">{escape(report.search.importance_note)}</p>')

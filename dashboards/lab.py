@@ -10,6 +10,7 @@ platform package's ``__init__``.
 from __future__ import annotations
 
 if __package__ == "dashboards":
+    import platform.labels as labels
     import platform.records as records
     import platform.reports.load as load
     import platform.reports.publish as publish
@@ -17,6 +18,7 @@ if __package__ == "dashboards":
     import platform.spec.compare as compare
     import platform.stores as stores
 else:  # installed: sasa_lab.dashboards inside sasa_lab
+    import sasa_lab.labels as labels
     import sasa_lab.records as records
     import sasa_lab.reports.load as load
     import sasa_lab.reports.publish as publish
@@ -24,4 +26,4 @@ else:  # installed: sasa_lab.dashboards inside sasa_lab
     import sasa_lab.spec.compare as compare
     import sasa_lab.stores as stores
 
-__all__ = ["compare", "load", "publish", "records", "spec", "stores"]
+__all__ = ["compare", "labels", "load", "publish", "records", "spec", "stores"]

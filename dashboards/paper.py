@@ -179,8 +179,8 @@ def compare(table: PaperTable, means: Mapping[str, float | None], verdicts: Mapp
                       tuple(r.name for r in table.rows if r not in matched))
 
 
-COMPARISON_HEADER = ("paper row", "level", "paper top-1 %", "paper Δ", "ours (mean)", "ours Δ (+ = better)",
-                     "our verdict", "same direction?")
+COMPARISON_HEADER = ("paper row", "level", "paper top-1 %", "paper Δ", "ours (mean)",
+                     "ours Δ of means (+ = better)", "our verdict", "same direction?")
 
 
 def comparison_cells(comparison: Comparison) -> list[list[str]]:
@@ -198,7 +198,10 @@ def comparison_summary(comparison: Comparison) -> str:
     return (f"{table.table} ({table.title}; {table.setting}). Best level: paper {comparison.paper_best}, ours "
             f"{comparison.ours_best}. Worst level: paper {comparison.paper_worst}, ours {comparison.ours_worst}. "
             f"Ranking {comparison.ranking} (Kendall τ = {tau} over {len(comparison.rows)} matched levels). "
-            f"Δ columns are against level {comparison.anchor}. The paper's numbers are ImageNet top-1 at full "
+            f"Δ columns are against level {comparison.anchor}; ours Δ is the difference of the two levels' means over "
+            "all their seeds (sign flipped when lower is better), while the ablation table's Δ pairs seed with seed "
+            "over the seeds both levels ran against the study's reference, so the two differ when the levels ran "
+            "different seeds. The paper's numbers are ImageNet top-1 at full "
             f"scale; ours are this study's own data and model size, so compare directions, not values."
             + (f" Paper rows without a result here: {', '.join(comparison.unmatched)}." if comparison.unmatched else "")
             + (f" Note: {table.note}." if table.note else ""))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from . import columns, decisions, plots, power, resolution, stats
+from . import columns, decisions, legend, plots, power, resolution, stats
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 from .rows import PRUNED, TableRow
@@ -283,9 +283,22 @@ def caption(report: Report) -> str:
                    "seen so far. Pruned design points are not compared.")
 
 
+def verdict_legend(report: Report) -> str:
+    """The legend line of the report's verdicts (:func:`.legend.verdict_legend` for this study)."""
+    info = report.info
+    return legend.verdict_legend(effect=decisions.seed_plan(info.spec.get("search", {})).effect,
+                                 metric=info.metric, test=report.test)
+
+
+def best_line(report: Report, *, markdown: bool = False) -> str | None:
+    """What the design point with the best mean is (:func:`.legend.best_line`)."""
+    return legend.best_line(report.best, {r.point.key: r.verdict for r in report.rows}, markdown=markdown)
+
+
 def table_markdown(report: Report) -> str:
     header = table_header(report)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in
                                                                 range(len(header))) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_cells(report)]
-    return "\n".join([*lines, "", caption(report), ""])
+    best = best_line(report, markdown=True)
+    return "\n".join([*lines, "", verdict_legend(report), *([best] if best else []), "", caption(report), ""])

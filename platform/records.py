@@ -122,7 +122,10 @@ EXPERIMENT_KIND_TRAINING = "custom_model_development"  # "model training" (MLflo
 TRAINING_VIEW_QUERY = "workflowType=machine_learning"  # URL parameter that opens the UI's model-training view
 PARENT_METRIC_PREFIX = "table/"  # parent-run metrics: the ablation table, ``table/<point>/<stat>``
 TAG_NOTE = "mlflow.note.content"  # experiment and run tag: the UI's description (markdown)
-TABLE_ARTIFACT = "ablation_table.json"  # parent run: the ablation table as an MLflow table (mlflow.log_table)
+TABLE_ARTIFACT = "ablation_table.json"  # parent run: the ablation table as an MLflow table (replaced, not appended)
+TAG_LOGGED_ARTIFACTS = "mlflow.loggedArtifacts"  # run tag: MLflow's list of the run's tables ({"path", "type"})
+LOGGED_TABLE_TYPE = "table"  # ... the type of a table in it
+TAG_RESULTS_DIGEST = "sasa.results_digest"  # parent run: digest of the trials the published table/report show
 # The report on the parent run (``python -m dashboards``, the end-of-study report): files, numbers and tags
 REPORT_ARTIFACTS = "report"  # the artifact folder of report.html, table.csv, table.md and the figures
 REPORT_PREFIX = "report/"  # parent-run metrics and tags of the report: ``report/<point>/<column>``

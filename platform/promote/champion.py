@@ -230,8 +230,9 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
     return {key: str(value) for key, value in tags.items() if value is not None}
 
 
-def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> str:
-    """The model version's description: what was promoted, how good it is, what it expects as input."""
+def description(study: str, champion: Champion, spec: StudySpec, run: Any, *, verdict: str | None = None) -> str:
+    """The model version's description: what was promoted, how good it is (``verdict``: its design point's verdict
+    with the legend of the verdicts), what it expects as input."""
     trial, attrs = champion.trial, champion.trial.user_attrs
     test = ", ".join(f"{k} = {float(v):.4f}" for k, v in sorted((attrs.get(ATTR_TEST) or {}).items())) or "none"
     mean = (f"; design point mean {champion.point_mean:.4f} over {champion.point_seeds} seed(s)"
@@ -245,6 +246,7 @@ def description(study: str, champion: Champion, spec: StudySpec, run: Any) -> st
         f"Champion of sasa-lab study `{study}`: trial #{trial.number}, design point "
         f"{attrs.get(ATTR_POINT)}, seed {attrs.get(ATTR_SEED)}, MLflow run {run.info.run_id}.\n"
         f"{spec.objective.metric} = {champion.value:.4f} ({spec.objective.direction}){mean}.\n"
+        + (f"{verdict}\n" if verdict else "") +
         f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
         f"Input: float32 {shape} raw images, values in [0, 1]; the training split's per-channel mean/std "
         "normalisation is inside the model (sasa.models.normalized; tags sasa.input_mean/std). Output: logits.\n"

@@ -29,6 +29,8 @@ from ..records import (
     MODEL_NAME_PREFIX,
     STUDY_SPEC,
 )
+from ..reports.load import point_info, study_info
+from ..reports.views import decisions, legend
 from ..spec.arguments import path_arg, require
 from ..spec.names import study_target
 from ..spec.study_spec import StudySpec, load_spec, parse_spec
@@ -181,7 +183,8 @@ def promote(
     replaced = check_replacement(client, name, alias, champion, metric, spec.objective.direction, force=force)
     if replaced is not None:
         step(replaced)
-    version, created = version_for(client, name, study_name, champion, spec, run, model_uri)
+    version, created = version_for(client, name, study_name, champion, spec, run, model_uri,
+                                   verdict=verdict_line(optuna_study, spec, winner.user_attrs.get(ATTR_POINT)))
     number = str(version.version)
     step(f"registered {name} version {number} from {model_uri} (MLflow run {run_id})" if created else
          f"trial #{winner.number} is already registered as {name} version {number}: no new version")
@@ -265,3 +268,20 @@ def usage_lines(uri: str, tracking_uri: str) -> tuple[str, ...]:
         "→ {\"predictions\": [[logits]]}:",
         f"    {curl_command(shape)}",
     )
+
+
+def verdict_line(study: optuna.Study, spec: StudySpec, point: str | None) -> str | None:
+    """The champion's design point against its reference, with the verdicts' legend (the registry version's
+    description); None without ``search.effect`` (no verdicts) or when the point has none."""
+    effect = spec.search.effect
+    if effect is None or point is None:
+        return None
+    info = study_info(study, spec.resolved_dict())
+    found = decisions.study_verdicts(point_info(study, info), info)
+    decided = found.get(point)
+    if decided is None and point not in {v.reference for v in found.values()}:
+        return None
+    what = "the reference" if decided is None else decided.verdict + (
+        "" if decided.delta is None else f" (Δ {decided.delta:+.4f} vs {decided.reference})")
+    return f"Its design point against the reference: {what}. " + legend.verdict_legend(
+        effect=effect, metric=spec.objective.metric)

@@ -88,8 +88,9 @@ logger = logging.getLogger(__name__)
 
 
 def version_for(client: Any, name: str, study: str, champion: Champion, spec: StudySpec, run: Any,
-                 model_uri: str) -> tuple[Any, bool]:
-    """The model version for the champion's run (reused if it exists) and whether it was created now."""
+                 model_uri: str, *, verdict: str | None = None) -> tuple[Any, bool]:
+    """The model version for the champion's run (reused if it exists) and whether it was created now;
+    ``verdict``: a line for the description (its design point's verdict and the legend)."""
     run_id = run.info.run_id
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
     if existing:
@@ -114,5 +115,6 @@ def version_for(client: Any, name: str, study: str, champion: Champion, spec: St
             f"load the champion with mlflow.pytorch.load_model('models:/{name}@{ALIAS_CHAMPION}').",
         )
         client.set_registered_model_tag(name, TAG_STUDY, study)
-    client.update_model_version(name, str(version.version), description=description(study, champion, spec, run))
+    client.update_model_version(name, str(version.version), description=description(study, champion, spec, run,
+                                                                                       verdict=verdict))
     return client.get_model_version(name, str(version.version)), True

@@ -262,8 +262,11 @@ class Objective:
         trial.set_user_attr(ATTR_TEST, outcome.test_metrics)
         ctx.tracker.log_metrics(
             run_id, {METRIC_THROUGHPUT: outcome.throughput, METRIC_FIT_SECONDS: outcome.fit_seconds,
-                     METRIC_DATA_WAIT: outcome.data_wait_fraction, **outcome.test_metrics}
+                     METRIC_DATA_WAIT: outcome.data_wait_fraction}
         )
+        # The test metrics are the best checkpoint's: logged at its epoch, where the logged model links them.
+        best_epoch = outcome.best_epoch if outcome.best_epoch is not None else 0
+        ctx.tracker.log_metrics(run_id, outcome.test_metrics, step=best_epoch)
         if outcome.best_value is not None:
             ctx.tracker.log_metrics(run_id, {f"{METRIC_BEST_PREFIX}{monitor}": outcome.best_value})
         if pruning is not None and pruning.pruned_at is not None:
@@ -275,7 +278,7 @@ class Objective:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
         example = datamodule.example_batch(2)
-        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example,
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example, step=best_epoch,
                                                                      mean=datamodule.mean, std=datamodule.std))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:

@@ -29,10 +29,9 @@ from ..stores.redaction import redact
 from ..training.compile_cache import use_runs_cache
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress, resume_note
-from .notes import publish_table
 from .objective import Objective
 from .preflight import preflight
-from .report_hook import build_report_after_study
+from .report_hook import publish_results
 from .session import Session, open_session, optimize
 from .summary import (
     PointSummary,
@@ -294,27 +293,13 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
     found = get_verdicts(study, spec.resolved_dict()) if rows else {}
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
-                       found=found)
-        session.tracker.log_table(session.parent_run, rows)  # the table's numbers on the parent run, for charts
+                       found=found, effect=spec.search.effect)
         for line in [no_verdicts_reason(spec.resolved_dict()), *lost_seed_notes(found)]:
             if line:
                 console.print(line, highlight=False, soft_wrap=True)
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
-    html = None
-    if full and rows:  # not after Ctrl-C: the user wants the prompt back
-        html = build_report_after_study(spec.name, stores.storage_url, stores.tracking_uri,
-                                        stores.root / "reports" / spec.name)
-        if html is not None:
-            console.print(f"ablation report: {html} (also on the MLflow parent run under report/)")
-    if rows:  # the table where people look: the parent run's description and table artifact, optuna-dashboard
-        try:
-            publish_table(session.tracker, study, session.parent_run, session.experiment_id, rows, found,
-                          metric=spec.objective.metric, direction=spec.objective.direction,
-                          report_path=None if html is None else str(html))
-        except Exception as exc:  # the results are stored; only their descriptions are missing
-            console.print(f"warning: the ablation table was not written to MLflow / optuna-dashboard "
-                          f"({(redact(f'{type(exc).__name__}: {exc}') or '')[:300]})", highlight=False)
+    html = publish_results(session, rows, found, console=console, full=full) if rows else None
     console.print(f"Optuna storage: {redact(stores.storage_url)} (study '{spec.name}')")
     console.print(f"MLflow tracking: {redact(stores.tracking_uri)} (experiment '{spec.name}')")
     console.print(f"browse the runs: [bold]{stores.ui_command()}[/] then open "

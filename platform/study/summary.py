@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import optuna
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
-from ..labels import legend, short_labels
+from ..labels import legend as label_legend
+from ..labels import short_labels
 from ..reports.load import point_data, point_info, study_info
-from ..reports.views import columns, data, decisions, rows, verdicts
+from ..reports.views import columns, data, decisions, legend, rows, terminal, verdicts
 
 best_key = data.best_key  # the report's rule, one function (the parent run's note reads it here too)
 PointSummary = rows.PointSummary  # a design point's end-of-study row (the dashboards' type, read by the columns)
@@ -38,59 +39,35 @@ def no_verdicts_reason(spec_dict: dict) -> str | None:
 lost_seed_notes = decisions.lost_seed_notes  # comparisons that lost seeds for good: which, why, where they ended
 
 
-def _table(title: str | None, shown: list[columns.Column], metric: str, rows: list[list[str]],
-           styles: list[str | None]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(shown):
-        # The label and the verdict never wrap or shrink: they are what a reader looks for.
-        whole = column.whole
-        table.add_column(column.title(metric), justify="left" if whole else "right", no_wrap=whole,
-                         min_width=max((len(r[i]) for r in rows), default=0) if whole else None)
-    for cells, style in zip(rows, styles, strict=True):
-        table.add_row(*cells, style=style)
-    return table
-
-
-def _fits(table: Table, width: int) -> bool:
-    """Does ``table`` render at ``width`` columns without squeezing any cell?"""
-    return Console(width=10_000).measure(table).maximum <= width
-
-
 def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console,
-                   found: dict[str, verdicts.Verdict] | None = None) -> None:
+                   found: dict[str, verdicts.Verdict] | None = None, effect: float | None = None) -> None:
     """The table; ``found`` (from :func:`get_verdicts`) adds the verdict, Δ [95 % CI] and seeds needed columns.
 
     Design points appear by their short labels (``k=7``; :mod:`..labels`). Wide terminals get one table; narrower
     ones the results and the verdicts as two tables; narrower still, one block of ``name: value`` lines per design
-    point. No label, verdict or interval is ever cut.
+    point (:mod:`dashboards.terminal`). No label, verdict or interval is ever cut. With ``found`` (``effect``: the
+    spec's ``search.effect``) a legend line says what the verdicts mean; the best mean is highlighted and called
+    the best only when the verdicts show it (:mod:`dashboards.legend`).
     """
     best = best_key(rows, direction)
     labels = short_labels(r.key for r in rows)
     title = f"{metric} ({direction}) by design point — mean ± std over seeds"
     shown = columns.shown(columns.TERMINAL, with_verdicts=bool(found))
-    n_stats = sum(not c.verdicts for c in shown)
+    table = columns.summary_rows(rows, found or {})
+    verdict_of = {r.point.key: r.verdict for r in table} if found else {}
+    highlight = best if not found or legend.decided_best(best, verdict_of) else None
     context = columns.Context(columns.TERMINAL, metric, best, labels, columns.SUMMARY_DECIMALS)
-    cells = columns.cells(columns.summary_rows(rows, found or {}), context, shown)
-    styles: list[str | None] = ["bold green" if row.key == best else None for row in rows]
-    width = console.width
-    wide = _table(title, shown, metric, cells, styles)
-    stats = _table(title, shown[:n_stats], metric, [c[:n_stats] for c in cells], styles)
-    versus = _table("verdict against the reference", [shown[0], *shown[n_stats:]], metric,
-                    [[c[0], *c[n_stats:]] for c in cells], styles)
-    if _fits(wide, width):
-        console.print(wide)
-    elif _fits(stats, width) and (not found or _fits(versus, width)):
-        console.print(stats)
-        if found:
-            console.print(versus)
-    else:  # one block per design point
-        console.print(title, highlight=False)
-        names = [c.title(metric) for c in shown[1:]]
-        for row_cells, style in zip(cells, styles, strict=True):
-            console.print(row_cells[0], style=style or "bold", soft_wrap=True, highlight=False)
-            for name, cell in zip(names, row_cells[1:], strict=True):
-                console.print(f"  {name}: {cell}", soft_wrap=True, highlight=False)
-    if (abbreviations := legend(r.key for r in rows)):
+    cells = columns.cells(table, context, shown)
+    styles: list[str | None] = ["bold green" if row.key == highlight else None for row in rows]
+    terminal.render_table(console, title=title, shown=shown, metric=metric, cells=cells, styles=styles,
+                          split=sum(not c.verdicts for c in shown), second_title="verdict against the reference")
+    if (abbreviations := label_legend(r.key for r in rows)):
         console.print(f"design points: {abbreviations}", highlight=False)
+    if found:
+        console.print(legend.verdict_legend(effect=effect, metric=metric), highlight=False)
     if best is not None:
-        console.print(f"best: [bold green]{labels[best]}[/] ({best})", highlight=False)
+        label = labels[best] if labels[best] == best else f"{labels[best]} ({best})"
+        sentence = escape(legend.best_line(best, verdict_of, label=label) or "")
+        if highlight is not None:
+            sentence = sentence.replace(escape(label), f"[bold green]{escape(label)}[/]", 1)
+        console.print(sentence, highlight=False)

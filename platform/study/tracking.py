@@ -233,7 +233,7 @@ class Tracker:
         return closed
 
     def log_backbone(self, run_id: str, model: Any, input_example: Any, *, mean: Sequence[float],
-                     std: Sequence[float]) -> str:
+                     std: Sequence[float], step: int = 0) -> str:
         """Log the trained backbone as an MLflow model that takes raw images (values in [0, 1]): the training
         split's normalisation (``mean``, ``std`` per channel) goes inside it (:class:`sasa.models.normalized.
         Normalized`), so ``mlflow models serve`` and ``load_model`` callers send images as they are.
@@ -241,7 +241,12 @@ class Tracker:
         and signature are its raw form. The model's SASA2d layers are switched (in place) to the "auto" backend,
         so the logged model runs wherever it is loaded (Triton on CUDA when installed, the torch kernels
         elsewhere) whatever backend it trained with: a Triton-trained model cannot run on a CPU otherwise. Returns
-        the model URI."""
+        the model URI.
+
+        ``step``: the epoch of the checkpoint the model holds. MLflow 3 links to a logged model the run's metrics at
+        the step it is logged at, which its model page, the registry's version and ``search_logged_models`` show:
+        at the best epoch that is the checkpoint's own validation metrics and its test metrics (logged there by the
+        objective), not epoch 0's."""
         import mlflow.pytorch  # late: heavy (pulls pytorch_lightning), only to log a model
         from mlflow.models import infer_signature  # late: as above
 
@@ -263,6 +268,7 @@ class Tracker:
                 input_example=example,
                 code_paths=code_paths,
                 serialization_format="pickle",
+                step=step,
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             )
         return info.model_uri

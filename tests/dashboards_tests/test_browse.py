@@ -53,10 +53,30 @@ def test_list_shows_every_study(stores: Stores, capsys: pytest.CaptureFixture) -
     assert _contents(stores) == before
     lines = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()
              if line.startswith("| window")}
-    # study, design, done/total, pruned/failed, running, best, last update
-    assert lines["window"][1:6] == ["grid", "8/6", "1/1", "0", "val/acc=0.9200 (window_size=7)"]
-    assert lines["window_b"][1:6] == ["grid", "4/6", "0/0", "1", "val/acc=0.9700 (window_size=7)"]
+    # study, design, done of planned, pruned/failed, running, best by mean (with its verdict), last update; the
+    # pruned and failed trials of window_size=5 ran stray seeds (100, 101): not progress of the plan
+    assert lines["window"][1:6] == ["grid", "6 of 6", "1/1", "0", "window_size=7: val/acc 0.9100 over 2 seeds, "
+                                    "reference"]
+    assert lines["window_b"][1:6] == ["grid", "4 of 6", "0/0", "1", "window_size=7: val/acc 0.9600 over 2 seeds, "
+                                      "reference"]
     assert lines["window"][6][:2] == "20"  # a date
+
+
+def test_list_counts_adaptive_seeds_as_a_range_and_names_the_best_mean(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    """Adaptive seeds {min: 2, max: 4} on 3 points: 6 of 6–12 pairs; the best is the best mean over seeds, not the
+    best single trial (window_size=5 has the best trial, 0.99, but window_size=7 the best mean)."""
+    st = make_stores(tmp_path / "runs")
+    adaptive = {**GRID, "seeds": {"min": 2, "max": 4}, "effect": 0.02}
+    add_study(st, resolved_spec("adaptive", search=adaptive),
+              {(3,): {0: 0.70, 1: 0.71}, (5,): {0: 0.99, 1: 0.60}, (7,): {0: 0.90, 1: 0.92}})
+    assert main(_args(st, "--list")) == 0
+    out = capsys.readouterr().out
+    assert "| done of planned |" in out and "| best by mean |" in out
+    (line,) = [[c.strip() for c in row.split("|")[1:-1]] for row in out.splitlines() if row.startswith("| adaptive")]
+    assert line[2] == "6 of 6–12"
+    assert line[5].startswith("window_size=7: val/acc 0.9100 over 2 seeds, ")
+    assert line[5].split(", ")[-1] == "reference"
 
 
 def test_export_joins_trials_with_mlflow_runs(stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -134,3 +134,52 @@ def test_help_of_every_command_prints_percent_signs_once() -> None:
         text = parser.format_help()
         assert "%%" not in text, text
     assert "95 % CI" in report_parser().format_help()
+
+
+def _on_a_terminal(command: list[str], columns: int) -> str:
+    """Run ``command`` with its output on a pseudo-terminal ``columns`` wide; its text without colour codes."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    clean = {k: v for k, v in env().items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "TTY_COMPATIBLE")}
+    proc = subprocess.Popen(command, cwd=REPO, stdin=follower, stdout=follower, stderr=follower, env=clean)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the command ended and closed its side
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
+
+
+def test_on_an_80_column_terminal_no_line_is_longer(tmp_path: Path) -> None:
+    """Issue 25: on a terminal the report's table takes the summary's layouts (no Markdown rows wrapping mid-word),
+    the verdict comes first and the legend says what it means; piped, the same command prints Markdown."""
+    st = make_stores(tmp_path / "runs")
+    search = {"design": "grid", "parameters": {"window_size": [3, 5, 7, 9, 11]}, "seeds": [0, 1, 2], "effect": 0.02,
+              "reference": {"window_size": 7}}
+    add_study(st, resolved_spec("window_size", search=search),
+              {(k,): {s: 0.9 + 0.001 * k + 0.002 * s for s in range(3)} for k in (3, 5, 7, 9, 11)})
+    command = [sys.executable, "-m", "dashboards", "window_size", "--storage", st.storage, "--tracking-uri",
+               st.tracking, "--out", str(tmp_path / "out")]
+    text = _on_a_terminal(command, 80)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80, "\n".join(line for line in lines if len(line) > 80)
+    assert not any(line.startswith("|") for line in lines)  # no Markdown rows
+    assert "k=11" in text and "verdict" in text and "reference" in text
+    assert "Legend (Δ = level − reference in val/acc, paired by seed)" in " ".join(text.split())
+    piped = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env(), timeout=300)
+    assert piped.returncode == 0 and "| design point | val/acc (mean ± std) | verdict |" in piped.stdout

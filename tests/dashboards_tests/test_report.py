@@ -110,7 +110,12 @@ def test_effect_gives_better_equivalent_and_pruned_points_are_not_compared(store
     assert three.decision.test == "tost" and -0.02 < three.ci_low < three.ci_high < 0.02
     assert nine.paired is None and nine.decision is None  # a pruned point never enters a comparison
     markdown = (tmp_path / "table.md").read_text()
-    assert "| Δ vs ref [95 % CI] | test | p | verdict | seeds needed |" in markdown
+    # The answer first (issue 25): the verdict, Δ and seeds needed right after the design point's value.
+    assert "| val/acc (mean ± std) | verdict | Δ vs ref [95 % CI] | seeds needed | 95 % CI |" in markdown
+    decided = [line for line in markdown.splitlines() if line.startswith(("| window_size=3 |", "| window_size=5 |"))]
+    assert len(decided) == 2 and all(line.split(" | ")[4] == "" for line in decided)  # decided: no seeds needed
+    assert "Legend (Δ = level − reference in val/acc, paired by seed): better / worse" in markdown
+    assert "not necessarily by ±0.02" in markdown
     nine_line = next(line for line in markdown.splitlines() if line.startswith("| window_size=9 |"))
     assert "| pruned at epoch 2 |" in nine_line
     assert any("window_size=9 (epoch 2)" in note for note in outcome.report.notes)
@@ -174,9 +179,9 @@ def test_csv_and_markdown_rows(ablation: Outcome) -> None:
         assert row["verdict"] == expected.verdict and row["window_size"] == row["design_point"][-1]
     assert rows[1]["n_complete"] == "5" and float(rows[1]["p_holm"]) < 0.05
     markdown = (out / "table.md").read_text()
-    assert "| design point | val/acc (mean ± std) | 95 % CI |" in markdown
+    assert "| design point | val/acc (mean ± std) | verdict | Δ vs ref [95 % CI] | seeds needed | 95 % CI |" in markdown
     five = next(line for line in markdown.splitlines() if line.startswith("| window_size=5 |"))
-    assert five.endswith("| better | — |") and f"{by_key['window_size=5'].summary.mean:.4f}" in five
+    assert "| better | +0.09" in five and f"{by_key['window_size=5'].summary.mean:.4f}" in five
 
 
 def test_parent_run_gets_artifacts_metrics_and_tags(ablation: Outcome, stores: Stores) -> None:

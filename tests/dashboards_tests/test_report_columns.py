@@ -1,7 +1,8 @@
 """Every form of the ablation table, pinned byte for byte: table.md, table.csv, report.html, the terminal summary
 (three layouts), the parent run's ``table/`` and ``report/`` metrics and its ``ablation_table.json`` rows and
 markdown description. The files under ``golden/`` were written by the code before the report columns became one
-list (``dashboards/columns.py``); ``SASA_REGEN_GOLDEN=1`` rewrites them.
+list (``dashboards/columns.py``), then rewritten once when the report's answer columns moved to the front and the
+verdicts' legend was added (issue 25); ``SASA_REGEN_GOLDEN=1`` rewrites them.
 
 Then: a column added to that list in a test shows in table.md, table.csv and report.html (one entry, nothing else).
 """
@@ -78,7 +79,7 @@ def _terminal(width: int, with_verdicts: bool) -> str:
     rows, found = _summary()
     console = Console(width=width, record=True, color_system=None)
     render_summary(rows, metric="val/acc", direction="maximize", console=console,
-                   found=found if with_verdicts else None)
+                   found=found if with_verdicts else None, effect=0.02)
     return console.export_text()
 
 
@@ -99,7 +100,7 @@ def _outputs() -> dict[str, str]:
     for name, given in (("verdicts", found), ("plain", {})):
         out[f"ablation_table-{name}.json"] = json.dumps(note_rows(rows, given, "val/acc"), indent=1) + "\n"
         out[f"note-{name}.md"] = note_markdown(rows, given, metric="val/acc", direction="maximize",
-                                               report="`report.html`") + "\n"
+                                               report="`report.html`", effect=0.02 if given else None) + "\n"
     out["table-metrics.json"] = json.dumps(table_metrics(rows), indent=1, sort_keys=True) + "\n"
     return out
 
@@ -122,7 +123,7 @@ def test_a_new_column_is_one_entry(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(columns, "COLUMNS", [*columns.COLUMNS, seeds])
     report = _report(None)
     markdown = table_markdown(report).splitlines()
-    assert markdown[0].endswith("| verdict | seeds needed | seeds seen |")
+    assert markdown[0].endswith("| p | seeds seen |")
     assert markdown[2].endswith("| 3 seeds |") and markdown[5].endswith("| 0 seeds |")
     csv_lines = table_csv(report).splitlines()
     assert csv_lines[0].endswith(",pruned_at_epoch,seeds_seen") and csv_lines[1].endswith(",3")

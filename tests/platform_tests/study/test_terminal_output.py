@@ -14,7 +14,19 @@ import pytest
 from mlflow import MlflowClient
 from optuna_dashboard import get_note
 
-from platform.records import ATTR_POINT, ATTR_SEED, ROLE_STUDY, ROLE_TRIAL, TABLE_ARTIFACT, TAG_NOTE, TAG_ROLE
+from platform.records import (
+    ATTR_BEST_EPOCH,
+    ATTR_MODEL_URI,
+    ATTR_POINT,
+    ATTR_SEED,
+    ATTR_TEST,
+    ROLE_STUDY,
+    ROLE_TRIAL,
+    TABLE_ARTIFACT,
+    TAG_NOTE,
+    TAG_RESULTS_DIGEST,
+    TAG_ROLE,
+)
 from tests.platform_tests.studyrun import REPO, stores, study_cmd, tiny_spec, write_spec
 
 
@@ -24,7 +36,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     spec = write_spec(tmp / "logged.yaml", tiny_spec(
         "logged", description="does a bigger window help? (tiny)",
         search={"design": "grid", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1], "effect": 0.02,
-                "reference": {"window_size": 3}}))
+                "reference": {"window_size": 3}}, train={"epochs": 2}))
     env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "FORCE_COLOR", "TTY_COMPATIBLE")}
     log = tmp / "study.log"
     with log.open("w") as handle:  # stdout and stderr to one file, as `cmd > log 2>&1` or a SLURM job
@@ -47,7 +59,7 @@ def test_study_logged_to_a_file_writes_one_line_per_trial(logged: tuple[Path, st
     assert len(before_summary) <= 3 * 4, text  # at most 3 lines per trial before the summary
     summary = text.split("ran for ")[1]
     assert max(len(line) for line in summary.splitlines()) <= 80 or "browse the runs" in summary
-    assert "k=3" in summary and "k=5" in summary and "reference" in summary and "best: " in summary
+    assert "k=3" in summary and "k=5" in summary and "reference" in summary and "Best " in summary
 
 
 def test_mlflow_and_optuna_dashboard_hold_the_answer(logged: tuple[Path, str]) -> None:
@@ -85,3 +97,54 @@ def test_mlflow_and_optuna_dashboard_hold_the_answer(logged: tuple[Path, str]) -
     assert get_note(study).startswith("**Ablation table**") and "window_size=5" in get_note(study)
     for trial in study.trials:
         assert {ATTR_POINT, ATTR_SEED} <= set(trial.user_attrs)
+
+
+def _note_version(study: optuna.Study) -> int:
+    """optuna-dashboard's version counter of the study note (each save_note adds one)."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return next(v for k, v in attrs.items() if k.startswith("dashboard:note_ver"))
+
+
+def _table_points(client: MlflowClient, run_id: str, folder: Path) -> list[str]:
+    table = json.loads(Path(client.download_artifacts(run_id, TABLE_ARTIFACT, str(folder))).read_text())
+    return sorted(row[table["columns"].index("design point")] for row in table["data"])
+
+
+def test_every_logged_model_carries_its_trials_value(logged: tuple[Path, str]) -> None:
+    """The model page, the registry and load_results agree with the run: each trial's logged model carries the
+    val/acc of its best epoch (the trial's value) and its test metrics, at that epoch."""
+    tmp, _ = logged
+    storage, tracking = stores(tmp)
+    client = MlflowClient(tracking_uri=tracking)
+    study = optuna.load_study(study_name="logged", storage=storage)
+    for trial in study.trials:
+        model = client.get_logged_model(trial.user_attrs[ATTR_MODEL_URI].removeprefix("models:/"))
+        by_key = {m.key: (m.value, m.step) for m in model.metrics}
+        epoch = trial.user_attrs[ATTR_BEST_EPOCH]
+        assert by_key["val/acc"] == (pytest.approx(trial.value), epoch), (trial.number, by_key)
+        for key, value in trial.user_attrs[ATTR_TEST].items():
+            assert by_key[key] == (pytest.approx(value), epoch), (trial.number, key, by_key)
+
+
+def test_the_end_of_study_step_publishes_once_per_change(logged: tuple[Path, str]) -> None:
+    """Rerunning the finished study publishes nothing again (same results); forced to publish again, the table
+    artifact is replaced (one row per design point, not appended) and the unchanged note keeps its version."""
+    tmp, _ = logged
+    storage, tracking = stores(tmp)
+    client = MlflowClient(tracking_uri=tracking)
+    study = optuna.load_study(study_name="logged", storage=storage)
+    (parent,) = client.search_runs([client.get_experiment_by_name("logged").experiment_id],
+                                   filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_STUDY}'")
+    run_id, version = parent.info.run_id, _note_version(study)
+    assert parent.data.tags[TAG_RESULTS_DIGEST] and version == 1
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
+    spec = tmp / "logged.yaml"
+    again = subprocess.run(study_cmd(spec, tmp), cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "results unchanged since it was published" in " ".join(again.stdout.split()), again.stdout
+    client.delete_tag(run_id, TAG_RESULTS_DIGEST)  # as if the results had changed: the step runs again
+    forced = subprocess.run(study_cmd(spec, tmp), cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    assert forced.returncode == 0 and "results unchanged" not in " ".join(forced.stdout.split()), forced.stdout
+    assert _table_points(client, run_id, tmp / "dl-again") == ["window_size=3", "window_size=5"]
+    assert _note_version(optuna.load_study(study_name="logged", storage=storage)) == version
+    assert client.get_run(run_id).data.tags[TAG_RESULTS_DIGEST] == parent.data.tags[TAG_RESULTS_DIGEST]

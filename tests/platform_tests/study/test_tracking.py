@@ -10,6 +10,7 @@ import multiprocessing as mp
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mlflow import MlflowClient
 
 from platform.spec.sections import DataSpec
@@ -46,3 +47,28 @@ def test_two_workers_logging_the_same_dataset_at_once_both_succeed(tmp_path: Pat
         for run in runs:
             inputs = client.get_run(run).inputs.dataset_inputs
             assert len(inputs) == 1 and inputs[0].dataset.name == "digits", inputs
+
+
+def test_a_logged_model_carries_its_checkpoints_metrics(tmp_path: Path) -> None:
+    """MLflow 3 links to a logged model the run's metrics at the step it is logged at: the backbone logged at its
+    best epoch carries that epoch's val metrics and the test metrics logged there, not epoch 0's (issue 25:
+    every logged model showed its epoch-0 val/acc)."""
+    import torch
+
+    import sasa
+    from platform.records import METRIC_TEST_ACC
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker(uri, artifact_root=tmp_path / "artifacts")
+    experiment = tracker.experiment_id("models")
+    run_id = tracker.start_child_run(experiment, "parent", name="trial", tags={})
+    for epoch, acc in enumerate((0.43, 0.97, 0.91)):  # the best epoch is 1
+        tracker.log_metrics(run_id, {"val/acc": acc, "val/loss": 2.0 - acc}, step=epoch)
+    tracker.log_metrics(run_id, {METRIC_TEST_ACC: 0.95}, step=1)
+    net = sasa.create_model("resnet26", num_classes=10, small_input=True, width=0.25, heads=2, in_channels=1)
+    uri_of_model = tracker.log_backbone(run_id, net, torch.rand(2, 1, 8, 8), mean=[0.5], std=[0.25], step=1)
+    model = tracker.client.get_logged_model(uri_of_model.removeprefix("models:/"))
+    by_key = {m.key: (m.value, m.step) for m in model.metrics}
+    assert by_key["val/acc"] == (0.97, 1) and by_key[METRIC_TEST_ACC] == (0.95, 1)
+    assert by_key["val/loss"] == pytest.approx((1.03, 1))
+    assert all(m.step == 1 for m in model.metrics)  # nothing of another epoch
