@@ -92,7 +92,15 @@ def _model_name(value: Any) -> str:
     return _choice(value, list_models(), ", or your own builder 'package.module:function' (docs/backbones.md)")
 
 
+def _workers(value: Any) -> int | str:
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS):
+        return value
+    raise ValueError(f"expected an integer from 1 to {MAX_WORKERS} or 'auto'; got {show(value)}")
+
+
+MAX_WORKERS = 1024
 Number = Annotated[int | float, PlainValidator(_number)]
+Workers = Annotated[int | Literal["auto"], PlainValidator(_workers)]
 BatchLimit = Annotated[int | float | None, PlainValidator(_batch_limit)]
 Devices = Annotated[Literal["auto"] | list[int], PlainValidator(_devices)]
 
@@ -331,13 +339,15 @@ class PrunerSpec(Spec):
 class ExecutionSpec(Spec):
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: Devices = "auto"
-    workers: int = Field(1, ge=1, le=1024)
+    # worker processes: an integer, or "auto" (one per GPU; on a CPU one per core, up to 8: study/devices.py)
+    workers: Workers = 1
     devices_per_trial: int = Field(1, ge=1, le=1024)
     data_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes per trial (decode + augmentation)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:
-        if isinstance(self.devices, list) and self.workers * self.devices_per_trial > len(self.devices):
+        if (isinstance(self.devices, list) and isinstance(self.workers, int)
+                and self.workers * self.devices_per_trial > len(self.devices)):
             raise_problems([("workers", f"{self.workers} workers × {self.devices_per_trial} devices per trial need "
                                 f"{self.workers * self.devices_per_trial} devices; devices lists "
                                 f"{len(self.devices)}")])
