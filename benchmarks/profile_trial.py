@@ -133,7 +133,7 @@ def group_of(name: str) -> str:
         if pattern in name:
             return group
     if any(op in name for op in DENSE_OPS):
-        return "SASA small-map (dense) path: bmm, softmax, gather, cat"
+        return "SASA small-map (dense) path and relative-logit matmuls: bmm, softmax, gather, cat"
     return "other ops (ReLU, pooling, adds, copies, loss)"
 
 
