@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -99,13 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {rows[-1]['wall']:.0f} s, {rows[-1]['trials']} trials", flush=True)
     from benchmarks.timing import cpu_name
 
-    command = "python -m benchmarks.quickstart " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.quickstart " + shlex.join(sys.argv[1:] if argv is None else argv)
+    shortened = f" with `{shlex.join(x for item in args.sets for x in ('--set', item))}`" if args.sets else ""
     lines = [
         "# The whole quick start (python -m benchmarks.quickstart)",
         "",
         f"`{command.strip()}`, started {started}; {cpu_name()}, {os.cpu_count()} cores, Python "
         f"{sys.version.split()[0]}. Each row is `python -m platform.study {STUDY}` on a fresh runs folder"
-        + (f" with `--set {' --set '.join(args.sets)}`" if args.sets else "") + ", the rows in the order run.",
+        + shortened + ", the rows in the order run.",
         "",
         "| code | --workers | processes × threads | command (s) | command (min) | trials | fit per trial, mean (s) "
         "| fit per trial, median (s) | load before → after |",

@@ -7,10 +7,10 @@ picks DDP over every GPU by itself; on a CPU machine the workers share the cores
 ``auto`` (``--workers auto`` or ``execution.workers: auto``) picks the count: one worker per GPU (group of
 ``devices_per_trial``) on a GPU machine; on a CPU machine one worker per core (per ``devices_per_trial`` cores), at
 most :data:`CPU_AUTO_MAX_WORKERS`, each with ``cores // workers`` threads. On the 2-core development machine two
-single-threaded workers ran the quick start faster than one worker with two threads
-(benchmarks/results/workers_cpu.md): small models leave a second thread little to split, and an OpenMP team
-waits at every op for a thread another process has preempted. The thread count changes a trial's numbers (the
-order of float reductions); each trial records it (``platform.training.numerics``).
+single-threaded workers ran a shortened quick start far faster than one worker with two threads
+(benchmarks/results/workers_cpu.md, a loaded machine): an OpenMP team waits at every op for a thread another
+process has preempted, and the study's small models leave a second thread little to split. The thread count
+changes a trial's numbers (the order of float reductions); each trial records it (``platform.training.numerics``).
 """
 
 from __future__ import annotations
