@@ -43,6 +43,7 @@ ATTR_PRUNED_AT = "pruned_at_epoch"  # int: epochs trained when the pruner stoppe
 ATTR_POINT_PRUNED = "point_pruned"  # bool: not trained (or stopped) because another seed of its point was pruned
 ATTR_SECONDS = "trial_seconds"  # float: wall time of the whole trial
 ATTR_EXAMPLES = "examples"  # dict: examples per split, {"train": N, "val": N, "test": N} (accuracies are k/N)
+ATTR_NUMERICS = "numerics"  # dict: what the trial's numbers depend on besides spec and seed (training/numerics.py)
 # The training outcome, one attribute per field of ``training.trainer.TrainOutcome`` that is recorded.
 ATTR_RESUMED_FROM = "resumed_from"  # the checkpoint an interrupted trial resumed from (or None)
 ATTR_BEST_VALUE = "best_value"  # the objective metric's best epoch value

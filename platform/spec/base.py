@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 MAX_SEED = 2**32 - 1  # numpy / Lightning seeds are 32-bit
+MAX_WORKERS = 1024
+
+
+def worker_count(value: Any) -> int | str:
+    """``execution.workers``: an integer from 1 to MAX_WORKERS, or "auto" (``platform/study/devices.py``)."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_WORKERS):
+        return value
+    raise ValueError(f"expected an integer from 1 to {MAX_WORKERS} or 'auto'; got {value!r}")
 
 # A spec read back from a store was checked in full when its study began. Read back, the checks that need the
 # user's own code are skipped — importing a ``module:function`` builder, building the model — so the results of a

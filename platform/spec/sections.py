@@ -21,7 +21,7 @@ from sasa.kernels import BACKENDS
 from sasa.models.factory import LAYER_GROUPS, MODELS, POS_ENCODINGS, PRESETS, STEMS
 from sasa.models.registry import is_import_name, list_models, resolve_builder
 
-from .base import MAX_SEED, Spec, is_stored_spec
+from .base import MAX_SEED, Spec, is_stored_spec, worker_count
 from .errors import did_you_mean, raise_problems, show
 from .metrics import DEFAULT_METRIC, LOGGED_METRICS, LOSS, VALIDATION_METRICS
 
@@ -93,6 +93,7 @@ def _model_name(value: Any) -> str:
 
 
 Number = Annotated[int | float, PlainValidator(_number)]
+Workers = Annotated[int | Literal["auto"], PlainValidator(worker_count)]
 BatchLimit = Annotated[int | float | None, PlainValidator(_batch_limit)]
 Devices = Annotated[Literal["auto"] | list[int], PlainValidator(_devices)]
 
@@ -331,13 +332,14 @@ class PrunerSpec(Spec):
 class ExecutionSpec(Spec):
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: Devices = "auto"
-    workers: int = Field(1, ge=1, le=1024)
+    workers: Workers = 1  # worker processes, or "auto" (one per GPU; on a CPU one per core: study/devices.py)
     devices_per_trial: int = Field(1, ge=1, le=1024)
     data_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes per trial (decode + augmentation)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:
-        if isinstance(self.devices, list) and self.workers * self.devices_per_trial > len(self.devices):
+        workers = self.workers if isinstance(self.workers, int) else 1  # "auto" fits any device list
+        if isinstance(self.devices, list) and workers * self.devices_per_trial > len(self.devices):
             raise_problems([("workers", f"{self.workers} workers × {self.devices_per_trial} devices per trial need "
                                 f"{self.workers * self.devices_per_trial} devices; devices lists "
                                 f"{len(self.devices)}")])

@@ -19,6 +19,7 @@ with interrupt_exits("interrupted while starting (nothing was created); rerun th
 
     from .arguments import EXIT_USAGE, add_study_arguments, exit_on_bad_input, request_from
     from .ddp import ddp_follower_requested
+    from .devices import AUTO
     from .dry_run import power_lines, print_design, stored_verdicts
     from .follower import run_ddp_follower
     from .preflight import PreflightError, backend_problems
@@ -27,13 +28,15 @@ with interrupt_exits("interrupted while starting (nothing was created); rerun th
 __all__ = ["EXIT_USAGE", "build_parser", "main"]
 
 
-def _positive_int(text: str) -> int:
+def _positive_int(text: str) -> int | str:
+    if text == AUTO:
+        return AUTO
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (worker processes), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (worker processes) or 'auto', got {text!r}")
     return value
 
 
@@ -52,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="validate, print every trial (design point × seed) with params/FLOPs, and exit")
     parser.add_argument("--fresh", action="store_true",
                         help="start over: archive the stored study as NAME.archived-<time> (nothing is deleted)")
-    parser.add_argument("--workers", type=_positive_int, metavar="N",
-                        help="worker processes sharing the study (overrides execution.workers)")
+    parser.add_argument("--workers", type=_positive_int, metavar="N|auto",
+                        help="worker processes sharing the study, or 'auto' (one per GPU; on a CPU one "
+                        "single-threaded worker per core, up to 8); overrides execution.workers")
     return parser
 
 

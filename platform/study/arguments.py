@@ -42,7 +42,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for the default stores, data cache and checkpoints (default: ./runs)")
 
 
-def request_from(args: argparse.Namespace, *, workers: int | None = None, fresh: bool = False) -> StudyRequest:
+def request_from(args: argparse.Namespace, *, workers: int | str | None = None, fresh: bool = False) -> StudyRequest:
     """The :class:`.run.StudyRequest` that parsed :func:`add_study_arguments` name."""
     return StudyRequest(spec_path=args.study, recipes=tuple(args.recipes), overrides=tuple(args.overrides),
                         storage=args.storage, tracking_uri=args.tracking_uri, runs_dir=args.runs_dir,

@@ -3,6 +3,14 @@
 A pure function of the spec, the command line and what the machine has, so it is tested with fake device lists.
 On a GPU machine each worker sees only its own GPUs (``CUDA_VISIBLE_DEVICES``), so Lightning inside it never
 picks DDP over every GPU by itself; on a CPU machine the workers share the cores (``torch.set_num_threads``).
+
+``auto`` (``--workers auto`` or ``execution.workers: auto``) picks the count: one worker per GPU (group of
+``devices_per_trial``) on a GPU machine; on a CPU machine one worker per core (per ``devices_per_trial`` cores), at
+most :data:`CPU_AUTO_MAX_WORKERS`, each with ``cores // workers`` threads. On the 2-core development machine two
+single-threaded workers ran a shortened quick start far faster than one worker with two threads
+(benchmarks/results/workers_cpu.md, a loaded machine): an OpenMP team waits at every op for a thread another
+process has preempted, and the study's small models leave a second thread little to split. The thread count
+changes a trial's numbers (the order of float reductions); each trial records it (``platform.training.numerics``).
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 
 PLAN_ENV = "SASA_WORKER_PLAN"
 CPU_OVERSUBSCRIPTION = 4  # CPU worker processes per core, at most (more only thrash)
+CPU_AUTO_MAX_WORKERS = 8  # ``auto`` on a CPU machine: one worker per core up to this many
+AUTO = "auto"
 
 
 class DevicePlanError(ValueError):
@@ -44,23 +54,31 @@ class WorkerPlan:
         return cls(**json.loads(text))
 
 
+def cpu_auto_workers(cpu_count: int, devices_per_trial: int = 1) -> int:
+    """The worker count ``auto`` gives on a CPU machine: one per ``devices_per_trial`` cores, 1 to
+    :data:`CPU_AUTO_MAX_WORKERS`."""
+    return max(1, min(CPU_AUTO_MAX_WORKERS, cpu_count // devices_per_trial))
+
+
 def plan_workers(
     *,
     accelerator: str,
     devices: str | list[int],
-    workers: int | None,
-    spec_workers: int,
+    workers: int | str | None,
+    spec_workers: int | str,
     devices_per_trial: int,
     cuda_count: int,
     cpu_count: int,
 ) -> list[WorkerPlan]:
-    """Plan the worker processes. ``workers`` is ``--workers`` (None: use the spec / the device count)."""
+    """Plan the worker processes. ``workers`` is ``--workers`` (None: use the spec / the device count; ``"auto"``:
+    module docstring)."""
     per_trial = devices_per_trial
-    if workers is not None and workers < 1:
-        raise DevicePlanError(f"--workers: {workers} is not valid; give an integer >= 1")
+    if workers is not None and workers != AUTO and (not isinstance(workers, int) or workers < 1):
+        raise DevicePlanError(f"--workers: {workers} is not valid; give an integer >= 1 or 'auto'")
+    requested = workers if workers is not None else spec_workers
     use_gpu = accelerator == "gpu" or (accelerator == "auto" and cuda_count > 0)
     if not use_gpu:
-        count = workers or spec_workers
+        count = cpu_auto_workers(cpu_count, per_trial) if requested == AUTO else int(requested)
         if count * per_trial > CPU_OVERSUBSCRIPTION * cpu_count:
             option = "--workers" if workers is not None else "execution.workers"
             raise DevicePlanError(f"{option}: {count} workers × {per_trial} processes per trial is more than "
@@ -76,7 +94,10 @@ def plan_workers(
             f"execution.devices: {unknown} not present; this machine has GPUs 0..{cuda_count - 1}"
         )
     fits = len(gpu_ids) // per_trial
-    count = workers or (spec_workers if spec_workers > 1 else fits)
+    if requested == AUTO:
+        count = fits
+    else:
+        count = workers or (spec_workers if isinstance(spec_workers, int) and spec_workers > 1 else fits)
     if count < 1 or count > fits:
         raise DevicePlanError(
             f"--workers/execution.workers: {count} workers × {per_trial} devices per trial need "

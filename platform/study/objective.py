@@ -38,6 +38,7 @@ from ..records import (
     ATTR_LATENCY,
     ATTR_MODEL_CONFIG,
     ATTR_MODEL_URI,
+    ATTR_NUMERICS,
     ATTR_ORIGIN,
     ATTR_PARAMS,
     ATTR_POINT,
@@ -70,6 +71,7 @@ from ..records import (
 )
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec.study_spec import StudySpec
+from ..training.numerics import numerics_record
 from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .claims import claim_sampled_point
@@ -225,14 +227,15 @@ class Objective:
         input_size = (1, info["channels"], info["image_size"], info["image_size"])
         n_params = sum(p.numel() for p in net.parameters())
         flops = sasa.count_flops(net, input_size)
+        numerics = numerics_record(train_spec, accelerator=ctx.accelerator, backend=net.config.get("backend", "auto"))
         resolved = {"model": {**net.config}, "train": train_spec.model_dump(), "data": info, "seed": seed,
-                    "runtime": runtime_settings(train_spec, ctx.accelerator)}
+                    "runtime": {**runtime_settings(train_spec, ctx.accelerator), **numerics}}
         ctx.tracker.log_params(run_id, resolved)
         ctx.tracker.log_dataset(run_id, spec.data, info)
         ctx.tracker.log_metrics(run_id, {METRIC_PARAMS: n_params, METRIC_FLOPS: flops})
         examples = evaluated_examples(info, train_spec.batch_size, train_spec.limit_val_batches, ctx.devices)
         for key, value in {ATTR_PARAMS: n_params, ATTR_FLOPS: flops, ATTR_MODEL_CONFIG: net.config,
-                           ATTR_EXAMPLES: examples}.items():
+                           ATTR_EXAMPLES: examples, ATTR_NUMERICS: numerics}.items():
             trial.set_user_attr(key, value)
 
         datamodule = ctx.datamodule_factory(train_spec.batch_size, seed)

@@ -59,7 +59,7 @@ class StudyRequest:
     storage: str | None = None
     tracking_uri: str | None = None
     runs_dir: Path = Path("runs")
-    workers: int | None = None
+    workers: int | str | None = None  # an integer >= 1, "auto" (devices.plan_workers) or None: the spec's
     fresh: bool = False
     # Lightning starts DDP ranks by re-running the command line, which only a ``python -m ... study`` process has:
     # callers without one (the Python API in a notebook) run DDP trials in a worker process.

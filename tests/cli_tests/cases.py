@@ -125,6 +125,10 @@ CASES: list[Case] = [
                                                                                        "--dry-run")),
     Case("spec-workers-1000-dry-run", "consistency", ("execution.workers",),
          spec=spec_text(execution={"workers": 1000}), args=(*STUDY, "--dry-run")),
+    Case("workers-not-a-count", "consistency", ("--workers", "'auto'"), spec=spec_text(),
+         args=(*STUDY, "--workers", "many", "--dry-run")),
+    Case("spec-workers-not-a-count", "consistency", ("execution.workers", "'auto'"),
+         spec=spec_text(execution={"workers": "many"}), args=(*STUDY, "--dry-run")),
     Case("grid-200k-points", "consistency", ("search.parameters",), spec=_big_grid(200_000)),
     # --- study names: one rule for study, promote and dashboards -----------------------------------------
     Case("name-dotdot", "names", ("name",), spec=spec_text(name="..")),

@@ -9,6 +9,7 @@ worker, GPUs per worker) is a pure function, checked with fake machines.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -21,6 +22,7 @@ from optuna.trial import TrialState
 
 from platform.records import (
     ATTR_FAIL,
+    ATTR_NUMERICS,
     ATTR_POINT,
     ATTR_RUN,
     ATTR_WORKER,
@@ -31,7 +33,7 @@ from platform.records import (
     TAG_POINT,
 )
 from platform.stores import open_storage
-from platform.study.devices import DevicePlanError, plan_workers
+from platform.study.devices import CPU_AUTO_MAX_WORKERS, DevicePlanError, cpu_auto_workers, plan_workers
 from tests.platform_tests.studyrun import REPO, run_study, stores, tiny_spec, write_spec
 from tests.scale_tests.accounting import (
     assert_complete_exactly_once,
@@ -84,6 +86,10 @@ def test_two_workers_run_each_pair_once_side_by_side(two_workers: tuple[Path, su
     assert overlapping, "no two trials of different workers ran at the same time"
     lines = output.splitlines()
     assert any(line.startswith("[w0]") for line in lines) and any(line.startswith("[w1]") for line in lines)
+    # Each trial records the threads it ran with: two workers share the cores (platform.training.numerics).
+    for trial in ran:
+        assert trial.user_attrs[ATTR_NUMERICS]["threads"] == max(1, (os.cpu_count() or 1) // 2)
+        assert trial.user_attrs[ATTR_NUMERICS]["sasa_backend"] == "torch"
 
 
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on(
@@ -180,6 +186,23 @@ def test_bad_worker_count_is_a_usage_error(tmp_path: Path) -> None:
         result = run_study(spec, tmp_path, "--workers", count, timeout=300)
         assert result.returncode == 2, (count, result.stdout[-2000:], result.stderr[-2000:])
         assert "--workers" in result.stderr and count in result.stderr, result.stderr
+
+
+def test_auto_workers_on_a_cpu_machine_are_single_threaded_per_core() -> None:
+    base = {"accelerator": "auto", "devices": "auto", "cuda_count": 0, "devices_per_trial": 1}
+    for cores, expected in ((1, 1), (2, 2), (6, 6), (32, CPU_AUTO_MAX_WORKERS)):
+        for plans in (plan_workers(**base, workers="auto", spec_workers=1, cpu_count=cores),
+                      plan_workers(**base, workers=None, spec_workers="auto", cpu_count=cores)):
+            assert len(plans) == expected == cpu_auto_workers(cores)
+            assert {p.threads for p in plans} == {max(1, cores // expected)}
+    ddp = plan_workers(**{**base, "devices_per_trial": 2}, workers="auto", spec_workers=1, cpu_count=8)
+    assert [(p.devices, p.threads) for p in ddp] == [(2, 1)] * 4  # 4 workers × 2 ranks, one core each
+    # --workers wins over the spec's auto, and auto on a GPU machine is one worker per GPU
+    assert len(plan_workers(**base, workers=1, spec_workers="auto", cpu_count=8)) == 1
+    gpus = plan_workers(**{**base, "cuda_count": 3}, workers="auto", spec_workers=1, cpu_count=12)
+    assert [(p.accelerator, p.env["CUDA_VISIBLE_DEVICES"]) for p in gpus] == [("gpu", "0"), ("gpu", "1"), ("gpu", "2")]
+    with pytest.raises(DevicePlanError, match="'auto'"):
+        plan_workers(**base, workers="many", spec_workers=1, cpu_count=2)
 
 
 def test_cpu_workers_split_the_cores() -> None:

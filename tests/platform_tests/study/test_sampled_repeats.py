@@ -74,6 +74,7 @@ def test_a_space_smaller_than_n_trials_runs_each_point_once_and_ends_complete(tm
         assert params["model.backend"] == "auto" and params["train.compile"] == "False"
         assert params["train.channels_last"] == "False" and params["train.precision"] == "32-true"
         assert params["runtime.cudnn_benchmark"] == "False" and "runtime.float32_matmul_precision" in params
+        assert params["runtime.threads"].isdigit() and params["runtime.sasa_backend"] == "torch"  # the numerics record
 
     again = run_study(spec, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
