@@ -68,7 +68,7 @@ def study_table() -> list[str]:
     for name in STUDIES:
         spec = load_spec(Path("studies") / f"{name}.yaml")
         low, high = spec.search.seed_bounds
-        n = (planned_examples(spec.data) or {}).get("val")
+        n = (planned_examples(spec.data, limit_val_batches=spec.train.limit_val_batches) or {}).get("val")
         comparisons = len(grid_points(spec)) - 1
         found = power.design_power(min_seeds=max(low, 2), max_seeds=high, comparisons=comparisons,
                                    effect=float(spec.search.effect), examples=n)

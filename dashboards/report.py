@@ -101,7 +101,9 @@ def _resolution_notes(report: Report) -> None:
                             f"{res.examples} and differences smaller than one example are ties")
         if effect is not None and effect < res.step:
             report.notes.append(f"search.effect {effect:g} is below one example (1/{res.examples} = "
-                                f"{res.step:.4g}): only identical results can show equivalence")
+                                f"{res.step:.4g}): a true difference of ±{effect:g} can give identical "
+                                "results every time at this resolution, so identical results cannot show "
+                                "equivalence")
     identical = [r.point.key for r in report.rows if r.decision is not None and r.decision.test == "identical"]
     if identical:
         report.notes.append(f"identical on every seed: {', '.join(identical)} — the same {info.metric} as the "

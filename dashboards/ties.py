@@ -17,6 +17,11 @@ in tests/dashboards_tests/test_verdict_edges.py), so beyond ``EXACT_UP_TO`` step
 bound. Measured: q(1) ≈ 0.25 (so two identical pairs, 0.0625, are not evidence at α = 0.05: three are),
 q(5) ≈ 0.05, q(64) ≈ 0.004.
 
+Assumptions of the bound: runs are rounded normals (expectation plus normal noise, rounded to the grid), and the
+two runs of a pair share one noise level σ. With separate noise levels q is larger at small margins: one run
+nearly deterministic just below a half-step boundary and the other's noise straddling the next one give a zero
+difference up to half the time at e = 1. ``_zero_probability`` does not take that worst case.
+
 :mod:`dashboards.sequential` uses q(e)ⁿ as the equivalence p-value of n identical pairs, compared with the same
 one-sided boundary as a TOST side; the regression simulation (tests/dashboards_tests/test_decision_simulation.py)
 checks the error at a true difference equal to the effect.

@@ -273,14 +273,17 @@ def _note(name: str, n: int, pairs: int, identical: bool, degenerate: bool, res:
             return f"{pairs} paired seed{'s' if pairs != 1 else ''} and no more to come: too few to test"
         return (f"undecided at the last look, on the {pairs} paired seeds there are (max seeds {max_seeds}): "
                 f"neither a difference nor equivalence within ±{effect:g}")
-    if ended and pairs < max_seeds:
+    if ended and pairs < max_seeds and n == pairs:
         return f"decided at a last look on the {pairs} paired seeds there are (max seeds {max_seeds})"
+    if ended and pairs < max_seeds:  # decided at an ordinary look, before the seeds ran out
+        return f"decided at {n} paired seeds"
     if name == "undecided" and n < min_seeds:
         return f"{n} paired seed{'s' if n != 1 else ''}; the first look is at {min_seeds}"
     if identical and name == "undecided":
         return (f"identical on every seed so far (at the resolution {res.label()}), but a true difference of "
-                f"±{effect:g} gives identical results too often at this resolution: identical results show "
-                f"equivalence from {identical_seeds} seeds")
+                f"±{effect:g} gives identical results too often at this resolution: identical results "
+                + (f"show equivalence from {identical_seeds} seeds" if identical_seeds <= SEEDS_CAP
+                   else f"never show equivalence within {SEEDS_CAP} seeds"))
     if identical:
         return (f"identical on every seed (at the resolution {res.label()}): the design parameter may not "
                 "reach training")

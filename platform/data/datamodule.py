@@ -247,7 +247,7 @@ class ImageDataModule(pl.LightningDataModule):
             options.update(shuffle=True, generator=torch.Generator().manual_seed(self.seed))
             self._augment_generator.manual_seed(self.seed + 1)  # each fit draws the same augmentation stream
         dataset = self._dataset(split, train=train)
-        if not train and (shards := evaluation_sampler(dataset)) is not None:
+        if not train and (shards := evaluation_sampler(dataset, split=split)) is not None:
             options["sampler"] = shards  # under DDP: each example counted once (see .shards)
         loader = DataLoader(dataset, **options)
         if prepared is None:

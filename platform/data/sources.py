@@ -56,11 +56,15 @@ def load_source(spec: Any, *, build_cache_dir: Path | None = None) -> datasets.D
     raise DataError(f"data.source is {source!r}; expected one of {list(SOURCES)}")
 
 
-def planned_examples(spec: Any) -> dict[str, int] | None:
+def planned_examples(spec: Any, *, limit_val_batches: int | float | None) -> dict[str, int] | None:
     """Examples per split known before the data is prepared (the dry run's N): the ``digits`` source, whose
     validation and test splits are carved from its 1797 images by the fractions (:func:`select_splits`' rule).
-    None for the other sources (their sizes are known once the data is prepared and the trials record them)."""
+    None for the other sources (their sizes are known once the data is prepared and the trials record them) and
+    with ``train.limit_val_batches`` (``limit_val_batches``: validation then counts only the batches Lightning
+    evaluates, which depend on the batch size and the ranks; the trials record that N)."""
     if spec.source != "digits" or spec.val_split is not None or spec.test_split is not None:
+        return None
+    if limit_val_batches is not None:
         return None
     from sklearn.datasets import load_digits  # late: heavy third-party, only for digits
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,15 @@ class StagedData:
     staged: Path | None  # a temporary file to move to ``target`` (None: nothing to move)
     num_train: int | None
     rebuild: Any = None  # the DataSpec to prepare again in the cache (stream mode), else None
+    sizes: dict[str, int] = field(default_factory=dict)  # examples per split (train/val/test) when known
+
+
+def _sizes(payload: dict[str, Any]) -> dict[str, int]:
+    """Examples per split of a prepared payload (memory: its label tensors; stream: its row indices)."""
+    splits = payload.get("splits")
+    if isinstance(splits, dict):
+        return {name: int(entry["rows"].shape[0]) for name, entry in splits.items()}
+    return {name: int(payload[f"{name}_y"].shape[0]) for name in ("train", "val", "test") if f"{name}_y" in payload}
 
 
 def _num_train(payload: dict[str, Any]) -> int | None:
@@ -46,7 +55,7 @@ def stage_data(data_spec: Any, cache_dir: str | os.PathLike[str]) -> StagedData:
     for existing in (cache_file(data_spec, cache_dir), stream_file(data_spec, cache_dir)):
         if existing.is_file():
             payload = torch.load(existing, weights_only=True, mmap=True)
-            return StagedData(existing, None, _num_train(payload))
+            return StagedData(existing, None, _num_train(payload), sizes=_sizes(payload))
     scratch = Path(tempfile.mkdtemp(prefix="sasa-data-"))
     try:
         produced = prepare_data_once(data_spec, scratch)
@@ -57,9 +66,9 @@ def stage_data(data_spec: Any, cache_dir: str | os.PathLike[str]) -> StagedData:
     target = Path(cache_dir) / produced.name
     if "train_y" not in payload:  # stream index: built again in the cache once the study's folders exist
         shutil.rmtree(scratch, ignore_errors=True)
-        return StagedData(target, None, _num_train(payload), rebuild=data_spec)
+        return StagedData(target, None, _num_train(payload), rebuild=data_spec, sizes=_sizes(payload))
     shutil.rmtree(scratch / "hf", ignore_errors=True)
-    return StagedData(target, produced, _num_train(payload))
+    return StagedData(target, produced, _num_train(payload), sizes=_sizes(payload))
 
 
 def install_staged(data: StagedData) -> Path:

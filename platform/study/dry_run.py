@@ -65,7 +65,7 @@ def power_lines(spec: StudySpec, stores: Stores) -> list[str]:
     study = _stored_study(spec, stores)
     info = study_info(study, spec.resolved_dict())
     if info.examples is None:  # no trial recorded N yet: the split's size when the spec says it (digits)
-        info = replace(info, examples=planned_examples(spec.data))
+        info = replace(info, examples=planned_examples(spec.data, limit_val_batches=spec.train.limit_val_batches))
     points = point_info(study, info) if study is not None else [
         data.PointData(key=p.key, level={n: label(v) for n, v in p.params.items()}, raw_level=dict(p.optuna_params))
         for p in grid_points(spec)]

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 import sasa
 
 from ..data.datamodule import ImageDataModule
+from ..data.shards import shard_problems
 from ..labels import short_label
 from ..records import (
     ATTR_EXAMPLES,
@@ -108,8 +109,11 @@ def evaluated_examples(info: dict[str, Any], batch_size: int, limit_val: int | f
     """Examples each split's metrics count over (an accuracy is k of these): the split's size, or for validation
     with ``train.limit_val_batches`` the examples of the batches Lightning evaluates (an int: that many batches; a
     fraction: ``int(batches × fraction)``, as Lightning rounds) — per rank under DDP, each rank holding every
-    ``world_size``-th example (:mod:`..data.shards`: no example twice), summed over the ranks."""
+    ``world_size``-th example (:mod:`..data.shards`: no example twice), summed over the ranks. Raises
+    ``ValueError`` when some rank would evaluate nothing (:func:`~..data.shards.shard_problems`)."""
     examples = {split: int(info[f"num_{split}"]) for split in ("train", "val", "test") if f"num_{split}" in info}
+    if problems := shard_problems(examples, world_size=world_size, batch_size=batch_size, limit_val=limit_val):
+        raise ValueError("; ".join(problems))
     if limit_val is not None and "val" in examples:
         total = 0
         for rank in range(world_size):

@@ -5,7 +5,8 @@ The preflight creates nothing: the runs folder must be a folder or creatable (no
 store's folder must exist (or lie inside the runs folder, which will be made); a server store must answer; the
 data source must load and decode (into a temporary folder, moved into the data cache afterwards); and settings
 that only the data or the machine can judge must fit (``train.max_steps`` against one epoch, ``16-mixed`` on a
-CPU). Every problem is one line naming the option or field, raised together as :class:`PreflightError`.
+CPU, evaluation splits that every DDP rank gets a share of: :func:`~platform.data.shards.shard_problems`).
+Every problem is one line naming the option or field, raised together as :class:`PreflightError`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.exc import ArgumentError
 
 from sasa.kernels import ENV_VAR, resolve_backend
 
+from ..data.shards import shard_problems
 from ..data.sources import DataError
 from ..data.staging import StagedData, discard, stage_data
 from ..spec.study_spec import StudySpec
@@ -164,6 +166,8 @@ def preflight(spec: StudySpec, stores: Stores, plan: WorkerPlan, *, cli_storage:
     except (OSError, RuntimeError, ValueError) as exc:
         raise DataError(f"data: the source could not be prepared ({type(exc).__name__}: {exc})") from None
     problems = _consistency(spec, plan, data.num_train)
+    problems += shard_problems(data.sizes, world_size=plan.devices,
+                               batch_size=spec.train.batch_size, limit_val=spec.train.limit_val_batches)
     if problems:
         discard(data)
         raise PreflightError("\n".join(problems))

@@ -112,7 +112,26 @@ def test_a_lost_reference_seed_ends_an_adaptive_comparison_at_its_last_look() ->
     result = _decide({"ref": lost, "pt": pt}, failed={"ref": {4: "CUDA out of memory"}})["pt"]
     assert result.done and result.n == 9
     assert "lost seed 4 (CUDA out of memory)" in result.note
-    assert result.verdict != "undecided" or "last look" in result.note
+    assert "last look" in result.note and "the 9 paired seeds there are" in result.note  # the truncated look
+
+
+def test_a_comparison_decided_before_a_seed_was_lost_says_where_it_was_decided() -> None:
+    """The reference lost seed 3 of 10 but the point was already clearly better at the first look (3 seeds): the
+    note says 3 seeds, not the last look on the 9 pairs there are."""
+    counts = {"ref": [30, 31, 29, None, 30, 32, 31, 30, 29, 31], "pt": [45, 47, 44, 46, 45, 48, 46, 45, 44, 46]}
+    result = _decide(counts, failed={"ref": {3: "non-finite training loss"}})["pt"]
+    assert (result.verdict, result.n, result.done) == ("better", 3, True)
+    assert result.note.startswith("decided at 3 paired seeds; reference ref lost seed 3"), result.note
+    assert "last look" not in result.note
+
+
+def test_an_effect_below_one_example_says_identical_results_cannot_show_equivalence() -> None:
+    """N = 50 and effect 0.01 (half an example): q = 1, identical pairs never decide; no '101 seeds' placeholder."""
+    same = [30, 31, 29, 32, 30, 31]
+    result = _decide({"ref": same, "pt": same}, effect=0.01, min_seeds=2, max_seeds=6)["pt"]
+    assert result.verdict == "undecided" and result.seeds_needed == verdicts.SEEDS_CAP + 1
+    assert f"identical results never show equivalence within {verdicts.SEEDS_CAP} seeds" in result.note
+    assert str(verdicts.SEEDS_CAP + 1) not in result.note
 
 
 def test_a_truncated_last_look_spends_the_rest_of_alpha() -> None:
@@ -153,6 +172,17 @@ def test_the_report_says_which_reference_seeds_are_missing_and_where_the_compari
     assert row.verdict == "better" and row.decision is not None and row.decision.n == 5
     line = next(n for n in built.notes if n.startswith("k=3 vs k=7: "))
     assert "last look on the 5 paired seeds" in line and "reference k=7 lost seed 3 (non-finite training loss)" in line
+
+
+def test_a_report_with_an_effect_below_one_example_says_identical_results_cannot_decide() -> None:
+    same = [30, 31, 29, 32, 30, 31]
+    study = _study([_point(3, same), _point(7, same)], [0, 1, 2, 3, 4, 5])
+    study.info.spec["search"]["effect"] = 0.01
+    built = report.build_report(study)
+    line = next(n for n in built.notes if n.startswith("search.effect 0.01 is below one example"))
+    assert "identical results cannot show equivalence" in line and "only identical" not in line
+    row = next(r for r in built.rows if r.point.key == "k=3")
+    assert row.verdict == "undecided"
 
 
 def test_a_one_seed_report_says_why_it_has_no_verdicts() -> None:

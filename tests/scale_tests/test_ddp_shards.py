@@ -126,3 +126,24 @@ def test_recorded_examples_under_ddp_with_limited_validation_batches() -> None:
     assert evaluated_examples(info, 32, 2, 4)["val"] == 4 * 64  # shards of 68, 68, 67, 67: two batches each
     assert evaluated_examples(info, 32, 3, 4)["val"] == N  # three batches hold every shard
     assert evaluated_examples(info, 32, 1.0, 8)["val"] == N
+
+
+def test_a_split_smaller_than_the_world_size_is_refused_before_training() -> None:
+    """A rank with no example skips evaluation while the others wait in the collective: refused, naming both."""
+    problems = shards.shard_problems({"val": 3, "test": N}, world_size=4, batch_size=32, limit_val=None)
+    assert len(problems) == 1 and "execution.devices_per_trial" in problems[0] and "val split has 3" in problems[0]
+    assert shards.shard_problems({"val": 4, "test": 4}, world_size=4, batch_size=32, limit_val=None) == []
+    assert shards.shard_problems({"val": 1}, world_size=1, batch_size=32, limit_val=None) == []
+    with pytest.raises(ValueError, match=r"execution\.devices_per_trial: 4 ranks but the test split has 2"):
+        evaluated_examples({"num_train": 100, "num_val": N, "num_test": 2}, 32, None, 4)
+
+
+def test_a_fraction_of_validation_batches_that_leaves_a_rank_none_is_refused() -> None:
+    """129 examples over 4 ranks at batch 32: shards of 33, 32, 32, 32 are 2, 1, 1, 1 batches, and 0.5 of them is
+    int(1 × 0.5) = 0 batches on three ranks (Lightning raised on those ranks only)."""
+    info = {"num_train": 1000, "num_val": 129, "num_test": 129}
+    with pytest.raises(ValueError, match=r"train\.limit_val_batches: 0\.5 .* 0 batches on some rank"):
+        evaluated_examples(info, 32, 0.5, 4)
+    assert evaluated_examples(info, 32, 0.5, 1)["val"] == 64  # one process: 5 batches, int(2.5) = 2 of them
+    assert evaluated_examples(info, 32, 1.0, 4)["val"] == 129
+    assert evaluated_examples(info, 32, 1, 4)["val"] == 4 * 32 == 128  # an integer limit: a batch on every rank

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from platform.data import DataError, build_datamodule, cache_file, pad_crop_flip, prepare_data_once
-from platform.data.sources import load_source, select_splits
+from platform.data.sources import load_source, planned_examples, select_splits
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
 
@@ -281,3 +281,12 @@ def test_bad_arguments_and_setup_order(tmp_path: Path) -> None:
     dm = build_datamodule(Spec(), batch_size=8, seed=0, cache_dir=tmp_path)
     with pytest.raises(RuntimeError, match="setup"):
         _ = dm.num_classes
+
+
+def test_planned_examples_claim_the_digits_split_only_without_a_validation_limit() -> None:
+    """The dry run's N: 270 validation digits in full, none claimed when train.limit_val_batches cuts validation
+    to some batches (that N depends on the batch size and the ranks; the trials record it)."""
+    spec = Spec(source="digits", image_size=8)
+    assert planned_examples(spec, limit_val_batches=None) == {"val": 270, "test": 270}
+    assert planned_examples(spec, limit_val_batches=2) is None
+    assert planned_examples(spec, limit_val_batches=0.5) is None

@@ -223,3 +223,19 @@ def test_16_mixed_is_refused_on_a_cpu(tmp_path: Path) -> None:
     with pytest.raises(PreflightError, match=r"train\.precision: .*\(auto\) resolves to cpu"):
         preflight(spec, stores, WorkerPlan(0, "cpu", 1, 1), cli_storage=None, cli_tracking=None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluation_splits_every_ddp_rank_cannot_share_are_refused_by_the_preflight(tmp_path: Path) -> None:
+    """10 validation digits (the fewest a stratified split of 10 classes allows) on 16 DDP ranks (a rank would
+    evaluate none and the others hang), and 0.3 of the 3 validation batches per rank of 270 digits on 4 ranks
+    (int(0.9) = 0): both named, nothing created."""
+    spec = parse_spec(_spec(data={"val_fraction": 0.0056}, execution={"accelerator": "cpu", "devices_per_trial": 16}))
+    stores = resolve_stores(cli_storage=None, cli_tracking=None, spec_storage=None, spec_tracking=None,
+                            root=tmp_path / "runs")
+    with pytest.raises(PreflightError, match=r"execution\.devices_per_trial: 16 ranks but the val split has 10"):
+        preflight(spec, stores, WorkerPlan(0, "cpu", 16, 1), cli_storage=None, cli_tracking=None)
+    spec = parse_spec(_spec(train={"limit_val_batches": 0.3, "batch_size": 32},
+                            execution={"accelerator": "cpu", "devices_per_trial": 4}))
+    with pytest.raises(PreflightError, match=r"train\.limit_val_batches: 0\.3 of the 3 validation batches"):
+        preflight(spec, stores, WorkerPlan(0, "cpu", 4, 1), cli_storage=None, cli_tracking=None)
+    assert list(tmp_path.iterdir()) == []
