@@ -334,6 +334,9 @@ class ExecutionSpec(Spec):
     workers: int = Field(1, ge=1, le=1024)
     devices_per_trial: int = Field(1, ge=1, le=1024)
     data_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes per trial (decode + augmentation)
+    # Seconds a store (the Optuna storage, the MLflow tracking server) may stay unreachable before the study stops
+    # cleanly (resumable); ``--outage-budget`` on the command line. Transient outages are ridden out within it.
+    outage_budget: float = Field(300.0, ge=1, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:

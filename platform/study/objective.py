@@ -2,8 +2,11 @@
 
 Statuses mirror each other: COMPLETE ↔ FINISHED, PRUNED ↔ KILLED, FAIL ↔ FAILED. A trial that raises (NaN loss,
 out of memory, an invalid combination of options) is recorded FAIL with its reason and the study goes on
-(:class:`TrialFailedError` is in the study's ``catch``). Ctrl-C fails the running trial as *interrupted* and stops the
-study; an interrupted trial is retried at the next start.
+(:class:`TrialFailedError` is in the study's ``catch``): a *genuine* failure, which settles its pair. A failure of
+the infrastructure (``stores.faults.infrastructure_cause``: a store away longer than the outage budget, a full
+disk) is never genuine: the trial is FAIL with ``ATTR_INFRA_FAIL`` only, its pair runs again, and the study stops
+cleanly (``stores.faults.InfrastructureError``; a rerun resumes from the trial's last checkpoint). Ctrl-C fails the
+running trial as *interrupted* and stops the study; an interrupted trial is retried at the next start.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ..records import (
     ATTR_EXAMPLES,
     ATTR_FAIL,
     ATTR_FLOPS,
+    ATTR_INFRA_FAIL,
     ATTR_INTERRUPTED,
     ATTR_LATENCY,
     ATTR_MODEL_CONFIG,
@@ -70,6 +74,7 @@ from ..records import (
 )
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec.study_spec import StudySpec
+from ..stores.faults import InfrastructureError, infrastructure_cause, no_space_note
 from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .claims import claim_sampled_point
@@ -191,6 +196,12 @@ class Objective:
             ctx.tracker.close_run(run_id, "FAILED")
             raise KeyboardInterrupt from exc
         except Exception as exc:
+            if (cause := infrastructure_cause(exc)) is not None:  # never the trial's own: its pair runs again
+                _infrastructure_failed(trial, ctx.tracker, run_id, no_space_note(exc) or cause)
+                if isinstance(exc, InfrastructureError):
+                    raise
+                raise InfrastructureError(f"trial #{trial.number} was stopped by the infrastructure: "
+                                         f"{no_space_note(exc) or cause}") from exc
             reason = _reason(exc)
             trial.set_user_attr(ATTR_FAIL, reason)
             ctx.tracker.set_tags(run_id, {TAG_FAIL: reason})
@@ -297,6 +308,18 @@ def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:
         if is_done(other) or (other.state == TrialState.RUNNING and other.number < trial.number):
             return True
     return False
+
+
+def _infrastructure_failed(trial: optuna.Trial, tracker: Tracker, run_id: str, cause: str) -> None:
+    """Record an infrastructure failure where the stores still take it (``ATTR_INFRA_FAIL``, never ``ATTR_FAIL``:
+    the pair stays missing); a store that is away is left alone (the rerun closes what is left RUNNING)."""
+    for write in (lambda: trial.set_user_attr(ATTR_INFRA_FAIL, cause[:500]),
+                  lambda: tracker.set_tags(run_id, {TAG_FAIL: cause[:500]}),
+                  lambda: tracker.close_run(run_id, "FAILED")):
+        try:
+            write()
+        except Exception:  # the store that failed: the study stops and the rerun settles it
+            continue
 
 
 def _safe(key: str) -> str:
