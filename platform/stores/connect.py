@@ -159,6 +159,15 @@ def check_tracking(uri: str) -> None:
         raise StoreError(f"--tracking-uri {redact(uri)}: MLflow is unreachable ({_first_line(exc)})") from exc
 
 
+def heartbeats_trustworthy(storage: Any) -> bool:
+    """May stale heartbeats be judged now? Not while the database is away, nor for a grace period after it was:
+    live workers could not record their beats then (every node sees the same outage, so none fails another's
+    live trial). ``storage`` is the study's (Optuna may wrap it in its cache)."""
+    backend = getattr(storage, "_backend", storage)
+    patience = getattr(backend, "patience", None)
+    return patience is None or not patience.away_within(GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S)
+
+
 def study_exists(storage: RDBStorage, name: str) -> bool:
     return any(s.study_name == name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
 

@@ -34,6 +34,7 @@ class Patience:
         self.mlflow = mlflow  # MLflow calls run with its own retries off: this loop is the one that waits
         self.say = say or (lambda line: print(line, flush=True))
         self.gave_up = False
+        self.back_at: float | None = None  # ``time.monotonic()`` when the last outage ended
         self._lock = threading.Lock()
         self._down_since: float | None = None
 
@@ -58,8 +59,15 @@ class Patience:
             return
         with self._lock:
             if self._down_since is not None:
-                self.say(f"{self.store} is back after {duration(time.monotonic() - self._down_since)}")
+                self.back_at = time.monotonic()
+                self.say(f"{self.store} is back after {duration(self.back_at - self._down_since)}")
                 self._down_since = None
+
+    def away_within(self, seconds: float) -> bool:
+        """Was the store unreachable at any moment of the last ``seconds`` (or is it now)?"""
+        if self._down_since is not None:
+            return True
+        return self.back_at is not None and time.monotonic() - self.back_at < seconds
 
     def give_up(self, waited_s: float, cause: str) -> StoreOutageError:
         self.gave_up = True

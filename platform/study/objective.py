@@ -79,6 +79,7 @@ from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .claims import claim_sampled_point
 from .ddp import DdpTrial, ddp_trial
+from .durable import Finished, journal_of, load_finished, replay, save_finished
 from .tracking import MlflowEpochLogger, Tracker
 
 
@@ -253,13 +254,25 @@ class Objective:
             data_cache=str(ctx.data_cache), data_info=info, pruning=pruning is not None,
             threads=torch.get_num_threads(), accelerator=ctx.accelerator, devices=ctx.devices,
         )
-        with ddp_trial(ddp) if ctx.devices > 1 else nullcontext():
-            outcome, module = train_trial(
-                net, datamodule, train=train_spec, monitor=monitor,
-                mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
-                callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
-                progress_bar=ctx.progress_bar,
-            )
+        example, mean, std = None, datamodule.mean, datamodule.std
+        if (finished := load_finished(work_dir)) is None:
+            start = len(journal_of(ctx.tracker, run_id))
+            with ddp_trial(ddp) if ctx.devices > 1 else nullcontext():
+                outcome, module = train_trial(
+                    net, datamodule, train=train_spec, monitor=monitor,
+                    mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
+                    callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
+                    progress_bar=ctx.progress_bar,
+                )
+            net = module.net
+            if outcome.best_value is not None and (pruning is None or pruning.pruned_at is None):  # finished
+                example = datamodule.example_batch(2)  # saved before the stores record it: never lost
+                save_finished(work_dir, Finished(outcome, net, example, mean, std,
+                                                 journal_of(ctx.tracker, run_id)[start:]))
+        else:  # trained by a run whose stores could not record it: record that result, do not train again
+            outcome, net, example, mean, std = finished.outcome, finished.net, finished.example, finished.mean, \
+                finished.std
+            replay(ctx.tracker.client, run_id, finished.batches)
         for key in OUTCOME_ATTRS:
             trial.set_user_attr(key, getattr(outcome, key))
         trial.set_user_attr(ATTR_THROUGHPUT, outcome.throughput)
@@ -278,15 +291,14 @@ class Objective:
         if outcome.best_value is None:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
-        example = datamodule.example_batch(2)
-        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example,
-                                                                     mean=datamodule.mean, std=datamodule.std))
+        example = datamodule.example_batch(2) if example is None else example
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, net, example, mean=mean, std=std))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:
             return outcome.best_value
         second = {"params": float(n_params), "flops": float(flops)}.get(spec.objective.second)
         if second is None:  # latency
-            second = measure_latency(module.net.cpu(), example[:1].cpu())
+            second = measure_latency(net.cpu(), example[:1].cpu())
             trial.set_user_attr(ATTR_LATENCY, second)
         return outcome.best_value, second
 

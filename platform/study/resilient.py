@@ -83,9 +83,21 @@ class PatientClient:
         self._client = client
         self._patience = patience
         self.outbox = Outbox(client, patience)
+        self._journal: dict[str, list[dict[str, list]]] = {}  # what each open run was sent (study.durable)
 
     def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
-        self.outbox.send(run_id, {"metrics": list(metrics), "params": list(params), "tags": list(tags)})
+        batch = {"metrics": list(metrics), "params": list(params), "tags": list(tags)}
+        self._journal.setdefault(run_id, []).append(batch)
+        self.outbox.send(run_id, batch)
+
+    def journal(self, run_id: str) -> list[dict[str, list]]:
+        """Every ``log_batch`` sent to ``run_id`` while it is open, in order."""
+        return self._journal.get(run_id, [])
+
+    def set_terminated(self, run_id: str, *args: Any, **kwargs: Any) -> None:
+        self.outbox.drain()
+        self._patience.call(lambda: self._client.set_terminated(run_id, *args, **kwargs))
+        self._journal.pop(run_id, None)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._client, name)

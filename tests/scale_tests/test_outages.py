@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from platform.records import (
     ATTR_FAIL,
+    ATTR_FIT_SECONDS,
     ATTR_INFRA_FAIL,
     ATTR_MODEL_URI,
     ATTR_POINT,
@@ -161,14 +162,20 @@ def test_an_outage_longer_than_the_budget_stops_cleanly_and_the_rerun_loses_noth
         assert server.uri in stopped[0] and "was unreachable for" in stopped[0], stopped
         assert "rerun `python -m platform.study " in stopped[0] and "--outage-budget 2" in stopped[0], stopped
         assert "Traceback" not in output, output
-        stopped_pairs = {(t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]) for t in load_trials(
-            f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}", NAME) if t.user_attrs.get(ATTR_INFRA_FAIL)}
-        assert stopped_pairs, "the stopped trial is recorded as an infrastructure failure"
+        stopped = {(t.user_attrs[ATTR_POINT], t.user_attrs[ATTR_SEED]): t.user_attrs.get(ATTR_FIT_SECONDS)
+                   for t in load_trials(f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}", NAME)
+                   if t.user_attrs.get(ATTR_INFRA_FAIL)}
+        assert stopped, "the stopped trial is recorded as an infrastructure failure"
 
         server.start()  # the same port; the user reruns the command the line gave
         rerun, rerun_log = _start(tmp_path, server.uri, "--outage-budget", "2", log_name="rerun.log")
         assert rerun.wait(timeout=LIMIT_S) == 0, rerun_log.read_text()
         _assert_nothing_lost(tmp_path, client, rerun_log.read_text(), transient=False)
+        # The stopped trial had trained: the rerun recorded its saved result instead of training it again.
+        for trial in load_trials(f"sqlite:///{tmp_path / 'runs' / 'optuna.db'}", NAME):
+            pair = (trial.user_attrs.get(ATTR_POINT), trial.user_attrs.get(ATTR_SEED))
+            if trial.state == TrialState.COMPLETE and stopped.get(pair) is not None:
+                assert trial.user_attrs[ATTR_FIT_SECONDS] == stopped[pair], "the finished trial was trained again"
 
 
 def test_a_database_restart_mid_trial_is_ridden_out(tmp_path: Path, postgres: PostgresServer) -> None:

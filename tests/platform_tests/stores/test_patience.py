@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from platform.stores.connect import GRACE_PERIOD_S, heartbeats_trustworthy, open_storage
 from platform.stores.faults import StoreOutageError
 from platform.stores.patience import Patience
 from tests.support.network import free_port
@@ -67,3 +68,14 @@ def test_genuine_errors_are_not_retried() -> None:
     with pytest.raises(ValueError, match="bad metric name"):
         Patience("the test store", budget_s=60, say=lines.append).call(broken)
     assert attempts == [1] and lines == []
+
+
+def test_heartbeats_are_not_judged_right_after_a_database_outage(tmp_path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    storage.patience.say = lambda line: None
+    assert heartbeats_trustworthy(storage)
+    storage.patience.failed("infrastructure: connection refused")
+    assert not heartbeats_trustworthy(storage), "while the database is away"
+    storage.patience.answered()
+    assert not heartbeats_trustworthy(storage), "within a grace period after it is back"
+    assert storage.patience.away_within(GRACE_PERIOD_S) and not storage.patience.away_within(0)

@@ -39,5 +39,5 @@ def test_a_bad_budget_is_refused(tmp_path: Path, value: str, capsys: pytest.Capt
 
 def test_a_bad_budget_in_the_spec_names_the_field(tmp_path: Path) -> None:
     spec_path = write_spec(tmp_path / "s.yaml", tiny_spec("budget", execution={"outage_budget": 0}))
-    with pytest.raises(SpecError, match="execution.outage_budget"):
+    with pytest.raises(SpecError, match=r"execution\.outage_budget"):
         _request(spec_path).load()
