@@ -116,11 +116,12 @@ def infrastructure_cause(exc: BaseException) -> str | None:
     return None
 
 
-def no_space_note(exc: BaseException) -> str | None:
-    """For a full disk behind ``exc``: ``"no space left on /path (12.0 MiB free)"``; None otherwise."""
+def no_space_note(exc: BaseException, where: Path | None = None) -> str | None:
+    """For a full disk behind ``exc``: ``"no space left on /path (12.0 MiB free)"`` — the file the error names, else
+    ``where`` (the folder being written); None when the failure is not a full disk."""
     for link in _chain(exc):
         if isinstance(link, OSError) and link.errno in _NO_SPACE:
-            where = Path(str(link.filename)) if link.filename else None
+            where = Path(str(link.filename)) if link.filename else where
             probe = where
             while probe is not None and not probe.exists() and probe != probe.parent:
                 probe = probe.parent

@@ -198,11 +198,11 @@ class Objective:
             raise KeyboardInterrupt from exc
         except Exception as exc:
             if (cause := infrastructure_cause(exc)) is not None:  # never the trial's own: its pair runs again
-                _infrastructure_failed(trial, ctx.tracker, run_id, no_space_note(exc) or cause)
+                cause = no_space_note(exc, ctx.work_root) or cause
+                _infrastructure_failed(trial, ctx.tracker, run_id, cause)
                 if isinstance(exc, InfrastructureError):
                     raise
-                raise InfrastructureError(f"trial #{trial.number} was stopped by the infrastructure: "
-                                         f"{no_space_note(exc) or cause}") from exc
+                raise InfrastructureError(f"trial #{trial.number} was stopped by the infrastructure: {cause}") from exc
             reason = _reason(exc)
             trial.set_user_attr(ATTR_FAIL, reason)
             ctx.tracker.set_tags(run_id, {TAG_FAIL: reason})
