@@ -9,8 +9,17 @@ summary, promotion, the dashboards and :func:`sasa_lab.load_results` read them. 
 between writer and readers, so it sits at the bottom of the package and imports nothing of it.
 
 Exactly-once accounting is by *(design point, seed)*: a pair is **done** when a trial for it is COMPLETE, PRUNED,
-or FAIL with a recorded reason; trials marked ``spurious`` (an empty grid queue, a raced duplicate) stand for no
-design point at all.
+or a *genuine failure*; trials marked ``spurious`` (an empty grid queue, a raced duplicate) stand for no design point
+at all.
+
+**Two kinds of failure.** A *genuine failure* is the trial's own — its model, data or numbers (a NaN loss, a shape
+error, out of memory with its batch size): rerunning would fail again, so it settles the pair. It is FAIL with
+``ATTR_FAIL`` (its reason) and without ``ATTR_INFRA_FAIL`` (:func:`is_genuine_failure`). A failure of the
+*infrastructure* — a tracking server or database unreachable, refusing, resetting or timing out, HTTP 5xx/429, a
+database ``OperationalError``, no space left on a device, a lost node — is never genuine: the trial is FAIL with
+``ATTR_INFRA_FAIL`` (what failed; absent when its process died and could not say) and no ``ATTR_FAIL``, so its pair
+is missing again and runs again (:func:`is_infrastructure_failure`). Which exceptions are infrastructure is decided
+by ``stores.faults.infrastructure_cause``.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ ATTR_SEED = "seed"  # int
 ATTR_RUN = "mlflow_run_id"  # str: the trial's child MLflow run
 ATTR_WORKER = "worker"  # "host:pid" of the process that runs the trial
 ATTR_FAIL = "fail_reason"  # str: a genuine failure (rerunning would fail again)
+ATTR_INFRA_FAIL = "infra_failure"  # str: the infrastructure failure that stopped the trial (the pair runs again)
 ATTR_INTERRUPTED = "interrupted"  # bool: Ctrl-C; the pair runs again
 ATTR_ORIGIN = "origin"  # ORIGIN_SAMPLED for trials whose point the sampler chose
 ORIGIN_SAMPLED = "sampled"  # the value of ATTR_ORIGIN
@@ -194,16 +204,28 @@ def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
     return None if point is None or seed is None else (point, int(seed))
 
 
-def is_failure(trial: FrozenTrial) -> bool:
-    """FAIL with a recorded reason: a genuine failure, not a dead or interrupted process."""
-    return trial.state == TrialState.FAIL and ATTR_FAIL in trial.user_attrs
+def is_genuine_failure(trial: FrozenTrial) -> bool:
+    """The trial's own failure (FAIL with a reason, not the infrastructure's): it settles its pair.
+
+    Not genuine: an infrastructure failure (``ATTR_INFRA_FAIL``), an interrupted trial, a dead process's trial."""
+    attrs = trial.user_attrs
+    return trial.state == TrialState.FAIL and ATTR_FAIL in attrs and ATTR_INFRA_FAIL not in attrs
+
+
+is_failure = is_genuine_failure  # the older name, kept for callers
+
+
+def is_infrastructure_failure(trial: FrozenTrial) -> bool:
+    """FAIL because a store, the disk or the node failed (``ATTR_INFRA_FAIL``): its pair runs again."""
+    return trial.state == TrialState.FAIL and ATTR_INFRA_FAIL in trial.user_attrs
 
 
 def is_done(trial: FrozenTrial) -> bool:
-    """Does this trial settle its (design point, seed)? COMPLETE, PRUNED, or a genuine failure."""
+    """Does this trial settle its (design point, seed)? COMPLETE, PRUNED, or a genuine failure (never an
+    infrastructure failure, an interrupted trial or a dead process's trial: those pairs run again)."""
     if is_spurious(trial):
         return False
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or is_failure(trial)
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or is_genuine_failure(trial)
 
 
 def trials_by_point(trials: Iterable[FrozenTrial], *, started_only: bool = False) -> dict[str, list[FrozenTrial]]:

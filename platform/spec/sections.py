@@ -335,6 +335,8 @@ class ExecutionSpec(Spec):
     workers: Workers = 1  # worker processes, or "auto" (one per GPU; on a CPU one per core: study/devices.py)
     devices_per_trial: int = Field(1, ge=1, le=1024)
     data_workers: int = Field(0, ge=0, le=256)  # DataLoader worker processes per trial (decode + augmentation)
+    # Seconds a store may stay unreachable before the study stops cleanly (resumable); --outage-budget on the CLI
+    outage_budget: float = Field(300.0, ge=1, le=7 * 24 * 3600)
 
     @model_validator(mode="after")
     def _enough_devices(self) -> ExecutionSpec:

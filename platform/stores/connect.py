@@ -1,8 +1,8 @@
-"""Opening the stores: the Optuna storage (heartbeats, patient SQLite) and a fail-fast MLflow reachability check."""
+"""Opening the stores: the Optuna storage (heartbeats, patient SQLite, patient through outages) and a fail-fast MLflow
+reachability check (MLflow's retries are off for that one call only)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,9 @@ from mlflow import MlflowClient
 from optuna.storages import RDBStorage
 from sqlalchemy import event
 
+from .faults import fast_fail_mlflow
+from .patience import DEFAULT_BUDGET_S, Patience
+from .patient_storage import PatientStorage
 from .redaction import redact
 from .sqlite_files import MLFLOW, OPTUNA, read_only_url, sqlite_path, store_problem
 
@@ -42,8 +45,11 @@ def _serialise_sqlite_writes(storage: RDBStorage) -> None:
     engine.dispose()  # connections opened before the listeners existed are dropped
 
 
-def open_storage(url: str) -> RDBStorage:
-    """Optuna RDB storage with heartbeats (stale trials of dead workers are detected) and a patient SQLite."""
+def open_storage(url: str, *, outage_budget_s: float = DEFAULT_BUDGET_S) -> RDBStorage:
+    """Optuna RDB storage with heartbeats (stale trials of dead workers are detected) and a patient SQLite.
+
+    Opening it fails fast (:class:`StoreError`); once open, its calls wait out a database outage of up to
+    ``outage_budget_s`` (:mod:`.patient_storage`)."""
     if url.startswith(("postgresql://", "postgres://")):  # SQLAlchemy 2.1 defaults to psycopg 3; we ship psycopg2
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
     engine_kwargs: dict = {}
@@ -52,7 +58,7 @@ def open_storage(url: str) -> RDBStorage:
     else:
         engine_kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     try:
-        storage = RDBStorage(
+        storage = PatientStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_INTERVAL_S,
@@ -62,6 +68,7 @@ def open_storage(url: str) -> RDBStorage:
         raise StoreError(f"--storage {redact(url)}: cannot open the Optuna storage ({_first_line(exc)})") from exc
     if url.startswith("sqlite"):
         _serialise_sqlite_writes(storage)
+    storage.patience = Patience(f"the Optuna storage {redact(url)}", budget_s=outage_budget_s)
     return storage
 
 
@@ -143,14 +150,22 @@ def build_mlflow_store(url: str, artifact_root: str) -> None:
 
 
 def check_tracking(uri: str) -> None:
-    """Fail fast (no long retry loop) when the MLflow tracking server/database is unreachable."""
-    if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    """Fail fast (one try, a short timeout) when the MLflow tracking server/database is unreachable. MLflow's retry
+    settings are changed for this call only: the rest of the process keeps its own (and rides out outages)."""
     try:
-        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        with fast_fail_mlflow():
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as exc:
         raise StoreError(f"--tracking-uri {redact(uri)}: MLflow is unreachable ({_first_line(exc)})") from exc
+
+
+def heartbeats_trustworthy(storage: Any) -> bool:
+    """May stale heartbeats be judged now? Not while the database is away, nor for a grace period after it was:
+    live workers could not record their beats then (every node sees the same outage, so none fails another's
+    live trial). ``storage`` is the study's (Optuna may wrap it in its cache)."""
+    backend = getattr(storage, "_backend", storage)
+    patience = getattr(backend, "patience", None)
+    return patience is None or not patience.away_within(GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S)
 
 
 def study_exists(storage: RDBStorage, name: str) -> bool:

@@ -3,7 +3,7 @@
 YAML → validated spec → Optuna study (storage) + MLflow parent run (tracking) → one trial per design point × seed,
 each trained with Lightning and tracked as a nested MLflow run → summary table. Rerunning the same command
 resumes; ``--fresh`` archives the stored study and starts over. Exit codes: 0 done, 2 bad input or unreachable
-store, 130 interrupted (rerun to resume).
+store, 75 stopped by the infrastructure (rerun to resume), 130 interrupted (rerun to resume).
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=f"python -m {__package__}",
         description="Run or resume a sasa-lab study: an Optuna study whose trials train SASA / conv / hybrid "
         "backbones with Lightning, tracked in MLflow. Rerun the same command to resume an interrupted study.",
-        epilog="Exit codes: 0 success, 2 bad spec / arguments / unreachable store, 130 interrupted. "
+        epilog="Exit codes: 0 success, 2 bad spec / arguments / unreachable store, 75 stopped by the infrastructure "
+        "(a store away longer than --outage-budget, a full disk: rerun to resume), 130 interrupted. "
         "Results: ./runs/ by default (Optuna: runs/optuna.db, MLflow: runs/mlflow.db + runs/mlartifacts).",
     )
     add_study_arguments(parser)

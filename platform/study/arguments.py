@@ -9,6 +9,7 @@ and maps the errors of loading and running a study to one line on stderr and exi
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,12 +17,14 @@ from pathlib import Path
 from ..data.sources import DataError
 from ..spec.errors import SpecError
 from ..stores.connect import StoreError
+from ..stores.faults import InfrastructureError
 from ..stores.redaction import redact
 from .devices import DevicePlanError
 from .lifecycle import StudyConflictError
 from .run import StudyRequest
 
 EXIT_USAGE = 2
+EXIT_STOPPED = 75  # the infrastructure stopped the study (a store away past the outage budget, a full disk): rerun
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,19 +43,48 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MLflow tracking URI (overrides the spec's `tracking`); default sqlite:///runs/mlflow.db")
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
                         help="folder for the default stores, data cache and checkpoints (default: ./runs)")
+    parser.add_argument("--outage-budget", type=_seconds, metavar="SECONDS",
+                        help="how long a store may stay unreachable before the study stops cleanly (resumable); "
+                        "overrides execution.outage_budget (default 300)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 1 <= value <= 7 * 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds from 1 to 604800, got {text!r}")
+    return value
 
 
 def request_from(args: argparse.Namespace, *, workers: int | str | None = None, fresh: bool = False) -> StudyRequest:
-    """The :class:`.run.StudyRequest` that parsed :func:`add_study_arguments` name."""
-    return StudyRequest(spec_path=args.study, recipes=tuple(args.recipes), overrides=tuple(args.overrides),
+    """The :class:`.run.StudyRequest` that parsed :func:`add_study_arguments` name (``--outage-budget`` becomes the
+    override ``execution.outage_budget``, so worker processes get it with the others)."""
+    overrides = tuple(args.overrides)
+    if getattr(args, "outage_budget", None) is not None:
+        overrides += (f"execution.outage_budget={args.outage_budget}",)
+    return StudyRequest(spec_path=args.study, recipes=tuple(args.recipes), overrides=overrides,
                         storage=args.storage, tracking_uri=args.tracking_uri, runs_dir=args.runs_dir,
                         workers=workers, fresh=fresh)
 
 
-def exit_on_bad_input(work: Callable[[], int], *, runs_dir: Path) -> int:
-    """``work()``'s exit code; a bad spec, store, dataset, device plan or runs folder: one line and exit 2."""
+def resume_command() -> str:
+    """The command line that resumes this study: the one that was run (without ``--fresh``)."""
+    args = [arg for arg in sys.argv[1:] if arg != "--fresh"]
+    return redact(shlex.join(["python", "-m", "platform.study", *args])) or ""
+
+
+def exit_on_bad_input(work: Callable[[], int], *, runs_dir: Path, resume: bool = True) -> int:
+    """``work()``'s exit code; a bad spec, store, dataset, device plan or runs folder: one line and exit 2; the
+    infrastructure stopping the study (:class:`..stores.faults.InfrastructureError`): one line naming what and how
+    long, the command that resumes (``resume``; workers leave it to the main process), and exit 75."""
     try:
         return work()
+    except InfrastructureError as exc:
+        again = f"; the study is kept: rerun `{resume_command()}` to resume" if resume else ""
+        print(f"stopped: {redact(str(exc))}{again}", file=sys.stderr, flush=True)
+        return EXIT_STOPPED
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -36,7 +36,7 @@ from ..records import (
 from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
 from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
-from ..stores.connect import study_exists
+from ..stores.connect import heartbeats_trustworthy, study_exists
 from ..stores.redaction import redact
 from ..stores.sqlite_files import process_alive
 from .tracking import Tracker
@@ -212,7 +212,8 @@ def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_ru
             failed.append(trial.number)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
-    optuna.storages.fail_stale_trials(study)  # other hosts: Optuna's heartbeat
+    if heartbeats_trustworthy(storage):  # not right after a database outage: live workers could not beat then
+        optuna.storages.fail_stale_trials(study)  # other hosts: Optuna's heartbeat
     live = {
         str(t.user_attrs[ATTR_RUN])
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

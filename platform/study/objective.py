@@ -2,17 +2,16 @@
 
 Statuses mirror each other: COMPLETE ↔ FINISHED, PRUNED ↔ KILLED, FAIL ↔ FAILED. A trial that raises (NaN loss,
 out of memory, an invalid combination of options) is recorded FAIL with its reason and the study goes on
-(:class:`TrialFailedError` is in the study's ``catch``). Ctrl-C fails the running trial as *interrupted* and stops the
-study; an interrupted trial is retried at the next start.
+(:class:`TrialFailedError` is in the study's ``catch``): a *genuine* failure, which settles its pair. A failure of
+the infrastructure (``stores.faults.infrastructure_cause``: a store away longer than the outage budget, a full
+disk) is never genuine: the trial is FAIL with ``ATTR_INFRA_FAIL`` only, its pair runs again, and the study stops
+cleanly (``stores.faults.InfrastructureError``; a rerun resumes from the trial's last checkpoint). Ctrl-C fails the
+running trial as *interrupted* and stops the study; an interrupted trial is retried at the next start.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import shutil
-import socket
-import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -29,12 +28,12 @@ from optuna.trial import TrialState
 import sasa
 
 from ..data.datamodule import ImageDataModule
-from ..data.shards import shard_problems
 from ..labels import short_label
 from ..records import (
     ATTR_EXAMPLES,
     ATTR_FAIL,
     ATTR_FLOPS,
+    ATTR_INFRA_FAIL,
     ATTR_INTERRUPTED,
     ATTR_LATENCY,
     ATTR_MODEL_CONFIG,
@@ -72,13 +71,16 @@ from ..records import (
 )
 from ..search import DesignPoint, build_model, resolve, suggest
 from ..spec.study_spec import StudySpec
+from ..stores.faults import InfrastructureError, infrastructure_cause, no_space_note
 from ..training.numerics import numerics_record
 from ..training.pruning import OptunaPruning
 from ..training.trainer import runtime_settings, train_trial
 from .claims import claim_sampled_point
 from .ddp import DdpTrial, ddp_trial
+from .durable import Finished, journal_of, load_finished, replay, save_finished
 from .interrupts import deliver_held_interrupt
 from .tracking import MlflowEpochLogger, Tracker
+from .trial_facts import evaluated_examples, measure_latency, worker_id
 
 
 class TrialFailedError(Exception):
@@ -102,44 +104,6 @@ class TrialContext:
     strategy: str = "auto"
     commit: str = ""
     progress_bar: bool = True
-
-
-def evaluated_examples(info: dict[str, Any], batch_size: int, limit_val: int | float | None,
-                       world_size: int = 1) -> dict[str, int]:
-    """Examples each split's metrics count over (an accuracy is k of these): the split's size, or for validation
-    with ``train.limit_val_batches`` the examples of the batches Lightning evaluates (an int: that many batches; a
-    fraction: ``int(batches × fraction)``, as Lightning rounds) — per rank under DDP, each rank holding every
-    ``world_size``-th example (:mod:`..data.shards`: no example twice), summed over the ranks. Raises
-    ``ValueError`` when some rank would evaluate nothing (:func:`~..data.shards.shard_problems`)."""
-    examples = {split: int(info[f"num_{split}"]) for split in ("train", "val", "test") if f"num_{split}" in info}
-    if problems := shard_problems(examples, world_size=world_size, batch_size=batch_size, limit_val=limit_val):
-        raise ValueError("; ".join(problems))
-    if limit_val is not None and "val" in examples:
-        total = 0
-        for rank in range(world_size):
-            shard = len(range(rank, examples["val"], world_size))
-            batches = math.ceil(shard / batch_size)
-            used = int(batches * limit_val) if isinstance(limit_val, float) else min(batches, int(limit_val))
-            total += min(shard, used * batch_size)
-        examples["val"] = total
-    return examples
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def measure_latency(net: torch.nn.Module, example: torch.Tensor, *, repeats: int = 10) -> float:
-    """Median milliseconds of one forward pass on a single image (batch 1), after a warm-up pass."""
-    net = net.eval()
-    times = []
-    with torch.no_grad():
-        net(example)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            net(example)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 class Objective:
@@ -204,6 +168,12 @@ class Objective:
             ctx.tracker.close_run(run_id, "FAILED")
             raise KeyboardInterrupt from exc
         except Exception as exc:
+            if (cause := infrastructure_cause(exc)) is not None:  # never the trial's own: its pair runs again
+                cause = no_space_note(exc, ctx.work_root) or cause
+                _infrastructure_failed(trial, ctx.tracker, run_id, cause)
+                if isinstance(exc, InfrastructureError):
+                    raise
+                raise InfrastructureError(f"trial #{trial.number} was stopped by the infrastructure: {cause}") from exc
             reason = _reason(exc)
             trial.set_user_attr(ATTR_FAIL, reason)
             ctx.tracker.set_tags(run_id, {TAG_FAIL: reason})
@@ -256,13 +226,25 @@ class Objective:
             data_cache=str(ctx.data_cache), data_info=info, pruning=pruning is not None,
             threads=torch.get_num_threads(), accelerator=ctx.accelerator, devices=ctx.devices,
         )
-        with ddp_trial(ddp) if ctx.devices > 1 else nullcontext():
-            outcome, module = train_trial(
-                net, datamodule, train=train_spec, monitor=monitor,
-                mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
-                callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
-                progress_bar=ctx.progress_bar,
-            )
+        example, mean, std = None, datamodule.mean, datamodule.std
+        if (finished := load_finished(work_dir)) is None:
+            start = len(journal_of(ctx.tracker, run_id))
+            with ddp_trial(ddp) if ctx.devices > 1 else nullcontext():
+                outcome, module = train_trial(
+                    net, datamodule, train=train_spec, monitor=monitor,
+                    mode="max" if direction == "maximize" else "min", seed=seed, work_dir=work_dir,
+                    callbacks=callbacks, accelerator=ctx.accelerator, devices=ctx.devices, strategy=ctx.strategy,
+                    progress_bar=ctx.progress_bar,
+                )
+            net = module.net
+            if outcome.best_value is not None and (pruning is None or pruning.pruned_at is None):  # finished
+                example = datamodule.example_batch(2)  # saved before the stores record it: never lost
+                save_finished(work_dir, Finished(outcome, net, example, mean, std,
+                                                 journal_of(ctx.tracker, run_id)[start:]))
+        else:  # trained by a run whose stores could not record it: record that result, do not train again
+            outcome, net, example, mean, std = finished.outcome, finished.net, finished.example, finished.mean, \
+                finished.std
+            replay(ctx.tracker.client, run_id, finished.batches)
         for key in OUTCOME_ATTRS:
             trial.set_user_attr(key, getattr(outcome, key))
         trial.set_user_attr(ATTR_THROUGHPUT, outcome.throughput)
@@ -284,15 +266,15 @@ class Objective:
         if outcome.best_value is None:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
-        example = datamodule.example_batch(2)
-        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, module.net, example, step=best_epoch,
-                                                                     mean=datamodule.mean, std=datamodule.std))
+        example = datamodule.example_batch(2) if example is None else example
+        trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, net, example, step=best_epoch,
+                                                                     mean=mean, std=std))
         shutil.rmtree(work_dir, ignore_errors=True)
         if not spec.objective.second:
             return outcome.best_value
         second = {"params": float(n_params), "flops": float(flops)}.get(spec.objective.second)
         if second is None:  # latency
-            second = measure_latency(module.net.cpu(), example[:1].cpu())
+            second = measure_latency(net.cpu(), example[:1].cpu())
             trial.set_user_attr(ATTR_LATENCY, second)
         return outcome.best_value, second
 
@@ -314,6 +296,18 @@ def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:
         if is_done(other) or (other.state == TrialState.RUNNING and other.number < trial.number):
             return True
     return False
+
+
+def _infrastructure_failed(trial: optuna.Trial, tracker: Tracker, run_id: str, cause: str) -> None:
+    """Record an infrastructure failure where the stores still take it (``ATTR_INFRA_FAIL``, never ``ATTR_FAIL``:
+    the pair stays missing); a store that is away is left alone (the rerun closes what is left RUNNING)."""
+    for write in (lambda: trial.set_user_attr(ATTR_INFRA_FAIL, cause[:500]),
+                  lambda: tracker.set_tags(run_id, {TAG_FAIL: cause[:500]}),
+                  lambda: tracker.close_run(run_id, "FAILED")):
+        try:
+            write()
+        except Exception:  # the store that failed: the study stops and the rerun settles it
+            continue
 
 
 def _safe(key: str) -> str:

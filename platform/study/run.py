@@ -6,6 +6,7 @@ processes → summary, report. Worker processes and DDP ranks re-enter through `
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_
 from ..search import sampled_target
 from ..spec.study_spec import StudySpec, load_spec
 from ..spec.values import READY_NAMES, check_levels
+from ..stores.faults import InfrastructureError
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from ..training.compile_cache import use_runs_cache
@@ -133,7 +135,8 @@ def quiet_libraries() -> None:
 
 def run_study(request: StudyRequest, *, console: Console | None = None) -> StudyResult:
     """Run or resume the study; raises ``SpecError``, ``StoreError``, ``StudyConflictError``, ``DataError`` or
-    ``DevicePlanError`` before anything is trained."""
+    ``DevicePlanError`` before anything is trained, and ``stores.faults.InfrastructureError`` when a store stays
+    away longer than ``execution.outage_budget`` or the disk is full (the study is kept: call again to resume)."""
     console = console or Console()
     spec, stores = request.load()
     plans = request.plan(spec)
@@ -231,7 +234,8 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
     if (reason := no_verdicts_reason(spec.resolved_dict())) is not None:
         console.print(reason, highlight=False, soft_wrap=True)
     live = interactive(console)
-    status, code, start = "FAILED", EXIT_DONE, time.monotonic()
+    status: str | None = "FAILED"
+    code, start = EXIT_DONE, time.monotonic()
     try:
         if separate:
             finished = run_workers(session.study, spec, plans, worker_argv, housekeeping=session.housekeeping,
@@ -252,8 +256,14 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
         status, code = "KILLED", EXIT_INTERRUPTED
         console.print("\n[bold yellow]interrupted[/]: the running trial is recorded as failed and will run again; "
                       "rerun the same command to resume")
+    except InfrastructureError:  # one line by the caller; the parent run is closed if the tracking store takes it
+        status = None
+        with contextlib.suppress(Exception):  # the store that failed: the rerun reopens the parent run anyway
+            session.tracker.close_run(session.parent_run, "KILLED")
+        raise
     finally:
-        session.tracker.close_run(session.parent_run, status)
+        if status is not None:
+            session.tracker.close_run(session.parent_run, status)
         console.print(f"ran for {time.monotonic() - start:.0f} s")
     return _report(session, code, console=console, full=code != EXIT_INTERRUPTED)
 

@@ -28,6 +28,7 @@ from .interrupts import deliver_held_interrupt, hold_interrupts_around_ask
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
 from .notes import describe_experiment
 from .objective import Objective, TrialContext, TrialFailedError
+from .resilient import make_patient
 from .rounds import run_round
 from .tracking import Tracker, git_commit
 
@@ -75,9 +76,11 @@ class Session:
 def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create: bool = True,
                  console: Console | None = None, data: StagedData | None = None) -> Session:
     ensure_local_dirs(stores)
-    check_tracking(stores.tracking_uri)
-    storage = open_storage(stores.storage_url)
+    check_tracking(stores.tracking_uri)  # fail fast: a store away when the command starts is exit 2
+    budget = spec.execution.outage_budget  # from here on, outages are ridden out within it
+    storage = open_storage(stores.storage_url, outage_budget_s=budget)
     tracker = Tracker(stores.tracking_uri, artifact_root=stores.artifact_root)
+    make_patient(tracker, outage_budget_s=budget)
     if not create:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec),
                                   pruner=make_pruner(spec))

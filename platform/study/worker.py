@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(spec, stores, WorkerPlan.from_env())
 
     try:
-        return exit_on_bad_input(work, runs_dir=args.runs_dir)
+        return exit_on_bad_input(work, runs_dir=args.runs_dir, resume=False)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 

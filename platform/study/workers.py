@@ -24,11 +24,13 @@ import optuna
 from tqdm import tqdm  # plain: bars are shown on a terminal only (tqdm.auto would want widgets in a notebook)
 
 from ..spec.study_spec import StudySpec
+from ..stores.faults import InfrastructureError
 from .devices import WorkerPlan
 from .lifecycle import nothing_left, progress
 
 WORKER_MODULE = f"{__package__}.worker"  # ``platform.study.worker`` from the repo root (``sasa_lab.`` installed)
 HOUSEKEEPING_EVERY_S = 5.0
+EXIT_STOPPED = 75  # a worker stopped for the infrastructure (``arguments.EXIT_STOPPED``)
 MAX_ROUNDS = 3
 
 
@@ -100,6 +102,14 @@ def run_workers(study: optuna.Study, spec: StudySpec, plans: list[WorkerPlan], a
             except KeyboardInterrupt:
                 _stop(procs)
                 raise
+            except InfrastructureError:  # the workers meet the same outage and stop within their own budget
+                for proc in procs:
+                    proc.wait()
+                raise
+            stopped = [plan.index for plan, proc in zip(plans, procs, strict=True) if proc.returncode == EXIT_STOPPED]
+            if stopped:
+                raise InfrastructureError(f"worker{'s' * (len(stopped) > 1)} {', '.join(f'w{i}' for i in stopped)} "
+                                         "stopped for the infrastructure (the [w…] stopped: lines above say why)")
             for plan, proc in zip(plans, procs, strict=True):
                 if proc.returncode not in (0, None):
                     how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"

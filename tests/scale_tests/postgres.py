@@ -87,13 +87,13 @@ class PostgresServer:
             conn.close()
 
 
-def _as_postgres(cmd: list[str]) -> list[str]:
+def as_postgres(cmd: list[str]) -> list[str]:
     """Run ``cmd`` as the ``postgres`` OS user when we are root; as ourselves otherwise."""
     return ["runuser", "-u", OS_USER, "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 def _run(cmd: list[str], what: str) -> None:
-    result = subprocess.run(_as_postgres(cmd), capture_output=True, text=True, timeout=START_LIMIT_S)
+    result = subprocess.run(as_postgres(cmd), capture_output=True, text=True, timeout=START_LIMIT_S)
     if result.returncode != 0:
         raise RuntimeError(f"{what} failed (exit {result.returncode}): {result.stdout}\n{result.stderr}")
 

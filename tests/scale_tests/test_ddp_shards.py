@@ -23,7 +23,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from platform.data import shards
 from platform.records import ATTR_EXAMPLES, ATTR_TEST, ATTR_WORLD_SIZE, METRIC_TEST_ACC
-from platform.study.objective import evaluated_examples
+from platform.study.trial_facts import evaluated_examples
 from platform.training.classifier import ExampleMean
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 from tests.scale_tests.accounting import load_trials

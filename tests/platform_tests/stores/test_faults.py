@@ -1,0 +1,112 @@
+"""The two kinds of failure (``records``' rule, ``stores.faults``' classifier) and the preflight that leaves MLflow's
+retry settings alone. The infrastructure's failures are real ones: a refused MLflow request, a refused PostgreSQL
+connection, a full disk's ``OSError``; the genuine ones are what a trial raises itself."""
+
+from __future__ import annotations
+
+import errno
+import math
+import os
+
+import optuna
+import pytest
+import sqlalchemy
+import torch
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from platform.records import (
+    ATTR_FAIL,
+    ATTR_INFRA_FAIL,
+    ATTR_POINT,
+    ATTR_SEED,
+    is_done,
+    is_genuine_failure,
+    is_infrastructure_failure,
+)
+from platform.stores.connect import StoreError, check_tracking
+from platform.stores.faults import (
+    MLFLOW_RETRIES_VAR,
+    MLFLOW_TIMEOUT_VAR,
+    StoreOutageError,
+    fast_fail_mlflow,
+    infrastructure_cause,
+    no_space_note,
+)
+from tests.support.network import free_port
+
+
+def _refused_mlflow() -> MlflowException:
+    with fast_fail_mlflow(timeout_s=5), pytest.raises(MlflowException) as caught:
+        MlflowClient(tracking_uri=f"http://127.0.0.1:{free_port()}").get_run("0" * 32)
+    return caught.value
+
+
+def _refused_database() -> Exception:
+    engine = sqlalchemy.create_engine(f"postgresql+psycopg2://u:p@127.0.0.1:{free_port()}/db",
+                                      connect_args={"connect_timeout": 5})
+    with pytest.raises(sqlalchemy.exc.OperationalError) as caught:
+        engine.connect()
+    return caught.value
+
+
+def _in_optuna(exc: Exception) -> Exception:
+    """As Optuna's RDB storage re-raises a failed commit: its own error, the driver's as the cause."""
+    try:
+        raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+    except optuna.exceptions.StorageInternalError as wrapped:
+        return wrapped
+
+
+def _disk_full(tmp_path) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "trial" / "last.ckpt"))
+
+
+def test_infrastructure_failures_are_recognised(tmp_path) -> None:
+    for exc in (_refused_mlflow(), _refused_database(), _in_optuna(_refused_database()), _disk_full(tmp_path),
+                ConnectionResetError(104, "Connection reset by peer"), StoreOutageError("the store", 301, "down")):
+        assert infrastructure_cause(exc) is not None, repr(exc)
+    note = no_space_note(_disk_full(tmp_path))
+    assert note is not None and str(tmp_path / "trial" / "last.ckpt") in note and "MiB free" in note
+
+
+def test_a_trials_own_failures_are_genuine() -> None:
+    net = torch.nn.Linear(3, 2)
+    with pytest.raises(RuntimeError) as shape:
+        net(torch.zeros(1, 5))
+    genuine = [shape.value, FloatingPointError("val/acc was never finite"), ValueError("window_size must be odd"),
+               torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+               MlflowException("Invalid value nan for metric 'val/acc'"), ZeroDivisionError(math.pi)]
+    for exc in genuine:
+        assert infrastructure_cause(exc) is None, repr(exc)
+
+
+def _fail(number: int, **attrs) -> optuna.trial.FrozenTrial:
+    trial = create_trial(state=TrialState.FAIL, params={"w": 3}, distributions={"w": CategoricalDistribution([3])},
+                         user_attrs={ATTR_POINT: "window_size=3", ATTR_SEED: number, **attrs})
+    return trial
+
+
+def test_only_a_genuine_failure_settles_its_pair() -> None:
+    genuine = _fail(0, **{ATTR_FAIL: "FloatingPointError: nan"})
+    infra = _fail(1, **{ATTR_INFRA_FAIL: "infrastructure: ConnectionRefusedError"})
+    dead = _fail(2)  # a dead process's trial: no reason at all
+    assert is_genuine_failure(genuine) and is_done(genuine) and not is_infrastructure_failure(genuine)
+    assert is_infrastructure_failure(infra) and not is_genuine_failure(infra) and not is_done(infra)
+    assert not is_done(dead) and not is_genuine_failure(dead) and not is_infrastructure_failure(dead)
+    both = _fail(3, **{ATTR_FAIL: "x", ATTR_INFRA_FAIL: "infrastructure: y"})
+    assert not is_done(both), "an infrastructure failure never settles a pair, whatever else the trial says"
+
+
+def test_the_preflight_fails_fast_and_leaves_mlflow_retries_alone(monkeypatch) -> None:
+    for name in (MLFLOW_RETRIES_VAR, MLFLOW_TIMEOUT_VAR):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(StoreError, match="unreachable"):
+        check_tracking(f"http://127.0.0.1:{free_port()}")
+    assert MLFLOW_RETRIES_VAR not in os.environ and MLFLOW_TIMEOUT_VAR not in os.environ
+    monkeypatch.setenv(MLFLOW_RETRIES_VAR, "9")
+    with pytest.raises(StoreError):
+        check_tracking(f"http://127.0.0.1:{free_port()}")
+    assert os.environ[MLFLOW_RETRIES_VAR] == "9", "a user's own setting is restored"
