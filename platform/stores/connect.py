@@ -13,12 +13,9 @@ from sqlalchemy import event
 
 from .faults import fast_fail_mlflow
 from .patience import DEFAULT_BUDGET_S, Patience
-from .patient_storage import PatientStorage
+from .patient_storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, PatientStorage
 from .redaction import redact
 from .sqlite_files import MLFLOW, OPTUNA, read_only_url, sqlite_path, store_problem
-
-HEARTBEAT_INTERVAL_S = 10
-GRACE_PERIOD_S = 40
 
 
 class StoreError(Exception):
@@ -157,15 +154,6 @@ def check_tracking(uri: str) -> None:
             MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     except Exception as exc:
         raise StoreError(f"--tracking-uri {redact(uri)}: MLflow is unreachable ({_first_line(exc)})") from exc
-
-
-def heartbeats_trustworthy(storage: Any) -> bool:
-    """May stale heartbeats be judged now? Not while the database is away, nor for a grace period after it was:
-    live workers could not record their beats then (every node sees the same outage, so none fails another's
-    live trial). ``storage`` is the study's (Optuna may wrap it in its cache)."""
-    backend = getattr(storage, "_backend", storage)
-    patience = getattr(backend, "patience", None)
-    return patience is None or not patience.away_within(GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S)
 
 
 def study_exists(storage: RDBStorage, name: str) -> bool:

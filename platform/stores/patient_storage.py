@@ -4,6 +4,9 @@
 cache) go through a :class:`.patience.Patience`: a PostgreSQL restart, a failover or dropped connections are waited
 out, within the outage budget. Opening the storage is not patient (the preflight fails fast). The heartbeat is
 tried once per beat: a missed beat is caught up by the next, and a thread that waits would hold the trial's end.
+Stale heartbeats are not judged while the database is away, nor for a grace period after it was
+(:func:`heartbeats_trustworthy`): live workers could not beat then. Optuna itself looks for stale trials at the start
+of every trial, so the rule holds there too, not only in the study's own recovery.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from optuna.storages import RDBStorage
 
 from .faults import infrastructure_cause
 
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 40
+
 # RDBStorage's methods that a study calls (the public API and the private ones Optuna's _CachedStorage calls).
 PATIENT_METHODS = (
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr", "get_study_id_from_name",
@@ -23,8 +29,8 @@ PATIENT_METHODS = (
     "get_all_studies", "create_new_trial", "_create_new_trial", "set_trial_param", "_set_trial_param",
     "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
     "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "get_all_trials", "_get_trials",
-    "get_best_trial", "_get_best_trial_id", "_get_stale_trial_ids",
-)
+    "get_best_trial", "_get_best_trial_id",
+)  # ``_get_stale_trial_ids`` is the class's own (below): patient, and silent right after an outage
 
 
 class PatientStorage(RDBStorage):
@@ -44,6 +50,25 @@ class PatientStorage(RDBStorage):
             self.patience.failed(cause)  # the main thread's next call waits; this beat is skipped
         else:
             self.patience.answered()
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """Trials whose heartbeat is older than the grace period — none while heartbeats are not to be trusted
+        (Optuna fails what this returns at the start of every trial, bypassing the study's own recovery)."""
+        if not heartbeats_trustworthy(self):
+            return []
+        method = RDBStorage._get_stale_trial_ids
+        if self.patience is None:
+            return method(self, study_id)
+        return self.patience.call(lambda: method(self, study_id))
+
+
+def heartbeats_trustworthy(storage: Any) -> bool:
+    """May stale heartbeats be judged now? Not while the database is away, nor for a grace period after it was:
+    live workers could not record their beats then (every node sees the same outage, so none fails another's
+    live trial). ``storage`` is the study's (Optuna may wrap it in its cache)."""
+    backend = getattr(storage, "_backend", storage)
+    patience = getattr(backend, "patience", None)
+    return patience is None or not patience.away_within(GRACE_PERIOD_S + HEARTBEAT_INTERVAL_S)
 
 
 def _patient(name: str) -> Callable[..., Any]:

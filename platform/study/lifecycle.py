@@ -36,7 +36,8 @@ from ..records import (
 from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
 from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
-from ..stores.connect import heartbeats_trustworthy, study_exists
+from ..stores.connect import study_exists
+from ..stores.patient_storage import heartbeats_trustworthy
 from ..stores.redaction import redact
 from ..stores.sqlite_files import process_alive
 from .tracking import Tracker

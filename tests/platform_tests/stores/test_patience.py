@@ -8,9 +8,10 @@ import socket
 
 import pytest
 
-from platform.stores.connect import GRACE_PERIOD_S, heartbeats_trustworthy, open_storage
+from platform.stores.connect import open_storage
 from platform.stores.faults import StoreOutageError
 from platform.stores.patience import Patience
+from platform.stores.patient_storage import GRACE_PERIOD_S, heartbeats_trustworthy
 from tests.support.network import free_port
 
 
