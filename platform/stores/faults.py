@@ -130,6 +130,29 @@ def no_space_note(exc: BaseException, where: Path | None = None) -> str | None:
     return None
 
 
+def infrastructure_error(exc: BaseException) -> InfrastructureError | None:
+    """The first :class:`InfrastructureError` in ``exc``'s chain (itself included), or None. Optuna's ``tell`` can
+    hide one: when the storage gave up, its clean-up fails too and raises an ``UnboundLocalError`` whose context
+    holds the outage."""
+    return next((link for link in _chain(exc) if isinstance(link, InfrastructureError)), None)
+
+
+@contextmanager
+def infrastructure_first() -> Iterator[None]:
+    """Within the block, an exception with an :class:`InfrastructureError` in its chain is raised as that error
+    (``from`` the original), so the caller's clean stop (one line, exit 75) is not lost behind a library's own
+    failure while handling it."""
+    try:
+        yield
+    except InfrastructureError:
+        raise
+    except Exception as exc:
+        found = infrastructure_error(exc)
+        if found is None:
+            raise
+        raise found from exc
+
+
 def is_no_space(exc: BaseException) -> bool:
     """Is a full disk (or quota) behind ``exc``?"""
     return any(isinstance(link, OSError) and link.errno in _NO_SPACE for link in _chain(exc))

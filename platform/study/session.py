@@ -22,6 +22,7 @@ from ..records import STUDY_PARENT_RUN, TAG_COMMIT, TAG_STORAGE
 from ..search import make_pruner, make_sampler
 from ..spec.study_spec import StudySpec
 from ..stores.connect import StoreError, check_tracking, open_storage
+from ..stores.faults import infrastructure_first
 from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
 from .interrupts import deliver_held_interrupt, hold_interrupts_around_ask
@@ -146,8 +147,9 @@ def optimize(session: Session, objective: Objective, *, on_trial_end: TrialCallb
         if not nothing_left(study, spec):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                study.optimize(objective, catch=(TrialFailedError,), callbacks=[callback], timeout=left,
-                               gc_after_trial=True)
+                with infrastructure_first():  # a store that gave up inside Optuna's tell: exit 75, not a traceback
+                    study.optimize(objective, catch=(TrialFailedError,), callbacks=[callback], timeout=left,
+                                   gc_after_trial=True)
             finally:
                 deliver_held_interrupt()  # never leave Ctrl-C held past the trial loop
         session.housekeeping()

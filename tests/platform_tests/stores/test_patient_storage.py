@@ -36,6 +36,6 @@ def test_a_trial_started_right_after_an_outage_fails_no_other_workers_trial(tmp_
 
 
 def test_without_an_outage_a_silent_trial_is_failed_as_before(tmp_path) -> None:
-    storage, study, other = _study_with_a_silent_trial(tmp_path)
+    _, study, other = _study_with_a_silent_trial(tmp_path)
     study.optimize(lambda trial: 1.0, n_trials=1)
     assert _state(study, other) == TrialState.FAIL
