@@ -2,11 +2,12 @@
 
 One :class:`Patience` per store and process (the Optuna storage, the MLflow tracking server). :meth:`Patience.call`
 runs a store call; when it fails for the infrastructure (:func:`.faults.infrastructure_cause`) it waits and tries
-again — 1 s, 2 s, 4 s … at most :data:`MAX_PAUSE_S` apart — until the store answers or the outage has lasted the
-budget (``execution.outage_budget``, ``--outage-budget``), then raises :class:`.faults.StoreOutageError`: the study
-stops cleanly and a rerun resumes. Each process prints one line when the store becomes unreachable and one when it
-is back. After it has given up once, a call tries once only (the process is stopping; it must not wait again).
-Genuine errors pass through at once; so does a full disk (waiting does not free space).
+again — 1 s, 2 s, 4 s … at most :data:`MAX_PAUSE_S` apart — until the store answers or the outage (or the call)
+has lasted the budget (``execution.outage_budget``, ``--outage-budget``), then raises
+:class:`.faults.StoreOutageError`: the study stops cleanly and a rerun resumes. Each process prints one line when
+the store becomes unreachable and one when it is back. After it has given up once, a call tries once only (the
+process is stopping; it must not wait again). Genuine errors pass through at once; so does a full disk (waiting
+does not free space).
 """
 
 from __future__ import annotations
@@ -82,8 +83,11 @@ class Patience:
             return fn()
 
     def call(self, fn: Callable[[], T]) -> T:
-        """``fn()``, retried through an infrastructure failure for up to the outage budget."""
+        """``fn()``, retried through an infrastructure failure for up to the outage budget — measured from the
+        outage's start, and from this call's own start: another thread's successful call (a heartbeat) ends the
+        outage, but not the wait of a call that keeps failing."""
         pause = FIRST_PAUSE_S
+        started = time.monotonic()
         while True:
             try:
                 result = self.attempt(fn)
@@ -93,7 +97,7 @@ class Patience:
                 cause = infrastructure_cause(exc)
                 if cause is None or is_no_space(exc):
                     raise
-                waited = self.failed(cause)
+                waited = max(self.failed(cause), time.monotonic() - started)
                 if self.gave_up or waited >= self.budget_s:
                     raise self.give_up(waited, cause) from exc
                 time.sleep(min(pause, max(0.0, self.budget_s - waited)))

@@ -5,6 +5,7 @@ once."""
 from __future__ import annotations
 
 import socket
+import sqlite3
 
 import pytest
 
@@ -57,6 +58,21 @@ def test_past_the_budget_it_stops_and_then_tries_once_only() -> None:
     with pytest.raises(StoreOutageError):
         patience.call(counted)
     assert len(attempts) == 1, "a process that gave up once must not wait a second budget"
+
+
+def test_a_call_failing_while_another_thread_gets_through_still_stops_at_the_budget() -> None:
+    patience, attempts = Patience("the test store", budget_s=1, say=lambda line: None), []
+
+    def failing() -> None:
+        attempts.append(1)
+        if len(attempts) > 2:
+            raise ValueError("retried past the budget")  # genuine: passes through, the test fails instead of hanging
+        patience.answered()  # the heartbeat thread's beat got through just before
+        raise sqlite3.OperationalError("database is locked")
+
+    with pytest.raises(StoreOutageError, match="the test store was unreachable for"):
+        patience.call(failing)
+    assert len(attempts) == 2
 
 
 def test_genuine_errors_are_not_retried() -> None:
