@@ -3,11 +3,12 @@
 The rule (``records``' two kinds of failure): an exception is the *infrastructure's* when anything in its chain
 (``__cause__`` / ``__context__``) is a connection that was refused, reset, dropped or timed out, an HTTP answer 5xx
 or 429 from the tracking server, a database ``OperationalError`` / ``InterfaceError`` / disconnect, or no space
-left on a device. Everything else — a NaN loss, a shape error, out of memory, a bad option — is the trial's own,
-a *genuine* failure. :func:`infrastructure_cause` says which, by the exception's types and MLflow's own wording of
-a failed request (MLflow re-raises a refused connection as a bare ``MlflowException`` with the original as its
-context). :func:`fast_fail_mlflow` scopes MLflow's HTTP retries to none for one call: the preflight's seconds-long
-check, and :mod:`.patience`'s own retry loop, which prints what it waits for instead of MLflow's silent minutes.
+left on a device (a full SQLite or PostgreSQL database included). Everything else — a NaN loss, a shape error, out
+of memory, a bad option — is the trial's own, a *genuine* failure. :func:`infrastructure_cause` says which, by the
+exception's types and MLflow's own wording of a failed request (MLflow re-raises a refused connection as a bare
+``MlflowException`` with the original as its context). :func:`fast_fail_mlflow` scopes MLflow's HTTP retries to
+none for one call: the preflight's seconds-long check, and :mod:`.patience`'s own retry loop, which prints what it
+waits for instead of MLflow's silent minutes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _CONNECTION_TYPES = ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeou
                      "ProtocolError", "NewConnectionError", "RemoteDisconnected", "IncompleteRead")
 _DATABASE_TYPES = ("OperationalError", "InterfaceError", "DisconnectionError")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_DATABASE_FULL = "database or disk is full"  # SQLite's SQLITE_FULL (an OperationalError, no errno)
+_DRIVER_PREFIX = re.compile(r"^\(\S+\)\s*")  # SQLAlchemy's "(sqlite3.OperationalError) " before the driver's text
+_DISK_FULL_STATE = "53100"  # PostgreSQL's disk_full (psycopg2 / psycopg: DiskFull)
 _CHAIN_LIMIT = 20
 
 
@@ -62,10 +66,21 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def _full(exc: BaseException) -> bool:
+    """Is ``exc`` itself a full disk: an ``OSError`` ENOSPC / EDQUOT, SQLite's or PostgreSQL's full database?"""
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return True
+    module = (type(exc).__module__ or "").split(".")[0]
+    if module in ("psycopg2", "psycopg"):
+        return type(exc).__name__ == "DiskFull" or getattr(exc, "pgcode", None) == _DISK_FULL_STATE
+    return module in ("sqlite3", "sqlalchemy") and type(exc).__name__ == "OperationalError" and \
+        _DATABASE_FULL in str(exc)
+
+
 def _one(exc: BaseException) -> bool:
     if isinstance(exc, StoreOutageError):
         return True
-    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+    if _full(exc):
         return True
     if isinstance(exc, (ConnectionError, TimeoutError)):  # refused, reset, aborted, broken pipe, socket timeout
         return True
@@ -110,7 +125,7 @@ def infrastructure_cause(exc: BaseException) -> str | None:
         if _one(link):
             if isinstance(exc, StoreOutageError):
                 return str(exc)
-            if isinstance(link, OSError) and link.errno in _NO_SPACE:
+            if _full(link):
                 return f"infrastructure: {no_space_note(link)}"
             return f"infrastructure: {_short(str(link))} ({type(link).__name__})"
     return None
@@ -120,7 +135,9 @@ def no_space_note(exc: BaseException, where: Path | None = None) -> str | None:
     """For a full disk behind ``exc``: ``"no space left on /path (12.0 MiB free)"`` — the file the error names, else
     ``where`` (the folder being written); None when the failure is not a full disk."""
     for link in _chain(exc):
-        if isinstance(link, OSError) and link.errno in _NO_SPACE:
+        if _full(link) and not isinstance(link, OSError):  # the database's own disk, on its server
+            return f"no space left for the database ({re.sub(_DRIVER_PREFIX, '', _short(str(link)))})"
+        if _full(link):
             where = Path(str(link.filename)) if link.filename else where
             probe = where
             while probe is not None and not probe.exists() and probe != probe.parent:
@@ -140,22 +157,24 @@ def infrastructure_error(exc: BaseException) -> InfrastructureError | None:
 @contextmanager
 def infrastructure_first() -> Iterator[None]:
     """Within the block, an exception with an :class:`InfrastructureError` in its chain is raised as that error
-    (``from`` the original), so the caller's clean stop (one line, exit 75) is not lost behind a library's own
-    failure while handling it."""
+    (``from`` the original), and one with a full disk or database behind it as a new one naming it, so the
+    caller's clean stop (one line, exit 75) is not lost behind a library's own failure while handling it."""
     try:
         yield
     except InfrastructureError:
         raise
     except Exception as exc:
         found = infrastructure_error(exc)
+        if found is None and is_no_space(exc):
+            found = InfrastructureError(no_space_note(exc))
         if found is None:
             raise
         raise found from exc
 
 
 def is_no_space(exc: BaseException) -> bool:
-    """Is a full disk (or quota) behind ``exc``?"""
-    return any(isinstance(link, OSError) and link.errno in _NO_SPACE for link in _chain(exc))
+    """Is a full disk (or quota, or a full database) behind ``exc``?"""
+    return any(_full(link) for link in _chain(exc))
 
 
 @contextmanager

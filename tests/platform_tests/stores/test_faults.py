@@ -30,11 +30,15 @@ from platform.stores.connect import StoreError, check_tracking
 from platform.stores.faults import (
     MLFLOW_RETRIES_VAR,
     MLFLOW_TIMEOUT_VAR,
+    InfrastructureError,
     StoreOutageError,
     fast_fail_mlflow,
     infrastructure_cause,
+    infrastructure_first,
+    is_no_space,
     no_space_note,
 )
+from platform.stores.patience import Patience
 from tests.support.network import free_port
 
 
@@ -70,6 +74,46 @@ def test_infrastructure_failures_are_recognised(tmp_path) -> None:
         assert infrastructure_cause(exc) is not None, repr(exc)
     note = no_space_note(_disk_full(tmp_path))
     assert note is not None and str(tmp_path / "trial" / "last.ckpt") in note and "MiB free" in note
+
+
+def _full_sqlite(tmp_path, name: str = "full.db") -> Exception:
+    """A real SQLite database that cannot grow (its page limit reached): SQLITE_FULL, with no errno."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / name}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x BLOB)")
+    with pytest.raises(sqlalchemy.exc.OperationalError) as caught, engine.begin() as connection:
+        connection.exec_driver_sql("PRAGMA max_page_count = 3")
+        connection.exec_driver_sql("INSERT INTO t VALUES (zeroblob(100000))")
+    engine.dispose()
+    return caught.value
+
+
+def test_a_full_database_is_no_space_not_an_outage(tmp_path) -> None:
+    import psycopg2.errors
+
+    for exc in (_full_sqlite(tmp_path), _in_optuna(_full_sqlite(tmp_path, 'full2.db')),
+                psycopg2.errors.DiskFull("could not extend file: No space left on device")):
+        assert is_no_space(exc), repr(exc)
+        assert infrastructure_cause(exc).startswith("infrastructure: no space left for the database ("), repr(exc)
+        attempts: list[int] = []
+
+        def full(exc: Exception = exc, attempts: list[int] = attempts) -> None:
+            attempts.append(1)
+            raise exc
+
+        with pytest.raises(type(exc)):
+            Patience("the test store", budget_s=60, say=lambda line: None).call(full)
+        assert attempts == [1], "waiting frees no space: a full database is not retried"
+    assert not is_no_space(_refused_database())
+
+
+def test_a_full_database_behind_a_librarys_own_error_stops_the_study_cleanly(tmp_path) -> None:
+    stopped = pytest.raises(InfrastructureError, match=r"^no space left for the database \(database or disk is full\)$")
+    with stopped, infrastructure_first():
+        try:
+            raise _full_sqlite(tmp_path)
+        except Exception:  # as Optuna's tell cleans up after a failed storage call: the full disk is the context
+            raise UnboundLocalError("cannot access local variable 'updated_state'")  # noqa: B904
 
 
 def test_a_trials_own_failures_are_genuine() -> None:
