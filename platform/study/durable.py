@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from ..stores.faults import is_no_space
+
 FINISHED_FILE = "finished.pt"
 
 
@@ -48,7 +50,9 @@ def save_finished(work_dir: Path, finished: Finished) -> Path | None:
         os.replace(partial, path)
     except OSError:
         raise
-    except Exception:  # not picklable: nothing half-written is left, the trial goes on
+    except Exception as exc:  # not picklable: nothing half-written is left, the trial goes on
+        if is_no_space(exc):  # torch.save reports a full disk as a RuntimeError, the OSError its context
+            raise
         return None
     finally:
         partial.unlink(missing_ok=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import io
+import os
 from pathlib import Path
 
+import pytest
 import torch
 
 import sasa
+from platform.stores.faults import is_no_space
 from platform.study.durable import FINISHED_FILE, Finished, load_finished, save_finished
 from platform.training.trainer import TrainOutcome
 
@@ -35,3 +40,28 @@ def test_a_damaged_or_missing_file_means_train_again(tmp_path: Path) -> None:
     assert load_finished(tmp_path) is None
     (tmp_path / FINISHED_FILE).write_bytes(b"half a file")
     assert load_finished(tmp_path) is None
+
+
+class _FillsUp(io.RawIOBase):
+    """The file being written, on a disk with ``room`` bytes left: then ENOSPC, as the kernel says it."""
+
+    def __init__(self, handle: io.BufferedIOBase, room: int) -> None:
+        self.handle, self.room = handle, room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.handle.write(data)
+
+
+def test_a_full_disk_while_saving_raises_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, handle: real_save(obj, _FillsUp(handle, room=4096)))
+    with pytest.raises(RuntimeError) as raised:  # torch's own wording of the failed write, the OSError its context
+        save_finished(tmp_path / "trial", _finished())
+    assert is_no_space(raised.value)
+    assert list((tmp_path / "trial").iterdir()) == [], "nothing half-written is left"
