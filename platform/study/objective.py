@@ -267,6 +267,8 @@ class Objective:
             raise FloatingPointError(f"{monitor} was never finite; nothing to report")
 
         example = datamodule.example_batch(2) if example is None else example
+        if outcome.resumed_from is not None:  # a best epoch before the resume was logged by an earlier run only
+            ctx.tracker.log_metrics(run_id, {monitor: outcome.best_value}, step=best_epoch)  # the model's val metric
         trial.set_user_attr(ATTR_MODEL_URI, ctx.tracker.log_backbone(run_id, net, example, step=best_epoch,
                                                                      mean=mean, std=std))
         shutil.rmtree(work_dir, ignore_errors=True)
