@@ -75,7 +75,8 @@ def test_dry_run_states_what_the_seeds_budget_can_decide(tmp_path: Path, capsys:
     monkeypatch.setenv("COLUMNS", "300")  # one line per sentence
     adaptive = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": {"min": 2, "max": 4},
                 "effect": 0.02, "reference": {"window_size": 7}}
-    spec = write_spec(tmp_path / "dry.yaml", tiny_spec("dry", search=adaptive))
+    # every validation batch evaluated: the dry run knows the study's N before any trial
+    spec = write_spec(tmp_path / "dry.yaml", tiny_spec("dry", search=adaptive, train={"limit_val_batches": None}))
     assert study_cli.main([str(spec), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("power (2–4 seeds, 2 comparisons"))
@@ -83,6 +84,11 @@ def test_dry_run_states_what_the_seeds_budget_can_decide(tmp_path: Path, capsys:
     assert "N = 270 examples" in line  # the study's own split: digits' validation fraction of its 1797 images
     assert "σ unknown (no paired trials yet)" in out and "sign test) never within max seeds" in out
     assert not (tmp_path / "runs").exists()
+    # train.limit_val_batches: validation counts only the batches evaluated, so no split size is claimed
+    spec = write_spec(tmp_path / "dry.yaml", tiny_spec("dry", search=adaptive))
+    assert study_cli.main([str(spec), "--dry-run", "--runs-dir", str(tmp_path / "runs")]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("power (2–4 seeds"))
+    assert "N = " not in line, line
 
 
 def test_changed_spec_conflicts_and_fresh_archives(tmp_path: Path) -> None:
