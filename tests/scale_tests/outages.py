@@ -22,6 +22,7 @@ from tests.support.network import free_port
 from tests.support.servers import serve
 
 EVENT_LIMIT_S = 600.0
+POLL_S = 0.3  # how often wait_until looks (a poll interval: what it waits for is the event)
 
 
 class RestartableMlflow:
@@ -73,7 +74,7 @@ def wait_until(found, *, what: str, alive=None, limit_s: float = EVENT_LIMIT_S):
             result = None
         if result:
             return result
-        time.sleep(0.3)
+        time.sleep(POLL_S)
     raise AssertionError(f"no {what} within {limit_s:.0f} s")
 
 

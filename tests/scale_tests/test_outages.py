@@ -98,6 +98,16 @@ def _assert_nothing_lost(tmp_path: Path, client: MlflowClient, output: str, *, t
         assert client.get_logged_model(model_id).source_run_id == run.info.run_id
 
 
+def _assert_ridden_out(tmp_path: Path, client: MlflowClient, code: int, log: Path) -> None:
+    """A transient fault of the tracking server: exit 0, one line when it went and one when it was back, no
+    traceback, nothing lost."""
+    output = log.read_text()
+    assert code == 0, output
+    assert output.count("is unreachable (") == 1 and output.count("is back after") == 1, output
+    assert "Traceback" not in output, output
+    _assert_nothing_lost(tmp_path, client, output)
+
+
 def test_a_tracking_server_stopped_mid_trial_and_restarted_is_ridden_out(tmp_path: Path) -> None:
     with restartable_mlflow(tmp_path / "mlflow") as server:
         client = MlflowClient(tracking_uri=server.uri)
@@ -114,11 +124,7 @@ def test_a_tracking_server_stopped_mid_trial_and_restarted_is_ridden_out(tmp_pat
         finally:
             if proc.poll() is None:
                 proc.kill()
-        output = log.read_text()
-        assert code == 0, output
-        assert output.count("is unreachable (") == 1 and output.count("is back after") == 1, output
-        assert "Traceback" not in output, output
-        _assert_nothing_lost(tmp_path, client, output)
+        _assert_ridden_out(tmp_path, client, code, log)
 
 
 def test_a_tracking_server_answering_503_is_ridden_out(tmp_path: Path) -> None:
@@ -137,10 +143,7 @@ def test_a_tracking_server_answering_503_is_ridden_out(tmp_path: Path) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
-        output = log.read_text()
-        assert code == 0, output
-        assert output.count("is unreachable (") == 1 and output.count("is back after") == 1, output
-        _assert_nothing_lost(tmp_path, client, output)
+        _assert_ridden_out(tmp_path, client, code, log)
 
 
 def test_an_outage_longer_than_the_budget_stops_cleanly_and_the_rerun_loses_nothing(tmp_path: Path) -> None:
