@@ -132,13 +132,16 @@ def infrastructure_cause(exc: BaseException) -> str | None:
 
 
 def no_space_note(exc: BaseException, where: Path | None = None) -> str | None:
-    """For a full disk behind ``exc``: ``"no space left on /path (12.0 MiB free)"`` — the file the error names, else
-    ``where`` (the folder being written); None when the failure is not a full disk."""
+    """For a full disk behind ``exc``: ``"no space left on /path (12.0 MiB free)"`` — the file the error names (a
+    copy's destination, not its source: Lightning's checkpoints reach the disk by a move from ``/tmp``), else ``where``
+    (the folder being written); None when the failure is not a full disk."""
     for link in _chain(exc):
         if _full(link) and not isinstance(link, OSError):  # the database's own disk, on its server
             return f"no space left for the database ({re.sub(_DRIVER_PREFIX, '', _short(str(link)))})"
         if _full(link):
-            where = Path(str(link.filename)) if link.filename else where
+            # a copy or move names its source first and the file being written (the full one) second
+            named = link.filename2 or link.filename
+            where = Path(str(named)) if named else where
             probe = where
             while probe is not None and not probe.exists() and probe != probe.parent:
                 probe = probe.parent

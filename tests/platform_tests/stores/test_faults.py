@@ -8,6 +8,7 @@ import errno
 import math
 import os
 
+import fsspec
 import optuna
 import pytest
 import sqlalchemy
@@ -39,6 +40,7 @@ from platform.stores.faults import (
     no_space_note,
 )
 from platform.stores.patience import Patience
+from tests.scale_tests.outages import fill, small_filesystem
 from tests.support.network import free_port
 
 
@@ -154,3 +156,20 @@ def test_the_preflight_fails_fast_and_leaves_mlflow_retries_alone(monkeypatch) -
     with pytest.raises(StoreError):
         check_tracking(f"http://127.0.0.1:{free_port()}")
     assert os.environ[MLFLOW_RETRIES_VAR] == "9", "a user's own setting is restored"
+
+
+def test_a_full_disk_met_by_a_move_names_the_destination_not_the_source(tmp_path) -> None:
+    """Lightning writes a checkpoint through an fsspec transaction: into a temporary file under /tmp, then moved onto
+    the runs folder. When that folder's disk is full, the error names the temporary file first; the note must name
+    the full destination (a CI run once reported the /tmp file, with its 50 GiB free)."""
+    with small_filesystem(tmp_path / "runs", 1) as runs:
+        (runs / "trial").mkdir()
+        fill(runs)
+        target = runs / "trial" / "last.ckpt"
+        fs = fsspec.filesystem("file")
+        with pytest.raises(OSError) as caught, fs.transaction, fs.open(str(target), "wb") as handle:
+            handle.write(os.urandom(1 << 16))
+        assert caught.value.filename2 is not None and not str(caught.value.filename).startswith(str(runs))
+        note = no_space_note(caught.value, tmp_path)
+        assert note is not None and note.startswith(f"no space left on {target}") and "MiB free" in note, note
+        assert is_no_space(caught.value)
