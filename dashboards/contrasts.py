@@ -187,3 +187,21 @@ def decide(values: np.ndarray, contrasts: Sequence[Contrast], *, effect: float, 
     verdict = np.where(rejected, np.where(sign * fields["delta"] > 0, sequential.BETTER, sequential.WORSE),
                        np.where(equivalent, sequential.EQUIVALENT, sequential.UNDECIDED))
     return Found(verdict, fields["delta"], fields["p"], p_holm, fields["pe"], degenerate, identical)
+
+
+def simulate(*, examples: int, noise: float, seeds: int, effect: float, main: tuple[float, float] = (0.0, 0.0),
+             interaction: float = 0.0, studies: int, seed: int, alpha: float = 0.05) -> Found:
+    """The decisions of ``studies`` simulated 2×2 studies (fixed generator ``seed``: deterministic), read as a
+    report reads them: each run a count of correct examples out of ``examples``, ``round(μ + noise·Z)``
+    (independent runs, the expectation's offset on the grid drawn per study), stored as float32 k/N and snapped
+    back. ``main``: A's and B's true effects, ``interaction`` the true difference of differences, in examples.
+    Used by tests/dashboards_tests/test_interaction_simulation.py and benchmarks/decision_figures.py."""
+    rng = np.random.default_rng(seed)
+    a, b = main
+    mean = 0.6 * examples + np.array([[0.0, b], [a, a + b + interaction]])
+    centre = mean[None, :, :, None] + rng.random(studies)[:, None, None, None]
+    counts = np.clip(np.rint(centre + noise * rng.standard_normal((studies, 2, 2, seeds))), 0, examples)
+    values = np.rint((counts / examples).astype(np.float32).astype(float) * examples) / examples
+    listed = contrast_list(2, 2)
+    return decide(contrast_values(values, listed), listed, effect=effect, sign=1, alpha=alpha,
+                  step=1.0 / examples, counts=True)
