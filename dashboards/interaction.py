@@ -242,7 +242,7 @@ def interaction_plot(found: TwoWay, *, metric: str, direction: str) -> bytes:
         means = [c.mean for c in cells]
         low = [c.mean - c.ci_low if c.ci_low is not None else 0.0 for c in cells]
         high = [c.ci_high - c.mean if c.ci_high is not None else 0.0 for c in cells]
-        ax.errorbar([x + shift for x in xs], means, yerr=[low, high], marker="o", capsize=4, label=f"{b}={y}")
+        ax.errorbar([x + shift for x in xs], means, yerr=[low, high], marker="o", capsize=4, label=y)
     ax.set_xticks(xs, [la[i] for i in order])
     ax.set_xlabel(a)
     ax.set_ylabel(f"{metric} ({'higher' if direction == 'maximize' else 'lower'} is better)")

@@ -47,6 +47,9 @@ def test_zero_probability_reduces_to_the_two_run_bound_and_grows_with_four_runs(
     # four rounding errors can hide up to two examples: a true interaction of 1.5 examples can read 0 every time
     assert contrasts.zero_probability(4, 1.5) == pytest.approx(1.0)
     assert contrasts.zero_probability(4, 5.4) >= ties.zero_probability(5.4) - 1e-4
+    # decreasing in the margin, so that beyond EXACT_UP_TO the value there is an upper bound
+    q = [contrasts.zero_probability(4, e) for e in (1.5, 2.5, 4.0, 8.0, contrasts.EXACT_UP_TO)]
+    assert q == sorted(q, reverse=True) and q[-1] < 0.02
 
 
 def test_holm_adjusted_matches_the_ablation_tables_holm() -> None:
