@@ -95,10 +95,11 @@ def analyse(points: Sequence[PointData], info: StudyInfo) -> tuple[TwoWay | None
     bounds = stats.metric_bounds(info.metric)
     summaries = {(x, y): stats.describe(list(by_cell[(x, y)].values.values()), bounds=bounds)
                  for x in levels[0] for y in levels[1]}
-    raw = tuple(tuple(next(p.raw_level.get(f) for p in points if p.level.get(f) == v) for v in lv)
-                for f, lv in zip((a, b), levels, strict=True))
+    def raw(name: str, labels: tuple[str, ...]) -> tuple[object, ...]:
+        return tuple(next(p.raw_level.get(name) for p in points if p.level.get(name) == v) for v in labels)
+
     effect = decisions.seed_plan(info.spec.get("search", {})).effect
-    found = TwoWay((a, b), levels, summaries, seeds, effect, raw=raw)  # type: ignore[arg-type]
+    found = TwoWay((a, b), levels, summaries, seeds, effect, raw=(raw(a, levels[0]), raw(b, levels[1])))
     dropped = sorted(set().union(*(set(p.values) for row in cells for p in row)) - common)
     if dropped:
         found.notes.append(f"two-factor contrasts use the {len(seeds)} seeds every cell has; seeds "
