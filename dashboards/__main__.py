@@ -23,6 +23,8 @@ with interrupt_exits("interrupted while starting (nothing was written); rerun th
     from . import browse, columns
     from .data import ReportError
     from .html import render_index
+    from .interaction import caption as interaction_caption
+    from .interaction import terminal_lines
     from .lab import compare, labels, load, publish, records, spec, stores
     from .paper import comparison_markdown, varied
     from .report import best_line, caption, table_cells, table_columns, table_markdown, verdict_legend
@@ -136,8 +138,11 @@ def print_terminal(outcome: publish.Outcome, console: Console) -> None:
                  metric=info.metric, cells=cells, styles=[None] * len(cells), split=sum(c.front for c in shown),
                  second_title="statistics and cost")
     lines = [f"design points: {abbreviations}"] if (abbreviations := labels.legend(keys)) else []
-    lines += [verdict_legend(report), best_line(report) or "", *(f"note: {n}" for n in report.notes),
-              caption(report), f"report: {outcome.html}"]
+    lines += [verdict_legend(report), best_line(report) or ""]
+    if report.two_way is not None:  # the two-way table and the contrasts, within the console's width
+        lines += [*terminal_lines(report.two_way, info.metric, console.width),
+                  interaction_caption(report.two_way, info.metric)]
+    lines += [*(f"note: {n}" for n in report.notes), caption(report), f"report: {outcome.html}"]
     if outcome.parent_run_id:
         lines.append(f"logged to MLflow run {outcome.parent_run_id} (artifacts under report/, metrics report/...)")
     for line in lines:

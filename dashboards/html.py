@@ -8,7 +8,7 @@ import base64
 from collections.abc import Sequence
 from html import escape
 
-from . import columns, legend, stats
+from . import columns, interaction, legend, stats
 from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
 from .report import Report, best_line, caption, table_cells, table_columns, table_header, verdict_legend
 from .text import yaml_flow
@@ -105,6 +105,8 @@ def render_report(report: Report) -> str:
         parts.append(f'<p class="legend">{escape(verdict_legend(report))}</p>')
         sentence = best_line(report)
         parts.append(f'<p class="caption">{escape(caption(report))} {escape(sentence or "")}</p>')
+    if report.two_way is not None:
+        parts.append(two_way_html(report))
     if report.search is not None:
         parts.append("<h2>Search</h2>")
         parts.append(f'<p class="caption">{escape(report.search.importance_note)}</p>')
@@ -124,6 +126,21 @@ def render_report(report: Report) -> str:
                  "equivalent within ±effect (TOST) or undecided; undecided at max seeds is not evidence of no "
                  "effect. Pruned design points are never compared.</p>")
     return page(f"{info.name} — sasa-lab report", "\n".join(p for p in parts if p))
+
+
+def two_way_html(report: Report) -> str:
+    """The two-factor section: the two-way table, the main effects and interaction, the caption."""
+    found = report.two_way
+    if found is None:
+        return ""
+    parts = [f"<h2>Two factors: {escape(found.factors[0])} × {escape(found.factors[1])}</h2>",
+             table(interaction.table_header(found), interaction.table_cells(found))]
+    if found.rows:
+        parts.append(table(interaction.EFFECTS_HEADER, interaction.effect_cells(found),
+                           cell_classes=[{3: _verdict_class(r.verdict)} for r in found.rows]))
+    parts += [f'<p class="note">{escape(note)}</p>' for note in found.notes]
+    parts.append(f'<p class="caption">{escape(interaction.caption(found, report.info.metric))}</p>')
+    return "\n".join(parts)
 
 
 def render_index(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], links: Sequence[str | None],

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from . import columns, decisions, legend, plots, power, resolution, stats
+from . import columns, decisions, interaction, legend, plots, power, resolution, stats
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 from .rows import PRUNED, TableRow
@@ -35,6 +35,7 @@ class Report:
     comparison: Comparison | None = None
     power: power.DesignPower | None = None  # what the seeds budget can decide (with search.effect)
     notes: list[str] = field(default_factory=list)
+    two_way: interaction.TwoWay | None = None  # a grid over exactly two parameters: main effects, interaction
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 
     @property
@@ -225,7 +226,14 @@ def build_report(study: StudyData, *, test: str = "ttest") -> Report:
         report.notes.append(f"the reference {', '.join(empty)} has no complete trial yet: nothing is compared "
                             "with it")
     _resolution_notes(report)
+    report.two_way, why = interaction.analyse(study.points, info)
+    report.notes.extend([why] if why else [])
     _figures(report, study.curves)
+    if report.two_way is not None:
+        report.figures["interaction.png"] = (
+            f"interaction plot: {info.metric} per {report.two_way.factors[0]}, one line per "
+            f"{report.two_way.factors[1]}", interaction.interaction_plot(report.two_way, metric=info.metric,
+                                                                         direction=info.direction))
     return report
 
 
@@ -303,4 +311,6 @@ def table_markdown(report: Report) -> str:
                                                                 range(len(header))) + "|"]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table_cells(report)]
     best = best_line(report, markdown=True)
-    return "\n".join([*lines, "", verdict_legend(report), *([best] if best else []), "", caption(report), ""])
+    two_way = [interaction.markdown(report.two_way, report.info.metric)] if report.two_way is not None else []
+    return "\n".join([*lines, "", verdict_legend(report), *([best] if best else []), "", caption(report), "",
+                      *two_way])
