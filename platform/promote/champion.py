@@ -196,8 +196,7 @@ def _ablation_best(pool: Sequence[FrozenTrial], direction: str, prefer: str = PR
         why = "the cheaper design points were not compared" if choice is None else choice.why
         if choice is not None and choice.cheapest in groups and choice.cheapest != choice.best:
             point, members = choice.cheapest, groups[choice.cheapest]
-            head = ("seeded ablation, --prefer cheapest: the cheapest design point (FLOPs, then params) whose verdict "
-                    f"against the best by mean is equivalent or better ({why})")
+            head = f"seeded ablation, --prefer cheapest: {why}"
         else:
             head = (f"seeded ablation, --prefer cheapest: {why}, so the best design point by mean objective "
                     f"({direction}) over its COMPLETE seeds (ties: more seeds, earlier point)")

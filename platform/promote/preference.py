@@ -75,8 +75,8 @@ def describe(found: cheaper.CostCheck) -> PointChoice:
         return PointChoice(found.best, found.best, f"the cheaper design points are not compared: {found.reason}")
     verdicts = ", ".join(f"{k} {found.against_best.get(k, 'not compared')}" for k in found.cheaper)
     choice = found.cheapest
-    head = (f"{choice} is the cheapest design point shown equivalent or better" if choice != found.best else
-            "no cheaper design point is shown equivalent or better")
+    head = (f"{choice} is the cheapest design point (FLOPs, then params) shown equivalent or better"
+            if choice != found.best else "no cheaper design point is shown equivalent or better")
     return PointChoice(found.best, choice, f"{head} against the best by mean {found.best} at ±{found.effect:g} "
                                            f"(paired by seed, Holm over {len(found.cheaper)}; cheaper points, "
                                            f"cheapest first: {verdicts})")

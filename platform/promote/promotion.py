@@ -236,10 +236,12 @@ def preview(study_name: str | Path, *, storage: str | None = None, tracking_uri:
     study_name, _, optuna_study, spec = _open(study_name, storage, tracking_uri, runs_dir)
     lines = [f"study '{study_name}': design {spec.search.design}, objective {spec.objective.metric} "
              f"({spec.objective.direction}); dry run: nothing is registered"]
-    for prefer in PREFER_RULES:
+    seeded_grid = spec.search.design == "grid" and len(spec.search.initial_seeds) >= 2 and not spec.objective.second
+    for prefer in PREFER_RULES if seeded_grid else (DEFAULT_PREFER,):
         champion = choose(optuna_study, spec, prefer=prefer)
         default = " (default)" if prefer == DEFAULT_PREFER else ""
-        lines.append(f"--prefer {prefer}{default}: trial #{champion.trial.number} · "
+        label = f"--prefer {prefer}{default}" if seeded_grid else "any --prefer (it applies to seeded grids only)"
+        lines.append(f"{label}: trial #{champion.trial.number} · "
                      f"{champion.trial.user_attrs.get(ATTR_POINT, '?')} · seed "
                      f"{champion.trial.user_attrs.get(ATTR_SEED, '?')} · {spec.objective.metric} = "
                      f"{champion.value:.6g} · {VERSION_PREFER} = {champion.prefer}")
