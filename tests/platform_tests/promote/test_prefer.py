@@ -7,18 +7,21 @@ trained study."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
+from rich.console import Console
 
 from platform.promote.__main__ import main
 from platform.promote.champion import select
 from platform.promote.preference import RULE_BEST_TRIAL, RULE_CONFIRMED, PointChoice
 from platform.promote.promotion import preview, promote
-from platform.records import ATTR_POINT, ATTR_SEED
+from platform.records import ATTR_POINT, ATTR_SEED, STUDY_SPEC
+from platform.study.summary import get_cheaper, get_summary_info, get_verdicts, render_summary
 from tests.dashboards_tests.stored import add_study, make_stores, resolved_spec
 
 SEEDS = range(6)
@@ -117,3 +120,18 @@ def test_confirmed_means_choose_the_finalist_extension_point() -> None:
     assert "confirmed mean 0.9" in champion.rule
     unconfirmed = select(study.trials, design="tpe", seeds=[0], direction="maximize")
     assert unconfirmed.trial.number == 0 and unconfirmed.notice is not None
+
+
+def test_the_end_of_study_summary_says_the_best_is_not_better_than_a_cheaper_point(runs: Path) -> None:
+    """The terminal summary's best-mean line (``platform.study``'s end of study) carries the report's sentence on
+    the cheaper points, by short labels."""
+    study = optuna.load_study(study_name="cost", storage=f"sqlite:///{runs / 'optuna.db'}")
+    spec = study.user_attrs[STUDY_SPEC]
+    note = get_cheaper(study, spec)
+    assert note == ("k=9 is not decided better than cheaper k=7 (equivalent, 40 % fewer FLOPs); the cheapest shown "
+                    "within ±0.02 of it is k=7, which `--prefer cheapest` promotes.")
+    out = io.StringIO()
+    render_summary(get_summary_info(study), metric="val/acc", direction="maximize", console=Console(
+        file=out, width=400, color_system=None), found=get_verdicts(study, spec), effect=0.02, cheaper_note=note)
+    best = next(line for line in out.getvalue().splitlines() if line.startswith("Best mean: "))
+    assert best.startswith("Best mean: k=9 (window_size=9) (equivalent vs its reference)") and best.endswith(note)
