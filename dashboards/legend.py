@@ -45,14 +45,20 @@ def decided_best(best: str | None, verdicts: Mapping[str, str]) -> bool:
 
 
 def best_line(best: str | None, verdicts: Mapping[str, str], *, label: str | None = None,
-              markdown: bool = False) -> str | None:
+              markdown: bool = False, cheaper: str | None = None) -> str | None:
     """The sentence about the design point with the best mean, worded as what is known about it.
 
     ``verdicts``: every design point's verdict word (``reference`` for a reference). Only a point *better* than its
     reference, or a reference every other point is *worse* than, is called the best; otherwise it is the best
-    mean only and the line says it is not shown better than the others. ``markdown`` bolds a decided best."""
+    mean only and the line says it is not shown better than the others. ``markdown`` bolds a decided best.
+    ``cheaper``: :func:`.cheaper.cheaper_line`, the cheaper points the best is not decided better than, appended."""
     if best is None:
         return None
+    line = _best_only(best, verdicts, label=label, markdown=markdown)
+    return f"{line} {cheaper}" if cheaper else line
+
+
+def _best_only(best: str, verdicts: Mapping[str, str], *, label: str | None, markdown: bool) -> str:
     name = label or best
     verdict = verdicts.get(best, "")
     if decided_best(best, verdicts):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from . import columns, decisions, interaction, legend, plots, power, resolution, stats
+from . import cheaper, columns, decisions, interaction, legend, plots, power, resolution, stats
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 from .rows import PRUNED, TableRow
@@ -301,8 +301,11 @@ def verdict_legend(report: Report) -> str:
 
 
 def best_line(report: Report, *, markdown: bool = False) -> str | None:
-    """What the design point with the best mean is (:func:`.legend.best_line`)."""
-    return legend.best_line(report.best, {r.point.key: r.verdict for r in report.rows}, markdown=markdown)
+    """What the design point with the best mean is (:func:`.legend.best_line`), and the cheaper design points it
+    is not decided better than (:func:`.cheaper.cheaper_line`)."""
+    found = cheaper.check([r.point for r in report.rows], report.info)
+    return legend.best_line(report.best, {r.point.key: r.verdict for r in report.rows}, markdown=markdown,
+                            cheaper=cheaper.cheaper_line(found))
 
 
 def table_markdown(report: Report) -> str:

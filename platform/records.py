@@ -158,6 +158,7 @@ VERSION_METRIC = "sasa.metric"  # the objective metric (promotion compares alias
 VERSION_VALUE = "sasa.metric_value"  # the champion's objective value, repr()
 VERSION_DIRECTION = "sasa.direction"  # maximize or minimize
 VERSION_RULE = "sasa.rule"  # the winner rule that applied
+VERSION_PREFER = "sasa.prefer"  # which rule chose the champion: cheapest, mean, best-trial, pareto, trial (--trial)
 VERSION_PARAMS = "sasa.params"  # ATTR_PARAMS
 VERSION_FLOPS = "sasa.flops"  # ATTR_FLOPS
 VERSION_MODEL_CONFIG = "sasa.model_config"  # ATTR_MODEL_CONFIG, JSON

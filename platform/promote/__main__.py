@@ -6,7 +6,11 @@ program can load with ``mlflow.pytorch.load_model("models:/NAME@champion")``. St
 
 1. find the study (a YAML path or a study name) in the Optuna storage; use the spec stored with it (what the
    trials actually ran, ``--set`` overrides included);
-2. choose the champion trial by the rule of :mod:`.champion` (printed), or ``--trial N``;
+2. choose the champion trial by the rule of :mod:`.champion` (printed), or ``--trial N``; for a seeded grid
+   ``--prefer cheapest`` (default: the cheapest design point shown equivalent or better than the best by mean)
+   or ``--prefer mean`` (:mod:`.preference`); a search without a confirmation round gets a one-line notice that
+   its champion is a selected single trial (biased upward). ``--dry-run`` prints what each rule would choose and
+   stops;
 3. refuse to move the alias away from a champion with a better objective value unless ``--force``;
 4. register the trial's logged model (``models:/<model_id>``) as a new version of NAME (``sasa-<study>``), with a
    description and ``sasa.*`` tags — unless a version from the same MLflow run exists: then it is reused;
@@ -47,7 +51,8 @@ with interrupt_exits("interrupted while starting (nothing was changed); rerun th
     from ..spec.errors import SpecError
     from ..stores.connect import StoreError
     from .champion import NoChampionError, PromotionError, one_line
-    from .promotion import DEFAULT_ALIAS, promote
+    from .preference import DEFAULT_PREFER, PREFER_RULES
+    from .promotion import DEFAULT_ALIAS, preview, promote
 
 EXIT_USAGE = 2
 
@@ -56,9 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m {__package__}",
         description="Register a study's champion model in the MLflow Model Registry and point an alias at it, "
-        "after re-evaluating it on the test split. Winner: for a grid with ≥ 2 seeds the best design point by "
-        "mean objective over its complete seeds, then its best seed; otherwise the best complete trial (two "
-        "objectives: the best primary objective on the Pareto front).",
+        "after re-evaluating it on the test split. Winner: for a grid with ≥ 2 seeds a design point by --prefer "
+        "(default cheapest), then its best seed; otherwise the best complete trial (two objectives: the best "
+        "primary objective on the Pareto front; a sampled search says it is not confirmed).",
         epilog="Exit codes: 0 promoted, 2 bad input / nothing to promote / unreachable store / better champion "
         "without --force / failed verification.",
     )
@@ -66,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alias", default=DEFAULT_ALIAS, help="registry alias to move (default: champion)")
     parser.add_argument("--name", help="registered model name (default: sasa-<study>)")
     parser.add_argument("--trial", type=int, metavar="N", help="promote trial N instead of the rule's winner")
+    parser.add_argument("--prefer", choices=PREFER_RULES, default=DEFAULT_PREFER,
+                        help="seeded grids: 'cheapest' (default) promotes the cheapest design point (FLOPs, then "
+                        "params) whose verdict against the best by mean is equivalent or better at search.effect, "
+                        "else the best by mean; 'mean' promotes the best by mean whatever it costs")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print which trial and design point each --prefer rule would promote; register nothing")
     parser.add_argument("--force", action="store_true",
                         help="replace a current alias holder whose objective value is better")
     parser.add_argument("--tolerance", type=float, default=None, metavar="T",
@@ -96,9 +107,13 @@ def _main(argv: list[str] | None) -> int:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
+        if args.dry_run:
+            print("\n".join(preview(args.study, storage=args.storage, tracking_uri=args.tracking_uri,
+                                     runs_dir=args.runs_dir)))
+            return 0
         promotion = promote(args.study, alias=args.alias, name=args.name, trial=args.trial, force=args.force,
                             tolerance=args.tolerance, storage=args.storage, tracking_uri=args.tracking_uri,
-                            runs_dir=args.runs_dir, progress=print)  # the steps as they happen
+                            runs_dir=args.runs_dir, progress=print, prefer=args.prefer)  # steps as they happen
     except (PromotionError, NoChampionError, StoreError, SpecError, DataError, ValueError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE

@@ -4,11 +4,14 @@ Stand-Alone Self-Attention (Ramachandran et al., NeurIPS 2019) compares design p
 encoding, heads, stem, attention groups) by their accuracy; a sasa-lab study measures each point on one or more
 seeds. Promotion turns such a study into one model, with a rule that depends on the study's design:
 
-- **seeded ablation** (``grid`` design with ≥ 2 seeds): the best design point by the *mean* objective over its
-  COMPLETE seeds (ties: more complete seeds, then the earlier point), then that point's best seed (ties: the
-  earlier trial). Picking the single best trial of a grid would reward seed noise, not the design.
+- **seeded ablation** (``grid`` design with ≥ 2 seeds): a design point by ``prefer`` (:mod:`.preference`):
+  ``mean``, the best by the *mean* objective over its COMPLETE seeds (ties: more complete seeds, then the earlier
+  point); ``cheapest`` (default), the cheapest point shown equivalent or better than that one, else that one.
+  Then that point's best seed (ties: the earlier trial). Picking the single best trial of a grid would reward
+  seed noise, not the design.
 - **search** (``tpe``/``random``/``cmaes``, or any design with one seed): the best COMPLETE trial on the
-  objective (ties: the earlier trial).
+  objective (ties: the earlier trial); a sampled search gets a one-line ``notice`` that this winner is selected,
+  not confirmed. With ``confirmed`` (a confirmation round's per-point means) the best confirmed point's best seed.
 - **two objectives** (``nsga2``: metric + params/flops/latency, always minimised): among the Pareto front of the
   COMPLETE trials, the best on the primary objective; ties on the primary go to the smaller second objective
   (the others are dominated), then the earlier trial.
@@ -22,8 +25,8 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -53,6 +56,7 @@ from ..records import (
     VERSION_PARAMS,
     VERSION_POINT_MEAN,
     VERSION_POINT_SEEDS,
+    VERSION_PREFER,
     VERSION_RULE,
     VERSION_RUN,
     VERSION_SECOND_PREFIX,
@@ -63,6 +67,20 @@ from ..records import (
 from ..search import point_from_optuna
 from ..spec.study_spec import StudySpec
 from ..stores.redaction import redact
+from .preference import (
+    DEFAULT_PREFER,
+    PREFER_CHEAPEST,
+    PREFER_MEAN,
+    RULE_BEST_TRIAL,
+    RULE_CONFIRMED,
+    RULE_EXPLICIT,
+    RULE_PARETO,
+    PointChoice,
+    check_prefer,
+    confirmed_point,
+    is_sampled,
+    search_notice,
+)
 
 
 class PromotionError(Exception):
@@ -85,6 +103,8 @@ class Champion:
     rule: str  # the rule that applied, as printed and stored in the model version's tags
     point_mean: float | None = None  # ablation: mean objective of the winning point over its complete seeds
     point_seeds: int | None = None  # ablation: how many complete seeds that mean covers
+    prefer: str | None = None  # which rule chose it (:mod:`.preference`), stored as the ``sasa.prefer`` tag
+    notice: str | None = None  # a search without a confirmation round: the one line saying so
 
     @property
     def value(self) -> float:
@@ -115,20 +135,32 @@ def select(
     direction: str,
     two_objectives: bool = False,
     trial_number: int | None = None,
+    prefer: str = DEFAULT_PREFER,
+    choice: PointChoice | None = None,
+    confirmed: Mapping[str, float] | None = None,
 ) -> Champion:
-    """The champion among ``trials`` by the module's rule (or trial ``trial_number`` when given)."""
+    """The champion among ``trials`` by the module's rule (or trial ``trial_number`` when given). ``prefer``: the
+    seeded ablation's rule; ``choice``: the cheapest rule's point (:func:`.preference.point_choice`; without it
+    ``cheapest`` keeps the best by mean and says so). ``confirmed``: a sampled search's confirmed means per design
+    point (:func:`.preference.confirmed_point`), None without a confirmation round."""
+    check_prefer(prefer)
     pool = candidates(trials)
     if trial_number is not None:
         return _explicit(trials, pool, trial_number)
     if not pool:
         states = sorted({t.state.name for t in trials}) or ["none"]
         raise NoChampionError(f"no COMPLETE trial to promote (trial states: {', '.join(states)})")
+    notice = None if confirmed or not is_sampled(design) else search_notice(design, len(pool))
     if two_objectives:
-        return _pareto_best(pool, direction)
+        return replace(_pareto_best(pool, direction), notice=notice)
+    if confirmed:
+        return _confirmed_best(pool, confirmed, direction)
     if design == "grid" and len(seeds) >= 2:
-        return _ablation_best(pool, direction)
+        return _ablation_best(pool, direction, prefer, choice)
     best = _best_trial(pool, direction)
-    return Champion(best, rule=f"best COMPLETE trial by the objective ({direction}); ties: earlier trial")
+    selected = " — selected, not confirmed: biased upward" if notice else ""
+    return Champion(best, rule=f"best COMPLETE trial by the objective ({direction}); ties: earlier trial{selected}",
+                    prefer=RULE_BEST_TRIAL, notice=notice)
 
 
 def _key(direction: str):  # sort key: better values first
@@ -140,10 +172,16 @@ def _best_trial(pool: Sequence[FrozenTrial], direction: str) -> FrozenTrial:
     return min(pool, key=_key(direction))
 
 
-def _ablation_best(pool: Sequence[FrozenTrial], direction: str) -> Champion:
+def _groups(pool: Sequence[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
     groups: dict[str, list[FrozenTrial]] = {}
     for trial in pool:
         groups.setdefault(str(trial.user_attrs.get(ATTR_POINT, f"trial {trial.number}")), []).append(trial)
+    return groups
+
+
+def _ablation_best(pool: Sequence[FrozenTrial], direction: str, prefer: str = PREFER_MEAN,
+                   choice: PointChoice | None = None) -> Champion:
+    groups = _groups(pool)
     sign = -1.0 if direction == "maximize" else 1.0
 
     def point_key(item: tuple[str, list[FrozenTrial]]) -> tuple[float, int, int]:
@@ -152,11 +190,34 @@ def _ablation_best(pool: Sequence[FrozenTrial], direction: str) -> Champion:
         return sign * mean, -len(members), min(t.number for t in members)
 
     point, members = min(groups.items(), key=point_key)
+    head = (f"seeded ablation, --prefer mean: best design point by mean objective ({direction}) over its COMPLETE "
+            "seeds (ties: more seeds, earlier point)")
+    if prefer == PREFER_CHEAPEST:
+        why = "the cheaper design points were not compared" if choice is None else choice.why
+        if choice is not None and choice.cheapest in groups and choice.cheapest != choice.best:
+            point, members = choice.cheapest, groups[choice.cheapest]
+            head = f"seeded ablation, --prefer cheapest: {why}"
+        else:
+            head = (f"seeded ablation, --prefer cheapest: {why}, so the best design point by mean objective "
+                    f"({direction}) over its COMPLETE seeds (ties: more seeds, earlier point)")
     mean = statistics.fmean(float(t.values[0]) for t in members)
-    rule = (f"seeded ablation: best design point by mean objective ({direction}) over its COMPLETE seeds "
-            f"(ties: more seeds, earlier point), then its best seed — point {point}, mean {mean:.6g} over "
-            f"{len(members)} seed(s)")
-    return Champion(_best_trial(members, direction), rule=rule, point_mean=mean, point_seeds=len(members))
+    rule = f"{head}, then its best seed — point {point}, mean {mean:.6g} over {len(members)} seed(s)"
+    return Champion(_best_trial(members, direction), rule=rule, point_mean=mean, point_seeds=len(members),
+                    prefer=prefer)
+
+
+def _confirmed_best(pool: Sequence[FrozenTrial], confirmed: Mapping[str, float], direction: str) -> Champion:
+    """Extension point (issue 24, items 1-2): the finalist with the best confirmed mean, then its best seed."""
+    groups = _groups(pool)
+    known = {k: v for k, v in confirmed.items() if k in groups}
+    if not known:
+        raise NoChampionError(f"no confirmed design point has a COMPLETE trial (confirmed: {', '.join(confirmed)})")
+    point = confirmed_point(known, direction)
+    members = groups[point]
+    rule = (f"search with a confirmation round: the finalist with the best confirmed mean ({direction}), then its "
+            f"best seed — point {point}, confirmed mean {known[point]:.6g}")
+    return Champion(_best_trial(members, direction), rule=rule, point_mean=float(known[point]),
+                    point_seeds=len(members), prefer=RULE_CONFIRMED)
 
 
 def pareto_front(pool: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
@@ -186,7 +247,7 @@ def _pareto_best(pool: Sequence[FrozenTrial], direction: str) -> Champion:
     best = min(front, key=lambda t: (sign * float(t.values[0]), float(t.values[1]), t.number))
     rule = (f"two objectives: best primary objective ({direction}) among the Pareto front of {len(front)} "
             "COMPLETE trial(s); ties: smaller second objective, then earlier trial")
-    return Champion(best, rule=rule)
+    return Champion(best, rule=rule, prefer=RULE_PARETO)
 
 
 def _explicit(trials: Sequence[FrozenTrial], pool: Sequence[FrozenTrial], number: int) -> Champion:
@@ -198,7 +259,8 @@ def _explicit(trials: Sequence[FrozenTrial], pool: Sequence[FrozenTrial], number
                                   if trials else f"--trial {number}: the study has no trials")
         raise NoChampionError(f"--trial {number}: the trial is {known.state.name}, not COMPLETE; only complete "
                               f"trials can be promoted (complete: {', '.join(str(t.number) for t in pool) or 'none'})")
-    return Champion(chosen, rule=f"trial {number} chosen explicitly with --trial (the winner rule was not applied)")
+    return Champion(chosen, rule=f"trial {number} chosen explicitly with --trial (the winner rule was not applied)",
+                    prefer=RULE_EXPLICIT)
 
 
 # --- how a promoted champion is described in the registry -------------------------------------------------
@@ -212,7 +274,7 @@ def version_tags(study: str, champion: Champion, spec: StudySpec, run: Any, mode
         TAG_STUDY: study, TAG_TRIAL: trial.number, VERSION_RUN: run.info.run_id, VERSION_MODEL_URI: model_uri,
         TAG_POINT: attrs.get(ATTR_POINT), TAG_SEED: attrs.get(ATTR_SEED),
         VERSION_METRIC: spec.objective.metric, VERSION_VALUE: repr(champion.value),
-        VERSION_DIRECTION: spec.objective.direction, VERSION_RULE: champion.rule,
+        VERSION_DIRECTION: spec.objective.direction, VERSION_RULE: champion.rule, VERSION_PREFER: champion.prefer,
         VERSION_PARAMS: attrs.get(ATTR_PARAMS), VERSION_FLOPS: attrs.get(ATTR_FLOPS),
         VERSION_MODEL_CONFIG: json.dumps(attrs.get(ATTR_MODEL_CONFIG), sort_keys=True),
         VERSION_DATA_SOURCE: data.source, VERSION_DATA_NAME: data.name or data.path or data.source,
@@ -250,7 +312,8 @@ def description(study: str, champion: Champion, spec: StudySpec, run: Any, *, ve
         f"Test: {test}.\n{size}. Data: {spec.data.source} ({spec.data.name or spec.data.path or spec.data.source}).\n"
         f"Input: float32 {shape} raw images, values in [0, 1]; the training split's per-channel mean/std "
         "normalisation is inside the model (sasa.models.normalized; tags sasa.input_mean/std). Output: logits.\n"
-        f"Rule: {champion.rule}."
+        f"Rule: {champion.rule} ({VERSION_PREFER} = {champion.prefer})."
+        + (f"\n{champion.notice[0].upper()}{champion.notice[1:]}." if champion.notice else "")
     )
 
 

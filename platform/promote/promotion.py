@@ -28,6 +28,7 @@ from ..records import (
     METRIC_TEST_LOSS,
     MODEL_NAME_PREFIX,
     STUDY_SPEC,
+    VERSION_PREFER,
 )
 from ..reports.load import point_info, study_info
 from ..reports.views import decisions, legend
@@ -37,7 +38,8 @@ from ..spec.study_spec import StudySpec, load_spec, parse_spec
 from ..stores.connect import StoreError, open_storage_read_only
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
-from .champion import PromotionError, one_line, select
+from .champion import Champion, PromotionError, one_line, select
+from .preference import DEFAULT_PREFER, PREFER_CHEAPEST, PREFER_RULES, check_prefer, point_choice
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
 from .serving import curl_command, input_shape, serve_command
 from .verification import default_tolerance, verify_version
@@ -49,9 +51,10 @@ _ALIAS_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,254}")
 
 
 def check_types(study_name: Any, *, alias: Any, name: Any, trial: Any, force: Any, tolerance: Any, storage: Any,
-                tracking_uri: Any, runs_dir: Any) -> None:
+                tracking_uri: Any, runs_dir: Any, prefer: Any = DEFAULT_PREFER) -> None:
     """Raise ``TypeError`` naming an argument of :func:`promote` of the wrong type (the Python API's callers)."""
     path_arg("study_name", study_name)
+    require("prefer", prefer, str, f"one of {', '.join(repr(r) for r in PREFER_RULES)}")
     require("alias", alias, str, "an alias string, e.g. 'champion'")
     require("name", name, str, "a registered model name string", optional=True)
     require("trial", trial, int, "a trial number (int >= 0)", optional=True)
@@ -62,8 +65,10 @@ def check_types(study_name: Any, *, alias: Any, name: Any, trial: Any, force: An
     path_arg("runs_dir", runs_dir, optional=True)
 
 
-def check_args(*, alias: str, name: str | None, trial: int | None, tolerance: float) -> None:
+def check_args(*, alias: str, name: str | None, trial: int | None, tolerance: float,
+               prefer: str = DEFAULT_PREFER) -> None:
     """Raise ``ValueError`` naming a bad argument, its value and what is valid."""
+    check_prefer(prefer)
     if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance < math.inf:
         raise ValueError(f"--tolerance {tolerance!r}: must be a finite number ≥ 0, e.g. 0.002 (default "
                          f"{DEFAULT_TOLERANCE}; accuracies are fractions, so a tolerance ≥ 1 accepts any model)")
@@ -99,6 +104,7 @@ class Promotion:
     run_id: str  # the trial's MLflow run
     trial: int  # the champion's trial number
     rule: str  # the winner rule that applied
+    prefer: str  # which rule chose the champion (the version's ``sasa.prefer`` tag; :mod:`.preference`)
     metric: str  # the objective's metric, e.g. val/acc
     direction: str  # maximize or minimize
     value: float  # the champion's objective value
@@ -129,20 +135,23 @@ def promote(
     tracking_uri: str | None = None,
     runs_dir: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    prefer: str = DEFAULT_PREFER,
 ) -> Promotion:
     """Promote the champion of ``study_name`` (a study name, or a study's YAML path); returns the
     :class:`Promotion` (``.uri`` is ``models:/NAME@ALIAS``). Prints nothing.
 
     Keyword arguments are the CLI's options (``--alias``, ``--name``, ``--trial``, ``--force``, ``--tolerance``,
-    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``); ``progress``, when given, receives each
-    of the result's ``steps`` as it happens (the command passes ``print``, so a failure shows what came before).
+    ``--storage``, ``--tracking-uri``, ``--runs-dir``; default ``runs``; ``--prefer``: :mod:`.preference`);
+    ``progress``, when given, receives each of the result's ``steps`` as it happens (the command passes
+    ``print``, so a failure shows what came before).
     Raises ``TypeError`` for an argument of the wrong type, ``ValueError`` for a bad value, and
     :class:`PromotionError`, ``NoChampionError``, ``StoreError``, ``SpecError`` or ``DataError`` when promotion
     cannot go on; the alias only moves after the verification passed.
     """
     check_types(study_name, alias=alias, name=name, trial=trial, force=force, tolerance=tolerance, storage=storage,
-                tracking_uri=tracking_uri, runs_dir=runs_dir)
-    check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance)
+                tracking_uri=tracking_uri, runs_dir=runs_dir, prefer=prefer)
+    check_args(alias=alias, name=name, trial=trial, tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
+               prefer=prefer)
     steps: list[str] = []
 
     def step(line: str) -> None:
@@ -150,26 +159,17 @@ def promote(
         if progress is not None:
             progress(line)
 
-    study_name, yaml_spec = _target(str(study_name))
-    stores = resolve_stores(
-        cli_storage=storage, cli_tracking=tracking_uri, root=Path("runs" if runs_dir is None else runs_dir),
-        spec_storage=yaml_spec.storage if yaml_spec else None, spec_tracking=yaml_spec.tracking if yaml_spec else None,
-    )
-    optuna_study = _load_study(stores, study_name)
-    spec = _stored_spec(optuna_study, yaml_spec)
-    if tracking_uri is None and yaml_spec is None and spec.tracking:
-        stores = replace(stores, tracking_uri=spec.tracking)
+    study_name, stores, optuna_study, spec = _open(study_name, storage, tracking_uri, runs_dir)
     trials = optuna_study.get_trials(deepcopy=False)
-    champion = select(
-        trials, design=spec.search.design, seeds=spec.search.initial_seeds, direction=spec.objective.direction,
-        two_objectives=spec.objective.second is not None, trial_number=trial,
-    )
+    champion = choose(optuna_study, spec, trial=trial, prefer=prefer)
     winner = champion.trial
     metric = spec.objective.metric
     complete = len([t for t in trials if t.state == TrialState.COMPLETE])
     step(f"study '{study_name}': {len(trials)} trials ({complete} complete); objective {metric} "
          f"({spec.objective.direction})")
     step(f"rule: {champion.rule}")
+    if champion.notice:
+        step(champion.notice)
     step(f"winner: trial #{winner.number} · {winner.user_attrs.get(ATTR_POINT, '?')} · seed "
          f"{winner.user_attrs.get(ATTR_SEED, '?')} · {metric} = {champion.value:.6g}{_test_text(winner)}")
     model_uri, run_id = winner.user_attrs.get(ATTR_MODEL_URI), winner.user_attrs.get(ATTR_RUN)
@@ -205,13 +205,65 @@ def promote(
     uri = f"models:/{name}@{alias}"
     return Promotion(
         study=study_name, name=name, version=number, alias=alias, uri=uri, model_uri=str(model_uri),
-        run_id=str(run_id), trial=winner.number, rule=champion.rule, metric=metric,
+        run_id=str(run_id), trial=winner.number, rule=champion.rule, prefer=str(champion.prefer), metric=metric,
         direction=spec.objective.direction, value=champion.value,
         test={str(k): float(v) for k, v in (winner.user_attrs.get(ATTR_TEST) or {}).items()}, created=created,
         previous_version=str(holder.version) if moved and holder is not None else None, alias_moved=moved,
         tolerance=float(tolerance), verification=summary, steps=tuple(steps),
         usage=usage_lines(uri, stores.tracking_uri),
     )
+
+
+def choose(study: optuna.Study, spec: StudySpec, *, trial: int | None = None,
+           prefer: str = DEFAULT_PREFER) -> Champion:
+    """The champion of a loaded study by :func:`.champion.select` (``prefer``: :mod:`.preference`).
+
+    Extension point (issue 24, items 1-2): a sampled search with a confirmation round passes its finalists'
+    confirmed means as ``select(..., confirmed=...)``; no round stores them yet, so ``confirmed`` is None."""
+    seeds = spec.search.initial_seeds
+    seeded_grid = spec.search.design == "grid" and len(seeds) >= 2 and spec.objective.second is None
+    choice = point_choice(study, spec) if seeded_grid and trial is None and prefer == PREFER_CHEAPEST else None
+    return select(study.get_trials(deepcopy=False), design=spec.search.design, seeds=seeds,
+                  direction=spec.objective.direction, two_objectives=spec.objective.second is not None,
+                  trial_number=trial, prefer=prefer, choice=choice, confirmed=None)
+
+
+def preview(study_name: str | Path, *, storage: str | None = None, tracking_uri: str | None = None,
+            runs_dir: str | Path | None = None) -> tuple[str, ...]:
+    """``--dry-run``: which trial and design point each ``--prefer`` rule would promote; registers nothing."""
+    check_types(study_name, alias=DEFAULT_ALIAS, name=None, trial=None, force=False, tolerance=None,
+                storage=storage, tracking_uri=tracking_uri, runs_dir=runs_dir)
+    study_name, _, optuna_study, spec = _open(study_name, storage, tracking_uri, runs_dir)
+    lines = [f"study '{study_name}': design {spec.search.design}, objective {spec.objective.metric} "
+             f"({spec.objective.direction}); dry run: nothing is registered"]
+    seeded_grid = spec.search.design == "grid" and len(spec.search.initial_seeds) >= 2 and not spec.objective.second
+    for prefer in PREFER_RULES if seeded_grid else (DEFAULT_PREFER,):
+        champion = choose(optuna_study, spec, prefer=prefer)
+        default = " (default)" if prefer == DEFAULT_PREFER else ""
+        label = f"--prefer {prefer}{default}" if seeded_grid else "any --prefer (it applies to seeded grids only)"
+        lines.append(f"{label}: trial #{champion.trial.number} · "
+                     f"{champion.trial.user_attrs.get(ATTR_POINT, '?')} · seed "
+                     f"{champion.trial.user_attrs.get(ATTR_SEED, '?')} · {spec.objective.metric} = "
+                     f"{champion.value:.6g} · {VERSION_PREFER} = {champion.prefer}")
+        lines.append(f"    rule: {champion.rule}")
+        if champion.notice:
+            lines.append(f"    {champion.notice}")
+    return tuple(lines)
+
+
+def _open(study: str | Path, storage: str | None, tracking_uri: str | None,
+          runs_dir: str | Path | None) -> tuple[str, Stores, optuna.Study, StudySpec]:
+    """(study name, stores, the Optuna study, its stored spec) for a study name or YAML path."""
+    study_name, yaml_spec = _target(str(study))
+    stores = resolve_stores(
+        cli_storage=storage, cli_tracking=tracking_uri, root=Path("runs" if runs_dir is None else runs_dir),
+        spec_storage=yaml_spec.storage if yaml_spec else None, spec_tracking=yaml_spec.tracking if yaml_spec else None,
+    )
+    optuna_study = _load_study(stores, study_name)
+    spec = _stored_spec(optuna_study, yaml_spec)
+    if tracking_uri is None and yaml_spec is None and spec.tracking:
+        stores = replace(stores, tracking_uri=spec.tracking)
+    return study_name, stores, optuna_study, spec
 
 
 def _target(study: str) -> tuple[str, StudySpec | None]:

@@ -37,6 +37,7 @@ from .report_hook import publish_results
 from .session import Session, open_session, optimize
 from .summary import (
     PointSummary,
+    get_cheaper,
     get_summary_info,
     get_verdicts,
     lost_seed_notes,
@@ -303,7 +304,8 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
     found = get_verdicts(study, spec.resolved_dict()) if rows else {}
     if rows:
         render_summary(rows, metric=spec.objective.metric, direction=spec.objective.direction, console=console,
-                       found=found, effect=spec.search.effect)
+                       found=found, effect=spec.search.effect,
+                       cheaper_note=get_cheaper(study, spec.resolved_dict()) if found else None)
         for line in [no_verdicts_reason(spec.resolved_dict()), *lost_seed_notes(found)]:
             if line:
                 console.print(line, highlight=False, soft_wrap=True)

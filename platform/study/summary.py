@@ -14,7 +14,7 @@ from rich.markup import escape
 from ..labels import legend as label_legend
 from ..labels import short_labels
 from ..reports.load import point_data, point_info, study_info
-from ..reports.views import columns, data, decisions, legend, rows, terminal, verdicts
+from ..reports.views import cheaper, columns, data, decisions, legend, rows, terminal, verdicts
 
 best_key = data.best_key  # the report's rule, one function (the parent run's note reads it here too)
 PointSummary = rows.PointSummary  # a design point's end-of-study row (the dashboards' type, read by the columns)
@@ -36,18 +36,29 @@ def no_verdicts_reason(spec_dict: dict) -> str | None:
     return decisions.no_verdicts_reason(spec_dict.get("search", {}))
 
 
+def get_cheaper(study: optuna.Study, spec_dict: dict) -> str | None:
+    """The sentence on the cheaper design points the best by mean is not decided better than (the report's,
+    :func:`dashboards.cheaper.cheaper_line`, by short labels), None when there is nothing to say."""
+    info = study_info(study, spec_dict)
+    points = point_info(study, info)
+    found = cheaper.check(points, info)
+    return cheaper.cheaper_line(found, labels=short_labels(p.key for p in points))
+
+
 lost_seed_notes = decisions.lost_seed_notes  # comparisons that lost seeds for good: which, why, where they ended
 
 
 def render_summary(rows: list[PointSummary], *, metric: str, direction: str, console: Console,
-                   found: dict[str, verdicts.Verdict] | None = None, effect: float | None = None) -> None:
+                   found: dict[str, verdicts.Verdict] | None = None, effect: float | None = None,
+                   cheaper_note: str | None = None) -> None:
     """The table; ``found`` (from :func:`get_verdicts`) adds the verdict, Δ [95 % CI] and seeds needed columns.
 
     Design points appear by their short labels (``k=7``; :mod:`..labels`). Wide terminals get one table; narrower
     ones the results and the verdicts as two tables; narrower still, one block of ``name: value`` lines per design
     point (:mod:`dashboards.terminal`). No label, verdict or interval is ever cut. With ``found`` (``effect``: the
     spec's ``search.effect``) a legend line says what the verdicts mean; the best mean is highlighted and called
-    the best only when the verdicts show it (:mod:`dashboards.legend`).
+    the best only when the verdicts show it (:mod:`dashboards.legend`), followed by ``cheaper_note``
+    (:func:`get_cheaper`).
     """
     best = best_key(rows, direction)
     labels = short_labels(r.key for r in rows)
@@ -67,7 +78,7 @@ def render_summary(rows: list[PointSummary], *, metric: str, direction: str, con
         console.print(legend.verdict_legend(effect=effect, metric=metric), highlight=False)
     if best is not None:
         label = labels[best] if labels[best] == best else f"{labels[best]} ({best})"
-        sentence = escape(legend.best_line(best, verdict_of, label=label) or "")
+        sentence = escape(legend.best_line(best, verdict_of, label=label, cheaper=cheaper_note) or "")
         if highlight is not None:
             sentence = sentence.replace(escape(label), f"[bold green]{escape(label)}[/]", 1)
         console.print(sentence, highlight=False)

@@ -2,7 +2,8 @@
 (three layouts), the parent run's ``table/`` and ``report/`` metrics and its ``ablation_table.json`` rows and
 markdown description. The files under ``golden/`` were written by the code before the report columns became one
 list (``dashboards/columns.py``), then rewritten once when the report's answer columns moved to the front and the
-verdicts' legend was added (issue 25); ``SASA_REGEN_GOLDEN=1`` rewrites them.
+verdicts' legend was added (issue 25), and once more when the best-mean line gained its sentence on the cheaper
+design points (issue 24: effect.table.md, effect.report.html); ``SASA_REGEN_GOLDEN=1`` rewrites them.
 
 Then: a column added to that list in a test shows in table.md, table.csv and report.html (one entry, nothing else).
 """

@@ -48,6 +48,7 @@ from platform.records import (
     VERSION_INPUT_STD,
     VERSION_METRIC,
     VERSION_PARAMS,
+    VERSION_PREFER,
     VERSION_RULE,
     VERSION_RUN,
     VERSION_VALUE,
@@ -390,3 +391,54 @@ def _printed_curl(out: str) -> str:
 def _documented_curl() -> str:
     text = (REPO / "docs" / "registry.md").read_text()
     return next(line.strip() for line in text.splitlines() if line.startswith("curl -s 127.0.0.1:5001/invocations"))
+
+
+# --- which rule chose the champion (issue 24, item 3) -----------------------------------------------------------
+
+
+def test_the_rule_that_chose_is_recorded_in_tags_and_description(study_dir: Path, capsys) -> None:
+    winner = _expected_winner(_trials(study_dir))  # the best mean's best seed
+    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "by-mean", "--prefer", "mean")
+    assert code == 0, err
+    client = _client(study_dir)
+    version = client.get_model_version_by_alias("by-mean", "champion")
+    assert version.tags[VERSION_PREFER] == "mean" and version.tags[TAG_TRIAL] == str(winner.number)
+    assert version.tags[VERSION_RULE].startswith("seeded ablation, --prefer mean: best design point by mean")
+    assert f"Rule: {version.tags[VERSION_RULE]} ({VERSION_PREFER} = mean)." in version.description
+    assert "notice" not in out.lower()
+
+    # The default rule: the study sets no search.effect, so nothing cheaper is compared (or the best mean is the
+    # cheapest point, k=3) and the best mean is kept; the tags and the description say which rule chose it and why.
+    code, out, err = _promote(capsys, study_dir, STUDY, "--name", "by-cost")
+    assert code == 0, err
+    version = client.get_model_version_by_alias("by-cost", "champion")
+    assert version.tags[VERSION_PREFER] == "cheapest" and version.tags[TAG_TRIAL] == str(winner.number)
+    rule = version.tags[VERSION_RULE]
+    why = ("window_size=3 is the cheapest design point with values" if winner.user_attrs[ATTR_POINT] == "window_size=3"
+           else "the cheaper design points are not compared: no verdicts without search.effect")
+    assert rule.startswith(f"seeded ablation, --prefer cheapest: {why}, so the best design point by mean"), rule
+    assert f"rule: {rule}" in out and f"({VERSION_PREFER} = cheapest)." in version.description
+
+
+def test_a_search_without_confirmation_is_promoted_with_its_notice(study_dir: Path, capsys) -> None:
+    """The same trained trials read as a TPE search (a study in the same stores whose stored spec says so): the
+    best single trial is promoted, and the command, the tags and the description say it is not confirmed."""
+    storage = stores(study_dir)[0]
+    source = optuna.load_study(study_name=STUDY, storage=storage)
+    spec = dict(source.user_attrs[STUDY_SPEC], name="asearch")
+    spec["search"] = {**spec["search"], "design": "tpe", "seeds": [0], "n_trials": len(source.trials)}
+    search = optuna.create_study(study_name="asearch", storage=storage, direction="maximize")
+    search.set_user_attr(STUDY_SPEC, spec)
+    for trial in source.trials:
+        search.add_trial(create_trial(state=trial.state, values=trial.values, params=trial.params,
+                                      distributions=trial.distributions, user_attrs=trial.user_attrs))
+    best = max(source.trials, key=lambda t: (t.value, -t.number))
+    code, out, err = _promote(capsys, study_dir, "asearch", "--name", "searched")
+    assert code == 0, err
+    notices = [line for line in out.splitlines() if line.startswith("notice: ")]
+    assert len(notices) == 1 and "tpe search without a confirmation round" in notices[0]
+    assert "biased upward" in notices[0] and "rule: best COMPLETE trial" in out
+    version = _client(study_dir).get_model_version_by_alias("searched", "champion")
+    assert version.tags[VERSION_PREFER] == "best-trial" and version.tags[TAG_TRIAL] == str(best.number)
+    assert "selected, not confirmed: biased upward" in version.tags[VERSION_RULE]
+    assert "Notice: a tpe search without a confirmation round" in version.description
