@@ -9,9 +9,21 @@ one way: the platform uses the dashboards' data types, statistics and report; no
 from __future__ import annotations
 
 if __package__ == "platform.reports":
-    from dashboards import columns, data, decisions, legend, publish, report, rows, terminal, text, verdicts
+    from dashboards import columns, data, decisions, finalists, legend, publish, report, rows, terminal, text, verdicts
 else:  # installed: sasa_lab.dashboards, named absolutely (a relative ``..`` would name this package's parent)
-    from sasa_lab.dashboards import columns, data, decisions, legend, publish, report, rows, terminal, text, verdicts
+    from sasa_lab.dashboards import (
+        columns,
+        data,
+        decisions,
+        finalists,
+        legend,
+        publish,
+        report,
+        rows,
+        terminal,
+        text,
+        verdicts,
+    )
 
-__all__ = ["columns", "data", "decisions", "legend", "publish", "report", "rows", "terminal", "text",
+__all__ = ["columns", "data", "decisions", "finalists", "legend", "publish", "report", "rows", "terminal", "text",
            "verdicts"]

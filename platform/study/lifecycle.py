@@ -30,6 +30,7 @@ from ..records import (
     ORIGIN_SAMPLED,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
+    is_confirmation,
     is_done,
     pair_of,
 )
@@ -40,6 +41,7 @@ from ..stores.connect import study_exists
 from ..stores.patient_storage import heartbeats_trustworthy
 from ..stores.redaction import redact
 from ..stores.sqlite_files import process_alive
+from .confirm import confirmation_pairs
 from .tracking import Tracker
 
 
@@ -118,7 +120,8 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     if spec.search.design == "grid":  # adaptive seeds: the decision rounds add pairs as they go
         total = max(len(grid_points(spec)) * seeds, len(done) + len(pending))
     else:
-        total = max((sampled_target(spec) or 0) * seeds, len(done) + len(pending))
+        planned = (sampled_target(spec) or 0) * seeds + confirmation_pairs(study, spec)
+        total = max(planned, len(done) + len(pending))
     return Progress(total=total, done=len(done), pending=len(pending))
 
 
@@ -179,7 +182,8 @@ def enqueue_missing(study: optuna.Study, spec: StudySpec, extra: dict[str, int] 
     else:  # retry interrupted trials of search designs with the same parameters and seed
         for trial in trials:
             pair = pair_of(trial)
-            if trial.state == TrialState.FAIL and pair is not None and not is_done(trial):
+            if trial.state == TrialState.FAIL and pair is not None and not is_done(trial) \
+                    and not is_confirmation(trial):  # the confirmation round retries its own (study/confirm.py)
                 wanted.append((dict(trial.params), pair[0], pair[1]))
     count = 0
     for params, key, seed in wanted:
