@@ -182,3 +182,39 @@ def confirmation_pairs(study: optuna.Study, spec: StudySpec) -> int:
     stored = study.user_attrs.get(STUDY_FINALISTS)
     points = len(entries(stored)) if stored is not None else planned_points(spec)
     return points * confirm.seeds.min
+
+
+def dry_run_rows(spec: StudySpec) -> list[tuple[str, int]]:
+    """The confirmation round's first trials as the dry run shows them: (design point, fresh seed); the finalists
+    are known only once the search has run, so they are named by rank."""
+    confirm = spec.search.confirmation
+    if confirm is None:
+        return []
+    target = sampled_target(spec)
+    ranks = confirm.finalists if target is None else min(confirm.finalists, target)
+    names = [f"finalist {i + 1} (by search value)" for i in range(ranks)]
+    if (reference := reference_point(spec)) is not None:
+        names.append(f"{reference.key} (reference)")
+    return [(name, seed) for name in names for seed in fresh_seeds(spec)]
+
+
+def budget_lines(spec: StudySpec) -> list[str]:
+    """What the confirmation round's seeds budget resolves to (the dry run): seeds, trials at least and at most."""
+    confirm = spec.search.confirmation
+    if confirm is None:
+        return ["confirmation round: off (search.confirm: false): the search's best values are selected, "
+                "biased upward, and never re-tested"] if spec.search.design != "grid" else []
+    points = planned_points(spec)
+    low, high, start = confirm.seeds.min, confirm.seeds.max, fresh_start(spec)
+    seeds = f"fresh seeds {start}–{start + low - 1}" if low > 1 else f"fresh seed {start}"
+    lines = [f"confirmation round: {points} design point{'s' * (points != 1)} (the top {confirm.finalists} by "
+             f"search value{', plus the reference' if reference_point(spec) else ''}) re-run on {seeds}, "
+             f"never pruned: {points * low} trials"]
+    if high > low and spec.search.effect is not None:
+        lines.append(f"  then one more seed per undecided comparison up to {high} seeds (seeds up to "
+                     f"{start + high - 1}; effect ±{spec.search.effect:g}): at most {points * high} trials")
+    elif high > low:
+        lines.append(f"  (seeds up to {high} need search.effect for verdicts; without it the round runs {low})")
+    if spec.search.effect is None:
+        lines.append("  no verdicts without search.effect: the finalists table shows confirmed values only")
+    return lines
