@@ -8,9 +8,20 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+from mlflow import MlflowClient
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 
-from platform.records import ATTR_ORIGIN, ATTR_POINT, ATTR_SEED, ATTR_SPURIOUS, STUDY_FINALISTS, is_confirmation
+from platform.records import (
+    ATTR_ORIGIN,
+    ATTR_POINT,
+    ATTR_SEED,
+    ATTR_SPURIOUS,
+    STUDY_FINALISTS,
+    STUDY_PARENT_RUN,
+    TAG_NOTE,
+    is_confirmation,
+)
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 
 SEARCH = {"design": "random", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0], "n_trials": 3,
@@ -48,6 +59,13 @@ def test_a_sampled_study_ends_with_its_finalists_confirmed_on_fresh_seeds(tmp_pa
     assert "finalists: confirmation round on 2 fresh seeds" in said, result.stdout
     assert "confirmed winner:" in said and "biased)" in said and "tied within effect" in said, result.stdout
     assert "trials done: 7/7" in said, result.stdout
+    # shown where the ablation table is shown: the HTML report, the parent run's description, optuna-dashboard
+    html = (tmp_path / "runs" / "reports" / "conf" / "report.html").read_text()
+    assert "Finalists: confirmation round on 2 fresh seeds" in html and "confirmed winner:" in html
+    _, tracking = stores(tmp_path)
+    parent = MlflowClient(tracking).get_run(study.user_attrs[STUDY_PARENT_RUN]).data.tags[TAG_NOTE]
+    assert "**Finalists**" in parent and "(selected, biased)" in parent, parent
+    assert "**Finalists**" in get_note(study)
 
     again = run_study(spec, tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
