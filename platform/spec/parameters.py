@@ -16,10 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from .base import Spec
-from .confirm import ConfirmSpec, confirm_form, confirm_problems
 from .errors import Problem, format_errors, join, raise_problems, show
 from .sections import ModelSpec, Number, TrainSpec
-from .seeds import SeedRange, check_seeds, seed_form
+from .seeds import ConfirmSpec, SeedRange, check_seeds, confirm_form, confirm_problems, seed_form
 from .values import (
     MAX_GRID_POINTS,
     Choice,

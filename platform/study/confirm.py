@@ -41,7 +41,7 @@ from ..reports.confirmed import finalists_of
 from ..reports.load import point_data
 from ..reports.views import finalists as table
 from ..reports.views import verdicts
-from ..search import DesignPoint, make_point, sampled_target
+from ..search import planned_points, reference_point, sampled_target
 from ..spec.study_spec import StudySpec
 
 PENDING = (TrialState.WAITING, TrialState.RUNNING)
@@ -56,24 +56,6 @@ def fresh_seeds(spec: StudySpec) -> list[int]:
     """The confirmation round's first seeds (``confirm.seeds.min`` of them); [] without a round."""
     confirm = spec.search.confirmation
     return [] if confirm is None else list(range(fresh_start(spec), fresh_start(spec) + confirm.seeds.min))
-
-
-def reference_point(spec: StudySpec) -> DesignPoint | None:
-    """``search.reference`` as one design point (the spec requires every parameter for a confirmation round)."""
-    reference = spec.search.reference
-    if not reference or any(name not in reference for name in spec.search.parameters):
-        return None
-    return make_point({name: reference[name] for name in spec.search.parameters})
-
-
-def planned_points(spec: StudySpec) -> int:
-    """Design points the confirmation round re-runs, as far as the spec says (fewer when fewer completed)."""
-    confirm = spec.search.confirmation
-    if confirm is None:
-        return 0
-    target = sampled_target(spec)
-    chosen = confirm.finalists if target is None else min(confirm.finalists, target)
-    return chosen + (reference_point(spec) is not None)
 
 
 def search_over(study: optuna.Study, spec: StudySpec) -> bool:
@@ -172,16 +154,6 @@ def _next_seeds(study: optuna.Study, spec: StudySpec, ours: list[optuna.trial.Fr
             looking[str(i)] = replace(v, done=True) if capped else v
     values = {key: dict.fromkeys(seeds, 0.0) for key, seeds in tried.items()}
     return {key: [seed] for key, seed in verdicts.next_seeds(looking, values, tried=tried).items()}
-
-
-def confirmation_pairs(study: optuna.Study, spec: StudySpec) -> int:
-    """The (design point, seed) pairs the round plans at least (its first seeds; progress counts them ahead)."""
-    confirm = spec.search.confirmation
-    if confirm is None:
-        return 0
-    stored = study.user_attrs.get(STUDY_FINALISTS)
-    points = len(entries(stored)) if stored is not None else planned_points(spec)
-    return points * confirm.seeds.min
 
 
 def dry_run_rows(spec: StudySpec) -> list[tuple[str, int]]:

@@ -28,20 +28,20 @@ from ..records import (
     ATTR_SEED,
     ATTR_WORKER,
     ORIGIN_SAMPLED,
+    STUDY_FINALISTS,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
     is_confirmation,
     is_done,
     pair_of,
 )
-from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
+from ..search import directions, grid_points, make_pruner, make_sampler, planned_points, sampled_target
 from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
 from ..stores.connect import study_exists
 from ..stores.patient_storage import heartbeats_trustworthy
 from ..stores.redaction import redact
 from ..stores.sqlite_files import process_alive
-from .confirm import confirmation_pairs
 from .tracking import Tracker
 
 
@@ -123,6 +123,17 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
         planned = (sampled_target(spec) or 0) * seeds + confirmation_pairs(study, spec)
         total = max(planned, len(done) + len(pending))
     return Progress(total=total, done=len(done), pending=len(pending))
+
+
+def confirmation_pairs(study: optuna.Study, spec: StudySpec) -> int:
+    """The (design point, seed) pairs a sampled design's confirmation round plans at least (its first fresh seeds:
+    progress counts them ahead; ``study/confirm.py`` runs the round)."""
+    confirm = spec.search.confirmation
+    if confirm is None:
+        return 0
+    stored = study.user_attrs.get(STUDY_FINALISTS)
+    points = planned_points(spec) if stored is None else len(stored["points"]) + bool(stored.get("reference"))
+    return points * confirm.seeds.min
 
 
 def resume_note(study: optuna.Study, spec: StudySpec) -> str | None:
