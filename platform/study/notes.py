@@ -11,7 +11,8 @@
 Each is one current copy however often the end-of-study step runs; the step itself runs once per change of the
 results (:func:`results_digest`, kept on the parent run by the study runner).
 
-The table is the terminal summary's (``summary.PointSummary`` rows and the verdicts of ``summary.get_verdicts``).
+The table is the terminal summary's (``summary.PointSummary`` rows and the verdicts of ``summary.get_verdicts``); a
+sampled design's finalists table (``reports.confirmed.finalists_of``) follows it in the description and the note.
 """
 
 from __future__ import annotations

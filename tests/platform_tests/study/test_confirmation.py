@@ -39,7 +39,7 @@ def test_a_sampled_study_ends_with_its_finalists_confirmed_on_fresh_seeds(tmp_pa
     sections = {"model": {"backbone": "conv"}, "search": SEARCH, "train": {"epochs": 2},
                 "pruner": {"type": "median", "warmup_epochs": 1}}
     spec = write_spec(tmp_path / "conf.yaml", tiny_spec("conf", **sections))
-    result = run_study(spec, tmp_path)
+    result = run_study(spec, tmp_path, timeout=1800)  # 7 short trials; a loaded machine may take long
     assert result.returncode == 0, result.stdout + result.stderr
     study, trials = _trials(tmp_path, "conf")
     search = [t for t in trials if not is_confirmation(t)]
