@@ -59,11 +59,19 @@ def is_pruned(point: PointData) -> bool:
     return point.n_pruned > 0
 
 
+def confirms(search: Mapping[str, Any]) -> bool:
+    """A sampled design with its confirmation round (on unless ``confirm: false``): its verdicts are the
+    finalists' (:mod:`.finalists`), not comparisons of the search's own runs."""
+    confirm = search.get("confirm")
+    return search.get("design", "grid") != "grid" and not (isinstance(confirm, Mapping) and
+                                                          confirm.get("enabled") is False)
+
+
 def no_verdicts_reason(search: Mapping[str, Any]) -> str | None:
     """Why a study with ``search.effect`` gets no verdicts at all (one seed), else None: said by the dry run, at
     the start, by the end-of-study summary and by every report."""
     plan = seed_plan(search)
-    if plan.effect is None or plan.max_seeds >= 2:
+    if plan.effect is None or plan.max_seeds >= 2 or confirms(search):
         return None
     return (f"no verdicts: search.effect is set but the study runs {plan.max_seeds} seed, and a paired test needs "
             "at least 2 paired seeds (the table shows each point's value; for verdicts use e.g. "
@@ -75,7 +83,8 @@ def study_verdicts(points: Sequence[PointData], info: StudyInfo,
     """One :class:`~dashboards.verdicts.Verdict` per comparison whose two points are not pruned; {} without effect
     or with one seed (:func:`no_verdicts_reason`)."""
     plan = seed_plan(info.spec.get("search", {}))
-    if plan.effect is None or no_verdicts_reason(info.spec.get("search", {})) is not None:
+    if plan.effect is None or no_verdicts_reason(info.spec.get("search", {})) is not None \
+            or confirms(info.spec.get("search", {})):
         return {}
     refs = reference_keys(points, info)[0] if refs is None else refs
     comparisons = {k: r for k, r in refs.items() if r is not None and r != k}

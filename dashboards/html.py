@@ -8,7 +8,7 @@ import base64
 from collections.abc import Sequence
 from html import escape
 
-from . import columns, interaction, legend, stats
+from . import columns, finalists, interaction, legend, stats
 from .paper import COMPARISON_HEADER, Comparison, comparison_cells, comparison_summary
 from .report import Report, best_line, caption, table_cells, table_columns, table_header, verdict_legend
 from .text import yaml_flow
@@ -107,6 +107,14 @@ def render_report(report: Report) -> str:
         parts.append(f'<p class="caption">{escape(caption(report))} {escape(sentence or "")}</p>')
     if report.two_way is not None:
         parts.append(two_way_html(report))
+    if report.finalists is not None:
+        parts.append(f"<h2>Finalists: confirmation round on {escape(report.finalists.seeds)}</h2>")
+        heads = [h.replace("{metric}", info.metric) for h in finalists.HEADERS]
+        best = [r.key == report.finalists.best for r in report.finalists.rows]
+        parts.append(table(heads, finalists.cells(report.finalists), row_classes=["best" if b else "" for b in best]))
+        parts.append(f'<p class="caption">{escape(report.finalists.summary())}. The search value is the maximum of '
+                     "noisy runs (selected, biased upward); the confirmed value is over fresh seeds the search never "
+                     "used; curse = search − confirmed.</p>")
     if report.search is not None:
         parts.append("<h2>Search</h2>")
         parts.append(f'<p class="caption">{escape(report.search.importance_note)}</p>')

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import finalists
 from .html import render_report
 from .report import Report, table_csv, table_markdown
 
@@ -22,7 +23,10 @@ def write_report(report: Report, out_dir: Path) -> Path:
     for name, (_, png) in report.figures.items():
         (out_dir / name).write_bytes(png)
     (out_dir / "table.csv").write_text(table_csv(report), encoding="utf-8")
-    (out_dir / "table.md").write_text(f"# {report.info.name}\n\n{table_markdown(report)}", encoding="utf-8")
+    confirmed = "" if report.finalists is None else \
+        f"\n\n{finalists.markdown(report.finalists, metric=report.info.metric)}\n"
+    (out_dir / "table.md").write_text(f"# {report.info.name}\n\n{table_markdown(report)}{confirmed}",
+                                      encoding="utf-8")
     path = out_dir / "report.html"
     path.write_text(render_report(report), encoding="utf-8")
     return path

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import optuna
 
-from . import cheaper, columns, decisions, interaction, legend, plots, power, resolution, stats
+from . import cheaper, columns, decisions, finalists, interaction, legend, plots, power, resolution, stats
 from .data import Curve, PointData, SearchInfo, StudyData, StudyInfo, best_key, numeric_levels
 from .paper import Comparison, compare, paper_table, varied
 from .rows import PRUNED, TableRow
@@ -36,6 +36,7 @@ class Report:
     power: power.DesignPower | None = None  # what the seeds budget can decide (with search.effect)
     notes: list[str] = field(default_factory=list)
     two_way: interaction.TwoWay | None = None  # a grid over exactly two parameters: main effects, interaction
+    finalists: finalists.FinalistsTable | None = None  # a sampled design's confirmation round
     generated: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M:%S"))
 
     @property

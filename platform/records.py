@@ -41,6 +41,8 @@ ATTR_INTERRUPTED = "interrupted"  # bool: Ctrl-C; the pair runs again
 ATTR_ORIGIN = "origin"  # ORIGIN_SAMPLED for trials whose point the sampler chose
 ORIGIN_SAMPLED = "sampled"  # the value of ATTR_ORIGIN
 ATTR_SPURIOUS = "spurious"  # bool: the trial stands for no design point
+ATTR_PHASE = "phase"  # PHASE_CONFIRM on a confirmation-round trial (a finalist on a fresh seed; never pruned)
+PHASE_CONFIRM = "confirm"  # the value of ATTR_PHASE
 ATTR_REPEAT = "repeat"  # bool: a sampled trial that proposed an already-sampled design point (spurious too)
 ATTR_PARAMS = "params"  # int: parameter count of the model
 ATTR_FLOPS = "flops"  # int: FLOPs per image (1 multiply-add = 2 FLOPs)
@@ -106,6 +108,8 @@ STUDY_SPEC = "sasa.spec"  # the resolved spec (passwords redacted) the trials ra
 STUDY_PARENT_RUN = "sasa.mlflow_parent_run_id"
 STUDY_EXPERIMENT = "sasa.mlflow_experiment_id"
 STUDY_ROUNDS = "sasa.decision_rounds"  # list of dicts: one per adaptive-seed decision round (see study/rounds.py)
+STUDY_FINALISTS = "sasa.finalists"  # list of dicts {key, params, search_value, reference}: the confirmation round's
+#                                    design points, chosen once when the search phase ends (study/confirm.py)
 ARCHIVE_MARK = ".archived-"  # ``--fresh`` renames a stored study to NAME.archived-<time>
 
 # --- MLflow run tags -------------------------------------------------------------------------------------------
@@ -219,6 +223,11 @@ is_failure = is_genuine_failure  # the older name, kept for callers
 def is_infrastructure_failure(trial: FrozenTrial) -> bool:
     """FAIL because a store, the disk or the node failed (``ATTR_INFRA_FAIL``): its pair runs again."""
     return trial.state == TrialState.FAIL and ATTR_INFRA_FAIL in trial.user_attrs
+
+
+def is_confirmation(trial: FrozenTrial) -> bool:
+    """A trial of the confirmation round (a finalist re-run on a fresh seed)."""
+    return trial.user_attrs.get(ATTR_PHASE) == PHASE_CONFIRM
 
 
 def is_done(trial: FrozenTrial) -> bool:

@@ -64,6 +64,26 @@ def sampled_target(spec: StudySpec) -> int | None:
     return spec.search.n_trials if size is None else min(spec.search.n_trials, size)
 
 
+def reference_point(spec: StudySpec) -> DesignPoint | None:
+    """``search.reference`` as one design point (a sampled design's confirmation round needs every parameter set);
+    None when it sets fewer."""
+    reference = spec.search.reference
+    if not reference or any(name not in reference for name in spec.search.parameters):
+        return None
+    return make_point({name: reference[name] for name in spec.search.parameters})
+
+
+def planned_points(spec: StudySpec) -> int:
+    """Design points a sampled design's confirmation round re-runs (``platform/study/confirm.py``), as far as the
+    spec says: fewer when fewer points completed."""
+    confirm = spec.search.confirmation
+    if confirm is None:
+        return 0
+    target = sampled_target(spec)
+    chosen = confirm.finalists if target is None else min(confirm.finalists, target)
+    return chosen + (reference_point(spec) is not None)
+
+
 def point_from_optuna(spec: StudySpec, optuna_params: dict[str, Choice]) -> DesignPoint:
     """Decode a trial's ``params`` (as stored by Optuna) back into a design point."""
     parameters = spec.search.parameters

@@ -26,6 +26,7 @@ from ..records import (
     TAG_REPORT_TEST,
     TAG_ROLE,
 )
+from .confirmed import finalists_of
 from .load import load_study, open_mlflow, open_optuna, study_data
 from .views import columns, data, publish, report
 
@@ -65,6 +66,7 @@ def report_study(name: str, storage_url: str, tracking_uri: str, out_dir: Path, 
     study = load_study(open_optuna(storage_url), name, storage_url)
     client = open_mlflow(tracking_uri, write=log)
     built = report.build_report(study_data(study, spec, client), test=test)
+    built.finalists = finalists_of(study, spec)
     built.notes[:0] = list(notes)
     run_id = parent_run(client, built.info)
     if run_id is None:

@@ -9,13 +9,27 @@ one way: the platform uses the dashboards' data types, statistics and report; no
 from __future__ import annotations
 
 if __package__ == "platform.reports":
-    from dashboards import cheaper, columns, data, decisions, legend, publish, report, rows, terminal, text, verdicts
+    from dashboards import (
+        cheaper,
+        columns,
+        data,
+        decisions,
+        finalists,
+        legend,
+        publish,
+        report,
+        rows,
+        terminal,
+        text,
+        verdicts,
+    )
 else:  # installed: sasa_lab.dashboards, named absolutely (a relative ``..`` would name this package's parent)
     from sasa_lab.dashboards import (
         cheaper,
         columns,
         data,
         decisions,
+        finalists,
         legend,
         publish,
         report,
@@ -25,5 +39,5 @@ else:  # installed: sasa_lab.dashboards, named absolutely (a relative ``..`` wou
         verdicts,
     )
 
-__all__ = ["cheaper", "columns", "data", "decisions", "legend", "publish", "report", "rows", "terminal", "text",
-           "verdicts"]
+__all__ = ["cheaper", "columns", "data", "decisions", "finalists", "legend", "publish", "report", "rows", "terminal",
+           "text", "verdicts"]

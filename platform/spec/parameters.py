@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 from .base import Spec
 from .errors import Problem, format_errors, join, raise_problems, show
 from .sections import ModelSpec, Number, TrainSpec
-from .seeds import SeedRange, check_seeds, seed_form
+from .seeds import ConfirmSpec, SeedRange, check_seeds, confirm_form, confirm_problems, seed_form
 from .values import (
     MAX_GRID_POINTS,
     Choice,
@@ -132,6 +132,14 @@ class SearchSpec(Spec):
     timeout: float | None = Field(None, gt=0.0, le=365 * 24 * 3600.0)
     reference: dict[str, Any] | None = None
     points: list[dict[str, Any]] | None = None  # grid only: these design points instead of the full product
+    confirm: ConfirmSpec | None = None  # sampled designs: the confirmation round (.confirm; on when unset)
+
+    @property
+    def confirmation(self) -> ConfirmSpec | None:
+        """The confirmation round of a sampled design (on unless ``confirm: false``); None for a grid."""
+        if self.design == "grid" or (self.confirm is not None and not self.confirm.enabled):
+            return None
+        return self.confirm or ConfirmSpec()
 
     @property
     def adaptive(self) -> bool:
@@ -153,6 +161,11 @@ class SearchSpec(Spec):
     @classmethod
     def _seed_form(cls, value: Any) -> Any:
         return seed_form(value)
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _confirm_form(cls, value: Any) -> Any:
+        return confirm_form(value)
 
     @field_validator("seeds")
     @classmethod
@@ -251,6 +264,8 @@ class SearchSpec(Spec):
         if self.design == "grid" and size > MAX_GRID_POINTS:
             problems.append(("parameters", f"the grid has {size} design points; use at most "
                                            f"{MAX_GRID_POINTS} or a sampling design (tpe, random)"))
+        problems += confirm_problems(design=self.design, confirm=self.confirm, reference=self.reference,
+                                     parameters=list(self.parameters))
         if self.design != "grid" and not self.parameters:
             problems.append(("parameters", f"design {self.design} needs at least one parameter to search"))
         problems += self._adaptive_problems()

@@ -32,6 +32,7 @@ from ..spec.values import label
 from ..stores.connect import open_storage_read_only, study_exists
 from ..stores.locations import Stores
 from ..stores.sqlite_files import is_empty
+from .confirm import budget_lines, dry_run_rows
 from .summary import get_verdicts
 
 NUM_CLASSES = 10  # the dry run loads no data: models get a 10-class head
@@ -103,6 +104,7 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
                       f"(timeout: {search.timeout or 'none'}) over:")
         for name, param in list(search.parameters.items())[:MAX_ROWS]:
             console.print(f"  {name}: {str(param)[:200]}")
+        print_confirmation(spec, console=console)
         return
     points = grid_points(spec)
     total = len(points) * len(seeds)
@@ -130,3 +132,17 @@ def print_design(spec: StudySpec, *, console: Console, stored: dict[str, verdict
         console.print(f"… and {total - number:,} more trials")
     for line in power or ():
         console.print(line, highlight=False)
+
+
+def print_confirmation(spec: StudySpec, *, console: Console) -> None:
+    """A sampled design's confirmation round: its first trials (finalists by rank × fresh seeds) and its budget."""
+    rows = dry_run_rows(spec)
+    if rows:
+        table = Table(title=f"confirmation round: its first {len(rows)} trials, after the search")
+        for column in ("design point", "fresh seed"):
+            table.add_column(column, justify="left" if column == "design point" else "right")
+        for name, seed in rows[:MAX_ROWS]:
+            table.add_row(name, str(seed))
+        console.print(table)
+    for line in budget_lines(spec):
+        console.print(line, highlight=False, soft_wrap=True)

@@ -28,12 +28,14 @@ from ..records import (
     ATTR_SEED,
     ATTR_WORKER,
     ORIGIN_SAMPLED,
+    STUDY_FINALISTS,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
+    is_confirmation,
     is_done,
     pair_of,
 )
-from ..search import directions, grid_points, make_pruner, make_sampler, sampled_target
+from ..search import directions, grid_points, make_pruner, make_sampler, planned_points, sampled_target
 from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
 from ..stores.connect import study_exists
@@ -118,8 +120,20 @@ def progress(study: optuna.Study, spec: StudySpec) -> Progress:
     if spec.search.design == "grid":  # adaptive seeds: the decision rounds add pairs as they go
         total = max(len(grid_points(spec)) * seeds, len(done) + len(pending))
     else:
-        total = max((sampled_target(spec) or 0) * seeds, len(done) + len(pending))
+        planned = (sampled_target(spec) or 0) * seeds + confirmation_pairs(study, spec)
+        total = max(planned, len(done) + len(pending))
     return Progress(total=total, done=len(done), pending=len(pending))
+
+
+def confirmation_pairs(study: optuna.Study, spec: StudySpec) -> int:
+    """The (design point, seed) pairs a sampled design's confirmation round plans at least (its first fresh seeds:
+    progress counts them ahead; ``study/confirm.py`` runs the round)."""
+    confirm = spec.search.confirmation
+    if confirm is None:
+        return 0
+    stored = study.user_attrs.get(STUDY_FINALISTS)
+    points = planned_points(spec) if stored is None else len(stored["points"]) + bool(stored.get("reference"))
+    return points * confirm.seeds.min
 
 
 def resume_note(study: optuna.Study, spec: StudySpec) -> str | None:
@@ -179,7 +193,8 @@ def enqueue_missing(study: optuna.Study, spec: StudySpec, extra: dict[str, int] 
     else:  # retry interrupted trials of search designs with the same parameters and seed
         for trial in trials:
             pair = pair_of(trial)
-            if trial.state == TrialState.FAIL and pair is not None and not is_done(trial):
+            if trial.state == TrialState.FAIL and pair is not None and not is_done(trial) \
+                    and not is_confirmation(trial):  # the confirmation round retries its own (study/confirm.py)
                 wanted.append((dict(trial.params), pair[0], pair[1]))
     count = 0
     for params, key, seed in wanted:

@@ -11,7 +11,8 @@
 Each is one current copy however often the end-of-study step runs; the step itself runs once per change of the
 results (:func:`results_digest`, kept on the parent run by the study runner).
 
-The table is the terminal summary's (``summary.PointSummary`` rows and the verdicts of ``summary.get_verdicts``).
+The table is the terminal summary's (``summary.PointSummary`` rows and the verdicts of ``summary.get_verdicts``); a
+sampled design's finalists table (``reports.confirmed.finalists_of``) follows it in the description and the note.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from ..records import (
     TAG_NOTE,
     TRAINING_VIEW_QUERY,
 )
-from ..reports.views import columns, legend, text
+from ..reports.confirmed import finalists_of
+from ..reports.views import columns, finalists, legend, text
 from ..spec.study_spec import StudySpec
 from .summary import PointSummary, best_key
 from .tracking import Tracker
@@ -120,11 +122,13 @@ def publish_table(tracker: Tracker, study: optuna.Study, parent_run: str, experi
     artifacts = f"#/experiments/{experiment_id}/runs/{parent_run}/artifacts?{TRAINING_VIEW_QUERY}"  # training view
     where = (f"[`report/report.html`]({artifacts}) on this run (Artifacts tab)"
              + (f"; on disk `{report_path}`" if report_path else "")) if report_path else None
-    markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where, effect=effect)
+    confirmed = finalists_of(study)  # a sampled design's confirmation round, after the table as the report has it
+    extra = "" if confirmed is None else "\n\n" + finalists.markdown(confirmed, metric=metric)
+    markdown = table_markdown(rows, found, metric=metric, direction=direction, report=where, effect=effect) + extra
     tracker.client.set_tag(parent_run, TAG_NOTE, markdown)
     replace_table(tracker.client, parent_run, pd.DataFrame(table_rows(rows, found, metric)), TABLE_ARTIFACT)
     save_study_note(study, table_markdown(rows, found, metric=metric, direction=direction, effect=effect,
-                                          report=f"`{report_path}`" if report_path else None))
+                                          report=f"`{report_path}`" if report_path else None) + extra)
     return markdown
 
 

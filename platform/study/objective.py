@@ -66,6 +66,7 @@ from ..records import (
     TAG_SEED,
     TAG_STUDY,
     TAG_TRIAL,
+    is_confirmation,
     is_done,
     pair_of,
 )
@@ -138,7 +139,8 @@ class Objective:
         if sampled:
             self._count_sampled(trial, point)
         trial.set_user_attr(ATTR_POINT, point.key)
-        if point_pruned(trial.study, point.key, trial.number):
+        confirming = is_confirmation(trial)  # a finalist on a fresh seed: never pruned by a search-phase rule
+        if not confirming and point_pruned(trial.study, point.key, trial.number):
             # A design point is pruned as a whole: its other seeds are not trained (issue: pruning respects seeds).
             trial.set_user_attr(ATTR_POINT_PRUNED, True)
             raise optuna.TrialPruned(f"{point.key}: another seed of this design point was pruned")
@@ -216,7 +218,7 @@ class Objective:
         monitor, direction = spec.objective.metric, spec.objective.direction
         callbacks: list[pl.Callback] = [MlflowEpochLogger(ctx.tracker, run_id)]
         pruning = None
-        if spec.pruner.type != "none" and not spec.objective.second:
+        if spec.pruner.type != "none" and not spec.objective.second and not is_confirmation(trial):
             pruning = OptunaPruning(trial, monitor, lambda: point_pruned(trial.study, point.key, trial.number))
         if pruning is not None:
             callbacks.append(pruning)

@@ -22,6 +22,8 @@ from tqdm import tqdm  # plain: bars are shown on a terminal only (tqdm.auto wou
 
 from ..data.staging import discard
 from ..records import ATTR_POINT, ATTR_RUN, ATTR_SEED, TrialRecord, is_done, is_failure
+from ..reports.confirmed import finalists_of
+from ..reports.views import finalists
 from ..search import sampled_target
 from ..spec.study_spec import StudySpec, load_spec
 from ..spec.values import READY_NAMES, check_levels
@@ -309,6 +311,8 @@ def _report(session: Session, code: int, *, console: Console, full: bool) -> Stu
         for line in [no_verdicts_reason(spec.resolved_dict()), *lost_seed_notes(found)]:
             if line:
                 console.print(line, highlight=False, soft_wrap=True)
+        if (confirmed := finalists_of(study, spec.resolved_dict())) is not None:
+            finalists.render(confirmed, console=console, metric=spec.objective.metric)
     state = progress(study, spec)
     console.print(f"trials done: {state.done}/{state.total}")
     html = publish_results(session, rows, found, console=console, full=full) if rows else None

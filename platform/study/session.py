@@ -25,6 +25,7 @@ from ..stores.connect import StoreError, check_tracking, open_storage
 from ..stores.faults import infrastructure_first
 from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
+from .confirm import enqueue_round
 from .interrupts import deliver_held_interrupt, hold_interrupts_around_ask
 from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
 from .notes import describe_experiment
@@ -48,11 +49,12 @@ class Session:
 
     def housekeeping(self) -> list[int]:
         """Fail trials of dead workers, close their MLflow runs, enqueue what is missing and, with adaptive seeds,
-        the next decision round's seeds; returns failed trials."""
+        the next decision round's seeds (a sampled design: its confirmation round's); returns failed trials."""
         failed = recover(self.study, self.tracker, self.experiment_id, self.parent_run)
         enqueue_missing(self.study, self.spec)
         run_round(self.study, self.spec, self.tracker, self.parent_run,
                   enqueue=lambda extra: enqueue_missing(self.study, self.spec, extra))
+        enqueue_round(self.study, self.spec)  # sampled designs: the confirmation round, once the search is over
         return failed
 
     def context(self, *, accelerator: str, devices: int, progress_bar: bool) -> TrialContext:

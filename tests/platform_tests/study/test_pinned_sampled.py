@@ -65,7 +65,7 @@ def spec_dict() -> dict:
         train={"epochs": EPOCHS, "limit_train_batches": 3, "limit_val_batches": 2, "warmup_epochs": 0},
         search={"design": "tpe", "parameters": {"lr": {"type": "log_float", "low": LR_RANGE[0],
                                                        "high": LR_RANGE[1]}},
-                "seeds": SEEDS, "n_trials": N_TRIALS},
+                "seeds": SEEDS, "n_trials": N_TRIALS, "confirm": False},  # the search phase only
         pruner={"type": "hyperband", "warmup_epochs": 1},
     )
 

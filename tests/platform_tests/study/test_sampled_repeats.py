@@ -33,7 +33,8 @@ def _completed_points(trials: list[optuna.trial.FrozenTrial]) -> Counter:
 
 
 def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
-    search = {"design": "tpe", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0], "n_trials": 3}
+    search = {"design": "tpe", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0], "n_trials": 3,
+              "confirm": False}  # the search phase is under test (the confirmation round: test_confirmation.py)
     spec = write_spec(tmp_path / "dup.yaml", tiny_spec("dup", model=CONV, search=search))
     result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -53,7 +54,8 @@ def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
 
 
 def test_a_space_smaller_than_n_trials_runs_each_point_once_and_ends_complete(tmp_path: Path) -> None:
-    search = {"design": "random", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1], "n_trials": 4}
+    search = {"design": "random", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1], "n_trials": 4,
+              "confirm": False}
     spec = write_spec(tmp_path / "small.yaml", tiny_spec("small", model=CONV, search=search))
     result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
