@@ -138,11 +138,13 @@ def select(
     prefer: str = DEFAULT_PREFER,
     choice: PointChoice | None = None,
     confirmed: Mapping[str, float] | None = None,
+    round_planned: bool = False,
 ) -> Champion:
     """The champion among ``trials`` by the module's rule (or trial ``trial_number`` when given). ``prefer``: the
     seeded ablation's rule; ``choice``: the cheapest rule's point (:func:`.preference.point_choice`; without it
     ``cheapest`` keeps the best by mean and says so). ``confirmed``: a sampled search's confirmed means per design
-    point (:func:`.preference.confirmed_point`), None without a confirmation round."""
+    point (:func:`.preference.confirmed_point`), None without a confirmation round or before it has a value;
+    ``round_planned``: the spec has a confirmation round (its notice then says the round has no value yet)."""
     check_prefer(prefer)
     pool = candidates(trials)
     if trial_number is not None:
@@ -150,7 +152,7 @@ def select(
     if not pool:
         states = sorted({t.state.name for t in trials}) or ["none"]
         raise NoChampionError(f"no COMPLETE trial to promote (trial states: {', '.join(states)})")
-    notice = None if confirmed or not is_sampled(design) else search_notice(design, len(pool))
+    notice = None if confirmed or not is_sampled(design) else search_notice(design, len(pool), round_planned)
     if two_objectives:
         return replace(_pareto_best(pool, direction), notice=notice)
     if confirmed:
@@ -207,7 +209,7 @@ def _ablation_best(pool: Sequence[FrozenTrial], direction: str, prefer: str = PR
 
 
 def _confirmed_best(pool: Sequence[FrozenTrial], confirmed: Mapping[str, float], direction: str) -> Champion:
-    """Extension point (issue 24, items 1-2): the finalist with the best confirmed mean, then its best seed."""
+    """A search with a confirmation round: the finalist with the best confirmed mean, then its best seed."""
     groups = _groups(pool)
     known = {k: v for k, v in confirmed.items() if k in groups}
     if not known:

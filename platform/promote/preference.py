@@ -87,16 +87,18 @@ def is_sampled(design: str) -> bool:
     return design in SAMPLED_DESIGNS
 
 
-def search_notice(design: str, complete: int) -> str:
+def search_notice(design: str, complete: int, round_planned: bool = False) -> str:
     """The one line promotion prints (and writes in the version's description) for a search without a
-    confirmation round."""
-    return (f"notice: a {design} search without a confirmation round — the champion is its best single trial of "
+    confirmation round, or one whose round has no confirmed value yet (``round_planned``)."""
+    without = ("whose confirmation round has no confirmed value yet (rerun the study to finish it)" if round_planned
+               else "without a confirmation round")
+    return (f"notice: a {design} search {without} — the champion is its best single trial of "
             f"{complete} complete, selected as a maximum of one-seed values: its value is biased upward (the "
             "winner's curse) and it is not confirmed on fresh seeds; --prefer applies to seeded grids only")
 
 
 def confirmed_point(confirmed_means: Mapping[str, float], direction: str) -> str:
-    """Extension point for a confirmation round (issue 24, items 1-2; not on main yet): the design point with the
+    """A confirmation round's winner: the design point with the
     best confirmed mean (``{design point: mean over its fresh seeds}``; ties: the first in key order).
     :func:`.champion.select` takes these means as ``confirmed`` and promotes that point's best seed."""
     if not confirmed_means:

@@ -30,6 +30,7 @@ from ..records import (
     STUDY_SPEC,
     VERSION_PREFER,
 )
+from ..reports.confirmed import finalists_of
 from ..reports.load import point_info, study_info
 from ..reports.views import decisions, legend
 from ..spec.arguments import path_arg, require
@@ -39,7 +40,7 @@ from ..stores.connect import StoreError, open_storage_read_only
 from ..stores.locations import Stores, resolve_stores
 from ..stores.redaction import redact
 from .champion import Champion, PromotionError, one_line, select
-from .preference import DEFAULT_PREFER, PREFER_CHEAPEST, PREFER_RULES, check_prefer, point_choice
+from .preference import DEFAULT_PREFER, PREFER_CHEAPEST, PREFER_RULES, RULE_CONFIRMED, check_prefer, point_choice
 from .registry import alias_holder, champion_run, check_replacement, open_registry, require_sqlite_file, version_for
 from .serving import curl_command, input_shape, serve_command
 from .verification import default_tolerance, verify_version
@@ -216,16 +217,22 @@ def promote(
 
 def choose(study: optuna.Study, spec: StudySpec, *, trial: int | None = None,
            prefer: str = DEFAULT_PREFER) -> Champion:
-    """The champion of a loaded study by :func:`.champion.select` (``prefer``: :mod:`.preference`).
-
-    Extension point (issue 24, items 1-2): a sampled search with a confirmation round passes its finalists'
-    confirmed means as ``select(..., confirmed=...)``; no round stores them yet, so ``confirmed`` is None."""
+    """The champion of a loaded study by :func:`.champion.select` (``prefer``: :mod:`.preference`); a sampled
+    search with a confirmation round passes its finalists' confirmed means (fresh seeds only), and the rule then
+    ends with the round's one-line summary (the winner, its fresh seeds, its verdict against the runner-up)."""
     seeds = spec.search.initial_seeds
     seeded_grid = spec.search.design == "grid" and len(seeds) >= 2 and spec.objective.second is None
     choice = point_choice(study, spec) if seeded_grid and trial is None and prefer == PREFER_CHEAPEST else None
-    return select(study.get_trials(deepcopy=False), design=spec.search.design, seeds=seeds,
-                  direction=spec.objective.direction, two_objectives=spec.objective.second is not None,
-                  trial_number=trial, prefer=prefer, choice=choice, confirmed=None)
+    table = finalists_of(study) if trial is None and spec.search.confirmation is not None else None
+    confirmed = {row.key: float(row.confirmed.mean) for row in table.rows
+                 if row.confirmed.n and row.confirmed.mean is not None} if table is not None else {}
+    champion = select(study.get_trials(deepcopy=False), design=spec.search.design, seeds=seeds,
+                      direction=spec.objective.direction, two_objectives=spec.objective.second is not None,
+                      trial_number=trial, prefer=prefer, choice=choice, confirmed=confirmed or None,
+                      round_planned=spec.search.confirmation is not None)
+    if confirmed and table is not None and champion.prefer == RULE_CONFIRMED:
+        champion = replace(champion, rule=f"{champion.rule}; {table.summary()}")
+    return champion
 
 
 def preview(study_name: str | Path, *, storage: str | None = None, tracking_uri: str | None = None,

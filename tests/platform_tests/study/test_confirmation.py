@@ -4,6 +4,7 @@ A rerun of the finished study trains nothing."""
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 
+from platform.promote.__main__ import main as promote_main
+from platform.promote.preference import RULE_CONFIRMED
 from platform.records import (
     ATTR_ORIGIN,
     ATTR_POINT,
@@ -20,6 +23,9 @@ from platform.records import (
     STUDY_FINALISTS,
     STUDY_PARENT_RUN,
     TAG_NOTE,
+    TAG_TRIAL,
+    VERSION_PREFER,
+    VERSION_RULE,
     is_confirmation,
 )
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
@@ -35,7 +41,7 @@ def _trials(tmp_path: Path, name: str) -> tuple[optuna.Study, list[optuna.trial.
     return study, [t for t in study.get_trials() if not t.user_attrs.get(ATTR_SPURIOUS)]
 
 
-def test_a_sampled_study_ends_with_its_finalists_confirmed_on_fresh_seeds(tmp_path: Path) -> None:
+def test_a_sampled_study_ends_with_its_finalists_confirmed_on_fresh_seeds(tmp_path: Path, capsys) -> None:
     sections = {"model": {"backbone": "conv"}, "search": SEARCH, "train": {"epochs": 2},
                 "pruner": {"type": "median", "warmup_epochs": 1}}
     spec = write_spec(tmp_path / "conf.yaml", tiny_spec("conf", **sections))
@@ -71,3 +77,18 @@ def test_a_sampled_study_ends_with_its_finalists_confirmed_on_fresh_seeds(tmp_pa
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nothing to run" in again.stdout, again.stdout
     assert len(_trials(tmp_path, "conf")[1]) == len(trials)
+
+    # promotion registers the confirmed winner (best mean over its fresh seeds), not the search's best trial
+    confirmed = {k: statistics.fmean(t.value for t in confirm if t.user_attrs[ATTR_POINT] == k)
+                 for k in {t.user_attrs[ATTR_POINT] for t in confirm}}
+    winner = max(sorted(confirmed), key=lambda k: confirmed[k])
+    assert promote_main(["conf", "--runs-dir", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "notice:" not in out, out
+    client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
+    version = client.get_model_version_by_alias("sasa-conf", "champion")
+    promoted = next(t for t in trials if str(t.number) == version.tags[TAG_TRIAL])
+    assert promoted.user_attrs[ATTR_POINT] == winner and version.tags[VERSION_PREFER] == RULE_CONFIRMED
+    rule = version.tags[VERSION_RULE]
+    assert rule.startswith("search with a confirmation round") and f"confirmed winner: {winner}" in rule, rule
+    assert "over 2 fresh seeds" in rule and rule in version.description, (rule, version.description)
