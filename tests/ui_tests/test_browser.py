@@ -9,6 +9,8 @@ go to ``test-artifacts/ui/`` (git-ignored) for the docs.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +31,6 @@ from platform.records import (
     TRAINING_VIEW_QUERY,
 )
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
-from tests.support.forked import run_forked
 from tests.support.servers import mlflow_server, static_server
 from tests.ui_tests.browser import browser_paths, chromium, console_errors, wait_for_text
 
@@ -47,10 +48,12 @@ def reported_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     browser_paths()  # fail at once, with how to install, before spending a minute on the study
     tmp = tmp_path_factory.mktemp("ui")
     spec = write_spec(tmp / f"{STUDY}.yaml", tiny_spec(STUDY, search={"seeds": [0]}))
-    result = run_study(spec, tmp, forked=True)  # the study and the report each in a fork: no fresh imports
+    result = run_study(spec, tmp)
     assert result.returncode == 0, result.stdout + result.stderr
-    report = run_forked("dashboards", [STUDY, "--runs-dir", str(tmp / "runs"), "--out", str(tmp / "report")],
-                        cwd=REPO, env=env())
+    report = subprocess.run(
+        [sys.executable, "-m", "dashboards", STUDY, "--runs-dir", str(tmp / "runs"), "--out", str(tmp / "report")],
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=600,
+    )
     assert report.returncode == 0, report.stdout + report.stderr
     assert (tmp / "report" / "report.html").is_file()
     return tmp

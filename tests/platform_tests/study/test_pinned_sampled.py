@@ -104,7 +104,7 @@ def killed_sampled_study(root: Path) -> Scenario:
                                                        ATTR_SEED: copy.user_attrs[ATTR_SEED]})
     duplicate = study.get_trials(states=(TrialState.WAITING,))[-1].number
 
-    rerun = run_study(spec, tmp_path, forked=True)  # the rerun: what it does, not how it starts
+    rerun = run_study(spec, tmp_path)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     return Scenario(tmp_path, storage, tracking, victim.number, duplicate, [t.number for t in waiting], rerun)
 

@@ -68,7 +68,7 @@ def test_kill9_mid_trial_then_rerun_completes_exactly_once(tmp_path: Path) -> No
     proc.wait(timeout=60)
     assert any(r.info.status == "RUNNING" for r in _runs(tmp_path, "killed"))  # what kill -9 leaves behind
 
-    result = run_study(spec, tmp_path, forked=True)
+    result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "closed trials left RUNNING by a dead process" in result.stdout
     assert _retry_note(optuna.load_study(study_name="killed", storage=storage), killed) in result.stdout
@@ -106,7 +106,7 @@ def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None
     statuses = {r.data.tags[TAG_ROLE]: r.info.status for r in runs}
     assert statuses == {"study": "KILLED", "trial": "FAILED"}
 
-    result = run_study(spec, tmp_path, forked=True)
+    result = run_study(spec, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     study = optuna.load_study(study_name="interrupted", storage=storage)
     _assert_complete_exactly_once(study)
