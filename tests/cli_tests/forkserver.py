@@ -55,6 +55,8 @@ def _child(request: dict[str, Any]) -> int:
         handle = os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(handle, fd)
         os.close(handle)
+    for name in request.get("unset", ()):  # the caller's environment lacks what the server started with
+        os.environ.pop(name, None)
     os.environ.update(request.get("env", {}))
     module = request["module"]
     sys.argv = [module, *request["argv"]]

@@ -79,17 +79,22 @@ class Runner:
         return server
 
     def run(self, module: str, argv: list[str], *, cwd: Path, timeout: float = TIMEOUT_S,
-            env: dict[str, str] | None = None) -> Result:
-        """``python -m MODULE ARGV`` in ``cwd``; ``env`` adds variables to the case's environment."""
-        out, err = cwd.parent / f"{cwd.name}.stdout", cwd.parent / f"{cwd.name}.stderr"
+            env: dict[str, str] | None = None, logs: Path | None = None, unset: tuple[str, ...] = ()) -> Result:
+        """``python -m MODULE ARGV`` in ``cwd``; ``env`` adds variables to the case's environment, ``unset``
+        removes some.
+
+        stdout and stderr go to ``LOGS.stdout`` and ``LOGS.stderr`` (default: ``cwd`` beside itself).
+        """
+        logs = logs if logs is not None else cwd
+        out, err = logs.parent / f"{logs.name}.stdout", logs.parent / f"{logs.name}.stderr"
         if MODE == "subprocess":
             code, timed_out, seconds = self._subprocess(module, argv, cwd, out, err, timeout + IMPORT_ALLOWANCE_S,
-                                                        env or {})
+                                                        env or {}, unset)
         else:
             if self._server is None or self._server.poll() is not None:
                 self._server = self._start()
             request = {"module": module, "argv": argv, "cwd": str(cwd), "stdout": str(out), "stderr": str(err),
-                       "timeout": timeout, "env": env or {}}
+                       "timeout": timeout, "env": env or {}, "unset": list(unset)}
             stdin: IO[str] = self._server.stdin  # type: ignore[assignment]
             stdin.write(json.dumps(request) + "\n")
             stdin.flush()
@@ -98,12 +103,13 @@ class Runner:
         return Result(code, timed_out, _read(out), _read(err), seconds)
 
     def _subprocess(self, module: str, argv: list[str], cwd: Path, out: Path, err: Path,
-                    timeout: float, env: dict[str, str]) -> tuple[int | None, bool, float]:
+                    timeout: float, env: dict[str, str], unset: tuple[str, ...] = ()) -> tuple[int | None, bool, float]:
         import time
 
         started = time.monotonic()
+        environment = {k: v for k, v in {**self.env, **env}.items() if k not in unset}
         with out.open("w") as stdout, err.open("w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=cwd, env={**self.env, **env},
+            proc = subprocess.Popen([sys.executable, "-m", module, *argv], cwd=cwd, env=environment,
                                     stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
             try:
                 code: int | None = proc.wait(timeout=timeout)

@@ -15,6 +15,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial
 
+from tests.support.forked import run_forked
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -86,9 +88,18 @@ def env() -> dict[str, str]:
 
 
 def run_study(
-    spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600, env_vars: dict[str, str] | None = None
+    spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600, env_vars: dict[str, str] | None = None,
+    forked: bool = False,
 ) -> subprocess.CompletedProcess:
-    """The study CLI as a subprocess (``env_vars`` added to its environment)."""
+    """The study CLI as a subprocess (``env_vars`` added to its environment).
+
+    ``forked``: run it in a fork of the session's warm fork server instead (:mod:`tests.support.forked`: the
+    same command, exit code and output, without 10–25 s of imports), for a test that checks what the study did,
+    not how a fresh process starts or dies. ``env_vars`` then must not be read at import (PYTHONPATH, TRITON_*).
+    """
+    if forked:
+        return run_forked("platform.study", study_cmd(spec_path, tmp_path, *extra)[3:], cwd=REPO, env=env(),
+                          timeout=timeout, extra_env=env_vars)
     return subprocess.run(
         study_cmd(spec_path, tmp_path, *extra), cwd=REPO, env={**env(), **(env_vars or {})}, capture_output=True,
         text=True, timeout=timeout,

@@ -183,7 +183,7 @@ def test_parallel_workers_never_claim_the_same_trial(
 def test_bad_worker_count_is_a_usage_error(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "bad.yaml", tiny_spec("bad_workers"))
     for count in ("0", "-1"):
-        result = run_study(spec, tmp_path, "--workers", count, timeout=300)
+        result = run_study(spec, tmp_path, "--workers", count, timeout=300, forked=True)  # a usage line: no imports
         assert result.returncode == 2, (count, result.stdout[-2000:], result.stderr[-2000:])
         assert "--workers" in result.stderr and count in result.stderr, result.stderr
 

@@ -23,7 +23,7 @@ from scipy import stats
 from dashboards.verdicts import seeds_label
 from platform.records import ATTR_POINT, ATTR_SEED, METRIC_ENQUEUED, ROLE_STUDY, STUDY_ROUNDS, STUDY_SPEC, TAG_ROLE
 from platform.study.summary import get_summary_info, get_verdicts, render_summary
-from tests.platform_tests.studyrun import REPO, env, run_study, stores, study_cmd, tiny_spec, write_spec
+from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 
 REF, SAME, NEAR = "window_size=3,lr=0.05", "window_size=5,lr=0.05", "window_size=3,lr=0.01"
 
@@ -38,7 +38,7 @@ def adaptive_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subp
     }
     spec = tiny_spec("adaptive", model={"backbone": "conv"}, search=search,
                      objective={"metric": "val/loss", "direction": "minimize"})
-    result = run_study(write_spec(tmp_path / "adaptive.yaml", spec), tmp_path)
+    result = run_study(write_spec(tmp_path / "adaptive.yaml", spec), tmp_path, forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp_path, result
 
@@ -102,8 +102,8 @@ def test_report_and_summary_show_verdicts_and_seeds_needed(adaptive_study) -> No
 
 def test_dry_run_of_a_stored_study_shows_the_seeds_needed(adaptive_study) -> None:
     tmp_path, _ = adaptive_study
-    result = subprocess.run(study_cmd(tmp_path / "adaptive.yaml", tmp_path, "--dry-run"), cwd=REPO,
-                            env={**env(), "COLUMNS": "250"}, capture_output=True, text=True, timeout=300)
+    result = run_study(tmp_path / "adaptive.yaml", tmp_path, "--dry-run", timeout=300, env_vars={"COLUMNS": "250"},
+                       forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stored study: comparisons so far" in result.stdout and "seeds needed" in result.stdout
     near = next(line for line in result.stdout.splitlines() if NEAR in line and "undecided" in line)

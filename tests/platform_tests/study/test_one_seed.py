@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from platform.records import ATTR_SEED
-from tests.platform_tests.studyrun import REPO, env, run_study, stores, study_cmd, tiny_spec, write_spec
+from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 from tests.scale_tests.accounting import load_trials
 
 NAME = "one_seed"
@@ -26,7 +26,7 @@ def one_seed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     search = {"design": "grid", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1], "effect": 0.02,
               "reference": {"window_size": 3}}
     spec = write_spec(tmp / f"{NAME}.yaml", tiny_spec(NAME, search=search))
-    return tmp, run_study(spec, tmp, "--set", "search.seeds=[0]")
+    return tmp, run_study(spec, tmp, "--set", "search.seeds=[0]", forked=True)
 
 
 def test_the_study_runs_and_says_why_it_has_no_verdicts(one_seed: tuple[Path, subprocess.CompletedProcess]) -> None:
@@ -43,7 +43,6 @@ def test_the_study_runs_and_says_why_it_has_no_verdicts(one_seed: tuple[Path, su
 
 def test_the_dry_run_says_why_too(one_seed: tuple[Path, subprocess.CompletedProcess]) -> None:
     tmp, _ = one_seed
-    dry = subprocess.run([*study_cmd(tmp / f"{NAME}.yaml", tmp, "--set", "search.seeds=[0]"), "--dry-run"],
-                         cwd=REPO, env=env(), capture_output=True, text=True, timeout=300)
+    dry = run_study(tmp / f"{NAME}.yaml", tmp, "--set", "search.seeds=[0]", "--dry-run", timeout=300, forked=True)
     assert dry.returncode == 0, dry.stderr
     assert WHY in " ".join(dry.stdout.split()), dry.stdout

@@ -36,7 +36,7 @@ def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
     search = {"design": "tpe", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0], "n_trials": 3,
               "confirm": False}  # the search phase is under test (the confirmation round: test_confirmation.py)
     spec = write_spec(tmp_path / "dup.yaml", tiny_spec("dup", model=CONV, search=search))
-    result = run_study(spec, tmp_path)
+    result = run_study(spec, tmp_path, forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trials done: 3/3" in result.stdout, result.stdout
     trials = _trials(tmp_path, "dup")
@@ -47,7 +47,7 @@ def test_a_repeated_sample_does_not_use_up_a_trial(tmp_path: Path) -> None:
     assert all(t.state == TrialState.PRUNED and t.user_attrs.get(ATTR_SPURIOUS) for t in repeats)
     assert all(ATTR_RUN not in t.user_attrs and ATTR_ORIGIN not in t.user_attrs for t in repeats)
 
-    again = run_study(spec, tmp_path)
+    again = run_study(spec, tmp_path, forked=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "is complete (3/3 trials); nothing to run" in again.stdout
     assert len(_trials(tmp_path, "dup")) == len(trials)  # the rerun trained nothing and asked nothing
@@ -57,7 +57,7 @@ def test_a_space_smaller_than_n_trials_runs_each_point_once_and_ends_complete(tm
     search = {"design": "random", "parameters": {"window_size": [3, 5]}, "seeds": [0, 1], "n_trials": 4,
               "confirm": False}
     spec = write_spec(tmp_path / "small.yaml", tiny_spec("small", model=CONV, search=search))
-    result = run_study(spec, tmp_path)
+    result = run_study(spec, tmp_path, forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     said = " ".join(result.stdout.split())  # rich wraps long lines
     assert "the search space holds only 2 distinct design points (n_trials=4)" in said, result.stdout
@@ -78,6 +78,6 @@ def test_a_space_smaller_than_n_trials_runs_each_point_once_and_ends_complete(tm
         assert params["runtime.cudnn_benchmark"] == "False" and "runtime.float32_matmul_precision" in params
         assert params["runtime.threads"].isdigit() and params["runtime.sasa_backend"] == "torch"  # the numerics record
 
-    again = run_study(spec, tmp_path)
+    again = run_study(spec, tmp_path, forked=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "is complete (4/4 trials); nothing to run" in again.stdout

@@ -94,13 +94,13 @@ def test_dry_run_states_what_the_seeds_budget_can_decide(tmp_path: Path, capsys:
 def test_changed_spec_conflicts_and_fresh_archives(tmp_path: Path) -> None:
     one_point = {"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0]}
     spec = write_spec(tmp_path / "s.yaml", tiny_spec("s", search=one_point))
-    assert run_study(spec, tmp_path).returncode == 0
+    assert run_study(spec, tmp_path, forked=True).returncode == 0
     # Same name, different training budget: refusing is the only safe default.
     changed = write_spec(tmp_path / "s.yaml", tiny_spec("s", search=one_point, train={"limit_train_batches": 2}))
-    conflict = run_study(changed, tmp_path)
+    conflict = run_study(changed, tmp_path, forked=True)
     assert conflict.returncode == 2
     assert "train.limit_train_batches" in conflict.stderr and "--fresh" in conflict.stderr
-    fresh = run_study(changed, tmp_path, "--fresh")
+    fresh = run_study(changed, tmp_path, "--fresh", forked=True)
     assert fresh.returncode == 0, fresh.stderr
     storage, _ = stores(tmp_path)
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))

@@ -47,7 +47,7 @@ from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_sp
 def finished_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     tmp_path = tmp_path_factory.mktemp("e2e")
     spec = write_spec(tmp_path / "tiny.yaml", tiny_spec("tiny"))
-    result = run_study(spec, tmp_path)
+    result = run_study(spec, tmp_path, forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     return tmp_path, result
 
@@ -125,7 +125,7 @@ def test_terminal_summary_and_rerun_is_a_no_op(finished_study) -> None:
     tmp_path, result = finished_study
     assert "window_size=3" in result.stdout and "window_size=5" in result.stdout
     assert "mlflow ui --backend-store-uri" in result.stdout
-    again = run_study(tmp_path / "tiny.yaml", tmp_path)
+    again = run_study(tmp_path / "tiny.yaml", tmp_path, forked=True)
     assert again.returncode == 0, again.stderr
     assert "nothing to run" in again.stdout
     storage, _ = stores(tmp_path)
@@ -142,7 +142,7 @@ def test_pruning_stops_a_bad_trial_early(tmp_path: Path) -> None:
         search={"design": "grid", "parameters": {"train.lr": [0.05, 1.0e-7]}, "seeds": [0, 1]},
         pruner={"type": "median", "warmup_epochs": 0, "startup_trials": 2},
     ))
-    result = run_study(spec, tmp_path)
+    result = run_study(spec, tmp_path, forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     storage, tracking = stores(tmp_path)
     good0, good1, bad, skipped = optuna.load_study(study_name="prune", storage=storage).get_trials()

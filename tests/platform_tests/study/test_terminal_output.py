@@ -27,7 +27,7 @@ from platform.records import (
     TAG_RESULTS_DIGEST,
     TAG_ROLE,
 )
-from tests.platform_tests.studyrun import REPO, stores, study_cmd, tiny_spec, write_spec
+from tests.platform_tests.studyrun import REPO, run_study, stores, study_cmd, tiny_spec, write_spec
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +137,12 @@ def test_the_end_of_study_step_publishes_once_per_change(logged: tuple[Path, str
                                    filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_STUDY}'")
     run_id, version = parent.info.run_id, _note_version(study)
     assert parent.data.tags[TAG_RESULTS_DIGEST] and version == 1
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}
     spec = tmp / "logged.yaml"
-    again = subprocess.run(study_cmd(spec, tmp), cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    again = run_study(spec, tmp, env_vars={"COLUMNS": "80"}, forked=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "results unchanged since it was published" in " ".join(again.stdout.split()), again.stdout
     client.delete_tag(run_id, TAG_RESULTS_DIGEST)  # as if the results had changed: the step runs again
-    forced = subprocess.run(study_cmd(spec, tmp), cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    forced = run_study(spec, tmp, env_vars={"COLUMNS": "80"}, forked=True)
     assert forced.returncode == 0 and "results unchanged" not in " ".join(forced.stdout.split()), forced.stdout
     assert _table_points(client, run_id, tmp / "dl-again") == ["window_size=3", "window_size=5"]
     assert _note_version(optuna.load_study(study_name="logged", storage=storage)) == version
