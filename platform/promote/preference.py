@@ -99,9 +99,11 @@ def search_notice(design: str, complete: int, round_planned: bool = False) -> st
 
 def confirmed_point(confirmed_means: Mapping[str, float], direction: str) -> str:
     """A confirmation round's winner: the design point with the
-    best confirmed mean (``{design point: mean over its fresh seeds}``; ties: the first in key order).
+    best confirmed mean (``{design point: mean over its fresh seeds}``; ties: the first given, as the finalists
+    table orders them).
     :func:`.champion.select` takes these means as ``confirmed`` and promotes that point's best seed."""
     if not confirmed_means:
         raise ValueError("confirmed_means is empty: no finalist has a confirmed mean")
     sign = -1.0 if direction == "maximize" else 1.0
-    return min(sorted(confirmed_means), key=lambda k: sign * float(confirmed_means[k]))
+    order = list(confirmed_means)
+    return min(order, key=lambda k: (sign * float(confirmed_means[k]), order.index(k)))

@@ -224,8 +224,9 @@ def choose(study: optuna.Study, spec: StudySpec, *, trial: int | None = None,
     seeded_grid = spec.search.design == "grid" and len(seeds) >= 2 and spec.objective.second is None
     choice = point_choice(study, spec) if seeded_grid and trial is None and prefer == PREFER_CHEAPEST else None
     table = finalists_of(study) if trial is None and spec.search.confirmation is not None else None
-    confirmed = {row.key: float(row.confirmed.mean) for row in table.rows
-                 if row.confirmed.n and row.confirmed.mean is not None} if table is not None else {}
+    rows = sorted(table.rows, key=lambda row: row.key != table.best) if table is not None else []  # its winner first
+    confirmed = {row.key: float(row.confirmed.mean) for row in rows
+                 if row.confirmed.n and row.confirmed.mean is not None}
     champion = select(study.get_trials(deepcopy=False), design=spec.search.design, seeds=seeds,
                       direction=spec.objective.direction, two_objectives=spec.objective.second is not None,
                       trial_number=trial, prefer=prefer, choice=choice, confirmed=confirmed or None,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.limits import HANG_S
+
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("platform", "dashboards", "sasa", "pyproject.toml", "README.md")
 
@@ -28,7 +30,7 @@ def lab_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
          "--target", str(site), str(src)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=HANG_S,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return site

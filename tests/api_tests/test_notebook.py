@@ -11,6 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.api_tests.conftest import REPO, lab_env
+from tests.support.limits import HANG_S
 
 NOTEBOOK = REPO / "docs" / "notebook.ipynb"
 
@@ -24,7 +25,8 @@ def test_notebook_runs_a_tiny_study_and_shows_table_and_plot(lab_site: Path, tmp
     work = tmp_path / "work"
     work.mkdir()
     notebook = nbformat.read(shutil.copy(NOTEBOOK, work / "notebook.ipynb"), as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(notebook, timeout=HANG_S, kernel_name="python3",
+                   resources={"metadata": {"path": str(work)}}).execute()
 
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]

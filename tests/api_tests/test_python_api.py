@@ -13,6 +13,7 @@ import yaml
 from platform.api import RESULT_COLUMNS
 from platform.records import ATTR_POINT
 from tests.api_tests.conftest import lab_env, tiny_study
+from tests.support.limits import HANG_S
 
 SCRIPT = r"""
 import json, sys
@@ -35,7 +36,7 @@ print("RESULT " + json.dumps({
 
 def _run(site: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *argv], cwd=cwd, env=lab_env(site), capture_output=True, text=True,
-                          timeout=900)
+                          timeout=HANG_S)
 
 
 def test_tiny_study_through_the_api_after_the_stdlib_platform(lab_site: Path, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parents[2]
 MODE = os.environ.get("SASA_BAD_INPUTS_MODE", "fork")
 # A bad input must be answered within seconds of import; a case still running after this is a hang.
-TIMEOUT_S = float(os.environ.get("SASA_BAD_INPUTS_TIMEOUT", "60"))
+TIMEOUT_S = float(os.environ.get("SASA_BAD_INPUTS_TIMEOUT", "300"))  # a hang detector, generous for a loaded machine
 IMPORT_ALLOWANCE_S = 90.0  # subprocess mode only: a cold import on a loaded 2-core machine
 MAX_LINES = 50  # stdout + stderr of one bad input
 TRACEBACK = "Traceback (most recent call last)"

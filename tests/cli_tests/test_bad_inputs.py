@@ -27,6 +27,7 @@ from tests.cli_tests.cases3 import CASES3
 from tests.cli_tests.files import SPEC, spec_text
 from tests.cli_tests.harness import TRACEBACK, Runner, base_env, changes, judge, record, snapshot, store_dump
 from tests.platform_tests.spec.test_spec import BAD_SPECS
+from tests.support.limits import HANG_S
 
 REPORT = os.environ.get("SASA_BAD_INPUTS_REPORT")
 STORES = ("optuna.db", "mlflow.db")
@@ -50,7 +51,7 @@ def finished_runs(runner: Runner, tmp_path_factory: pytest.TempPathFactory) -> P
     where = tmp_path_factory.mktemp("finished") / "case"
     where.mkdir()
     (where / SPEC).write_text(spec_text())
-    result = runner.run("platform.study", [SPEC, "--runs-dir", "runs"], cwd=where, timeout=600)
+    result = runner.run("platform.study", [SPEC, "--runs-dir", "runs"], cwd=where, timeout=HANG_S)
     assert result.returncode == 0, result.output[-3000:]
     return where / "runs"
 
@@ -134,7 +135,7 @@ def test_a_failed_trial_prints_one_line(runner: Runner, tmp_path: Path) -> None:
     where = tmp_path / "case"
     where.mkdir()
     (where / SPEC).write_text(spec_text(train={"lr": 1.0e6, "momentum": 0.0}))
-    result = runner.run("platform.study", [SPEC, "--runs-dir", "runs"], cwd=where, timeout=600)
+    result = runner.run("platform.study", [SPEC, "--runs-dir", "runs"], cwd=where, timeout=HANG_S)
     assert result.returncode is not None, "the study did not finish"
     assert TRACEBACK not in result.output, result.output[-3000:]
     lines = [line for line in result.output.splitlines() if "#0" in line and "seed=0" in line]

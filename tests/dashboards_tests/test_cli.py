@@ -13,6 +13,7 @@ import yaml
 from dashboards.__main__ import main
 from tests.dashboards_tests.stored import Stores, add_study, make_stores, resolved_spec
 from tests.platform_tests.studyrun import REPO, env, tiny_spec
+from tests.support.limits import HANG_S
 
 GRID = {"design": "grid", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0, 1, 2], "reference": {"window_size": 7}}
 VALUES = {(3,): {0: 0.70, 1: 0.72, 2: 0.71}, (5,): {0: 0.80, 1: 0.83, 2: 0.81}, (7,): {0: 0.90, 1: 0.92, 2: 0.93}}
@@ -39,7 +40,7 @@ def _one_error_line(capsys: pytest.CaptureFixture) -> str:
 def test_unknown_study_exits_2_with_one_line(stores: Stores) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "dashboards", "nosuch", "--storage", stores.storage, "--tracking-uri",
-         stores.tracking], cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+         stores.tracking], cwd=REPO, env=env(), capture_output=True, text=True, timeout=HANG_S)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [f"error: no study named 'nosuch' in {stores.storage}; studies there: window, posenc"]
@@ -160,7 +161,7 @@ def _on_a_terminal(command: list[str], columns: int) -> str:
             break
         chunks.append(chunk)
     os.close(leader)
-    assert proc.wait(timeout=300) == 0, b"".join(chunks).decode(errors="replace")
+    assert proc.wait(timeout=HANG_S) == 0, b"".join(chunks).decode(errors="replace")
     text = b"".join(chunks).decode().replace("\r\n", "\n")
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
 
@@ -181,5 +182,5 @@ def test_on_an_80_column_terminal_no_line_is_longer(tmp_path: Path) -> None:
     assert not any(line.startswith("|") for line in lines)  # no Markdown rows
     assert "k=11" in text and "verdict" in text and "reference" in text
     assert "Legend (Δ = level − reference in val/acc, paired by seed)" in " ".join(text.split())
-    piped = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env(), timeout=300)
+    piped = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env(), timeout=HANG_S)
     assert piped.returncode == 0 and "| design point | val/acc (mean ± std) | verdict |" in piped.stdout

@@ -36,6 +36,7 @@ from platform.records import (
 )
 from tests.dashboards_tests.real_study import LEVELS, NAME, REFERENCE, SEEDS, RealStudy, real_study
 from tests.platform_tests.studyrun import REPO, env
+from tests.support.limits import HANG_S
 
 REFERENCE_KEY = f"lr={REFERENCE:g}"
 
@@ -47,7 +48,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> RealStudy:
 
 def _dashboards(*args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "dashboards", *args], cwd=REPO, env=env(), capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=HANG_S)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 

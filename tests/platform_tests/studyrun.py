@@ -16,6 +16,7 @@ import yaml
 from optuna.trial import FrozenTrial
 
 from tests.support.forked import run_forked
+from tests.support.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -88,7 +89,7 @@ def env() -> dict[str, str]:
 
 
 def run_study(
-    spec_path: Path, tmp_path: Path, *extra: str, timeout: float = 600, env_vars: dict[str, str] | None = None,
+    spec_path: Path, tmp_path: Path, *extra: str, timeout: float = HANG_S, env_vars: dict[str, str] | None = None,
     forked: bool = False,
 ) -> subprocess.CompletedProcess:
     """The study CLI as a subprocess (``env_vars`` added to its environment).

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import platform
+from tests.support.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[2]
 _STDLIB_PROBE = (
@@ -48,7 +49,7 @@ def test_libraries_that_call_platform_work_through_the_package() -> None:
         "import platform, uuid, torch, mlflow, lightning; "
         "assert hasattr(platform, '__path__'); print(uuid.uuid4().version, platform.system())"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["4", platform.system()]
 
@@ -57,6 +58,6 @@ def test_plain_pytest_and_python_m_pytest_both_collect() -> None:
     target = "tests/platform_tests/test_stdlib_shadow.py::test_package_is_superset_of_stdlib_module"
     pytest_bin = Path(sys.executable).parent / "pytest"
     for command in ([str(pytest_bin), "-q", target], [sys.executable, "-m", "pytest", "-q", target]):
-        out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=HANG_S)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "1 passed" in out.stdout

@@ -20,6 +20,7 @@ from sasa import SASA2d
 from sasa.kernels import ops, resolve_backend, window_attention
 from tests.sasa.reference import sasa_reference
 from tests.sasa.saved import saved_sizes
+from tests.support.limits import HANG_S
 
 CPU, CUDA, MPS = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
 
@@ -181,7 +182,7 @@ def test_sasa_runs_without_triton() -> None:
             print(error)
         """
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=HANG_S, check=False)
     assert done.returncode == 0, done.stderr
     assert "needs the triton package, which is not installed" in done.stdout
 

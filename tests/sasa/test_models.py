@@ -13,6 +13,7 @@ from torch import nn
 
 from sasa import AttentionStem, SASA2d, create_model, list_models
 from sasa.models import ResNet
+from tests.support.limits import HANG_S
 
 DEPTHS = ["resnet26", "resnet38", "resnet50"]
 PRESETS = ["conv", "attention", "full"]
@@ -277,7 +278,7 @@ def test_whole_model_pickles_and_loads_outside_the_repo(tmp_path) -> None:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_S, check=False
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "full"

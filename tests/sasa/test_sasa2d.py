@@ -20,6 +20,7 @@ from sasa.kernels import _torch_window, ops, window_attention
 from sasa.layers import SASA2d
 from tests.sasa.reference import sasa_reference
 from tests.sasa.saved import saved_sizes
+from tests.support.limits import HANG_S
 
 
 @pytest.fixture(autouse=True)
@@ -227,7 +228,7 @@ def test_first_forward_backward_in_a_fresh_process_does_not_import_dynamo() -> N
     torch._disable_dynamo): sympy, mpmath and ~800 modules, about 80 MiB of resident memory, which doubled the
     layer's first-pass peak RSS (C=128, 32×32, B=8, k=7: 149 MiB instead of 69 MiB, 1/6 of unfold's instead of
     1/12). The window op really runs: it saves its (N, k², H, W) attention weights."""
-    done = subprocess.run([sys.executable, "-c", _FIRST_PASS], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([sys.executable, "-c", _FIRST_PASS], capture_output=True, text=True, timeout=HANG_S,
                           cwd=Path(__file__).resolve().parents[2], check=True)
     largest, dynamo = done.stdout.split()
     assert int(largest) == 2 * 2 * 3 * 3 * 20 * 20  # batch·heads · k² · H·W: the window op's attention weights

@@ -30,6 +30,7 @@ from sasa.kernels import _triton_window
 from sasa.kernels._torch_window import torch_window_backward, torch_window_forward
 from sasa.kernels._triton_window import block_sizes, triton_window_backward, triton_window_forward
 from tests.sasa.reference import window_reference
+from tests.support.limits import HANG_S
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -200,7 +201,7 @@ def test_other_import_mode() -> None:
     other = "0" if imported_interpreted else "1"
     env = {**os.environ, "TRITON_INTERPRET": other}
     done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", _SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=HANG_S
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 

@@ -45,6 +45,7 @@ from tests.scale_tests.accounting import (
     real,
     split_runs,
 )
+from tests.support.limits import HANG_S
 
 NAME = "two_workers"
 SEARCH = {"design": "grid", "parameters": {"train.lr": [0.05, 1.0e6]}, "seeds": [0, 1]}
@@ -169,7 +170,7 @@ def test_parallel_workers_never_claim_the_same_trial(
         for proc in procs:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         go.touch()  # all four start claiming at the same moment
-        outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+        outputs = [proc.communicate(timeout=HANG_S)[0] for proc in procs]
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -183,7 +184,7 @@ def test_parallel_workers_never_claim_the_same_trial(
 def test_bad_worker_count_is_a_usage_error(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "bad.yaml", tiny_spec("bad_workers"))
     for count in ("0", "-1"):
-        result = run_study(spec, tmp_path, "--workers", count, timeout=300, forked=True)  # a usage line: no imports
+        result = run_study(spec, tmp_path, "--workers", count, timeout=HANG_S, forked=True)  # a usage line: no imports
         assert result.returncode == 2, (count, result.stdout[-2000:], result.stderr[-2000:])
         assert "--workers" in result.stderr and count in result.stderr, result.stderr
 

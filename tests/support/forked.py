@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from tests.cli_tests.harness import Runner
+from tests.support.limits import HANG_S
 
 # A study trains in the child: more room than a bad input gets (the server's limit on a child's address space).
 STUDY_MEMORY_GB = "16"
@@ -36,7 +37,7 @@ def _runner(env: dict[str, str]) -> Runner:
     return _server
 
 
-def run_forked(module: str, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 600,
+def run_forked(module: str, argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = HANG_S,
                extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m MODULE ARGV`` in ``cwd`` with environment ``env`` plus ``extra_env``, returned as
     :func:`subprocess.run` with ``capture_output=True, text=True`` would return it. The child's ``os.environ``

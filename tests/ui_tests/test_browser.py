@@ -31,6 +31,7 @@ from platform.records import (
     TRAINING_VIEW_QUERY,
 )
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 from tests.support.servers import mlflow_server, static_server
 from tests.ui_tests.browser import browser_paths, chromium, console_errors, wait_for_text
 
@@ -52,7 +53,7 @@ def reported_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stdout + result.stderr
     report = subprocess.run(
         [sys.executable, "-m", "dashboards", STUDY, "--runs-dir", str(tmp / "runs"), "--out", str(tmp / "report")],
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=HANG_S,
     )
     assert report.returncode == 0, report.stdout + report.stderr
     assert (tmp / "report" / "report.html").is_file()

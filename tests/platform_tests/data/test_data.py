@@ -18,6 +18,7 @@ from platform.data import DataError, build_datamodule, cache_file, pad_crop_flip
 from platform.data.sources import load_source, planned_examples, select_splits
 from platform.spec import AugmentSpec as Augment
 from platform.spec import DataSpec as Spec
+from tests.support.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -198,7 +199,7 @@ def test_hf_offline_unknown_dataset_is_a_clear_data_error(tmp_path: Path) -> Non
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+                          timeout=HANG_S)  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert "'sasa-lab/no-such-dataset'" in done.stdout
     assert "Hub could not be reached" in done.stdout and "source: local" in done.stdout

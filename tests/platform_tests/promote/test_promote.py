@@ -57,6 +57,7 @@ from platform.records import (
     version_metric_tag,
 )
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 STUDY = "ptiny"
 
@@ -180,7 +181,7 @@ def test_promotion_round_trip_registers_verifies_and_loads_anywhere(study_dir: P
     result = subprocess.run(
         [sys.executable, "-m", "platform.promote", str(study_dir / f"{STUDY}.yaml"), "--runs-dir",
          str(study_dir / "runs")],
-        cwd=REPO, env=env(), capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=HANG_S,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     name = default_model_name(STUDY)
@@ -213,7 +214,7 @@ def test_promotion_round_trip_registers_verifies_and_loads_anywhere(study_dir: P
         "print(tuple(logits.shape), bool(torch.isfinite(logits).all()))\n"
     )
     assert not (tmp_path / "sasa").exists() and not (tmp_path / "platform").exists()
-    loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_S)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip().endswith("(3, 10) True")
 
@@ -365,7 +366,7 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
     with model_server(f"models:/{name}@champion", tracking, tmp_path / "serve.log") as base:
         request = urllib.request.Request(f"{base}/invocations", data=json.dumps({"inputs": images.tolist()}).encode(),
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=HANG_S) as response:
             answer = json.loads(response.read())
         # The request docs/registry.md shows for sasa-window_size@champion is the one promotion printed (both
         # come from the registered signature, (-1, 1, 16, 16)); posted as printed, only the port differs.
@@ -373,7 +374,7 @@ def test_champion_takes_raw_images_and_answers_over_http(study_dir: Path, capsys
         assert printed == _documented_curl(), (printed, _documented_curl())
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         posted = subprocess.run(["bash", "-c", printed.replace("127.0.0.1:5001", base.removeprefix("http://"))],
-                                capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": path})
+                                capture_output=True, text=True, timeout=HANG_S, env={**os.environ, "PATH": path})
     assert posted.returncode == 0, posted.stderr
     documented = json.loads(posted.stdout)
     assert "error_code" not in documented, documented

@@ -12,6 +12,7 @@ from platform.spec import SpecError, load_spec, parse_spec
 from platform.spec.compose import compose_files, deep_merge
 from tests.platform_tests.studyrun import env
 from tests.support.forked import run_forked
+from tests.support.limits import HANG_S
 
 REPO = Path(__file__).resolve().parents[3]
 STUDIES = sorted((REPO / "studies").glob("*.yaml"))
@@ -97,12 +98,12 @@ def test_studies_carry_no_pasted_set_blocks() -> None:
 def test_cli_merges_recipes_and_prints_the_spec(tmp_path: Path) -> None:
     argv = ["studies/window_size.yaml", "--set", "train.epochs=7", "recipes/cifar10-gpu.yaml",
             "--print-spec"]  # recipes may follow options
-    done = run_forked("platform.study", argv, cwd=REPO, env=env(), timeout=300)  # the command, in a fork
+    done = run_forked("platform.study", argv, cwd=REPO, env=env(), timeout=HANG_S)  # the command, in a fork
     assert done.returncode == 0, done.stderr
     printed = parse_spec(yaml.safe_load(done.stdout))
     expected = load_spec([REPO / "studies" / "window_size.yaml", REPO / "recipes" / "cifar10-gpu.yaml"],
                          ["train.epochs=7"])
     assert printed == expected and printed.name == "window_size-cifar10" and printed.train.epochs == 7
     bad = run_forked("platform.study", [*argv[:1], str(tmp_path / "none.yaml"), "--print-spec"], cwd=REPO,
-                     env=env(), timeout=300)
+                     env=env(), timeout=HANG_S)
     assert bad.returncode == 2 and "none.yaml" in bad.stderr and "file not found" in bad.stderr

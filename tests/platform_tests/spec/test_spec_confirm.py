@@ -12,6 +12,7 @@ import pytest
 from platform.spec import SpecError, parse_spec
 from platform.study.confirm import budget_lines, dry_run_rows, fresh_seeds
 from tests.platform_tests.studyrun import REPO, env, study_cmd, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 TPE = {"design": "tpe", "parameters": {"window_size": [3, 5, 7], "heads": [1, 2]}, "n_trials": 4, "seeds": [0, 1]}
 
@@ -58,13 +59,13 @@ def test_the_budget_and_rows_with_a_reference() -> None:
 def test_the_cli_refuses_a_bad_confirm_with_exit_2_and_the_dry_run_shows_the_round(tmp_path: Path) -> None:
     bad = write_spec(tmp_path / "bad.yaml", tiny_spec("bad", search={**TPE, "confirm": {"finalists": 0}}))
     result = subprocess.run([*study_cmd(bad, tmp_path), "--dry-run"], cwd=REPO, env=env(), capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=HANG_S)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "search.confirm.finalists" in result.stderr + result.stdout
     assert not (tmp_path / "runs").exists()
     good = write_spec(tmp_path / "good.yaml", tiny_spec("good", search={**TPE, "effect": 0.05}))
     dry = subprocess.run([*study_cmd(good, tmp_path), "--dry-run"], cwd=REPO, env=env(), capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=HANG_S)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     said = " ".join(dry.stdout.split())
     assert "confirmation round: its first 9 trials, after the search" in said, dry.stdout

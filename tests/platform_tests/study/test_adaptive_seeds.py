@@ -24,6 +24,7 @@ from dashboards.verdicts import seeds_label
 from platform.records import ATTR_POINT, ATTR_SEED, METRIC_ENQUEUED, ROLE_STUDY, STUDY_ROUNDS, STUDY_SPEC, TAG_ROLE
 from platform.study.summary import get_summary_info, get_verdicts, render_summary
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 REF, SAME, NEAR = "window_size=3,lr=0.05", "window_size=5,lr=0.05", "window_size=3,lr=0.01"
 
@@ -102,7 +103,7 @@ def test_report_and_summary_show_verdicts_and_seeds_needed(adaptive_study) -> No
 
 def test_dry_run_of_a_stored_study_shows_the_seeds_needed(adaptive_study) -> None:
     tmp_path, _ = adaptive_study
-    result = run_study(tmp_path / "adaptive.yaml", tmp_path, "--dry-run", timeout=300, env_vars={"COLUMNS": "250"},
+    result = run_study(tmp_path / "adaptive.yaml", tmp_path, "--dry-run", timeout=HANG_S, env_vars={"COLUMNS": "250"},
                        forked=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stored study: comparisons so far" in result.stdout and "seeds needed" in result.stdout

@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from platform.records import ATTR_POINT, ATTR_REPEAT, ATTR_SEED, ATTR_SPURIOUS
 from platform.study.claims import claim_sampled_point
+from tests.support.limits import HANG_S
 
 KEY = "window_size=5"
 
@@ -101,5 +102,5 @@ def test_concurrent_claims_of_the_same_points_have_one_winner_each() -> None:
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=120)
+        thread.join(timeout=HANG_S)
     assert {k: len(v) for k, v in winners.items()} == dict.fromkeys(keys, 1)

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from platform.records import METRIC_FLOPS, ROLE_TRIAL, TAG_ROLE
 from tests.platform_tests.studyrun import REPO, env, run_study, stores, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 MODULE = "tiny_backbone"
 BUILDER = f"{MODULE}:tiny_sasa"
@@ -88,7 +89,7 @@ def test_a_custom_backbone_is_promoted_and_loads_without_its_module(custom_study
     plain = {k: v for k, v in env().items() if k != "PYTHONPATH"}  # the user's module is not importable
     result = subprocess.run(  # by study name: the stored spec is read back without importing the builder
         [sys.executable, "-m", "platform.promote", "custom", "--runs-dir", str(study_dir / "runs")],
-        cwd=REPO, env=plain, capture_output=True, text=True, timeout=600,
+        cwd=REPO, env=plain, capture_output=True, text=True, timeout=HANG_S,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verification passed" in result.stdout
@@ -102,7 +103,7 @@ def test_a_custom_backbone_is_promoted_and_loads_without_its_module(custom_study
         f"print(type(model.backbone).__name__, tuple(logits.shape), sys.modules[{MODULE!r}].__file__, sep='|')\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=plain, capture_output=True, text=True,
-                            timeout=300)
+                            timeout=HANG_S)
     assert loaded.returncode == 0, loaded.stderr
     name, shape, source = loaded.stdout.strip().splitlines()[-1].split("|")
     assert (name, shape) == ("TinySASA", "(3, 10)") and str(code_dir) not in source  # from the model's own code

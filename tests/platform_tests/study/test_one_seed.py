@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from platform.records import ATTR_SEED
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
 from tests.scale_tests.accounting import load_trials
+from tests.support.limits import HANG_S
 
 NAME = "one_seed"
 WHY = "no verdicts: search.effect is set but the study runs 1 seed"
@@ -43,6 +44,6 @@ def test_the_study_runs_and_says_why_it_has_no_verdicts(one_seed: tuple[Path, su
 
 def test_the_dry_run_says_why_too(one_seed: tuple[Path, subprocess.CompletedProcess]) -> None:
     tmp, _ = one_seed
-    dry = run_study(tmp / f"{NAME}.yaml", tmp, "--set", "search.seeds=[0]", "--dry-run", timeout=300, forked=True)
+    dry = run_study(tmp / f"{NAME}.yaml", tmp, "--set", "search.seeds=[0]", "--dry-run", timeout=HANG_S, forked=True)
     assert dry.returncode == 0, dry.stderr
     assert WHY in " ".join(dry.stdout.split()), dry.stdout

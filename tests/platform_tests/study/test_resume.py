@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from platform.records import ATTR_EPOCHS_RUN, ATTR_POINT, ATTR_RESUMED_FROM, ATTR_RUN, ATTR_SEED, TAG_ROLE
 from tests.platform_tests.studyrun import run_study, start_study, stores, tiny_spec, wait_for_trials, write_spec
+from tests.support.limits import HANG_S
 
 SLOW_TRAIN = {"epochs": 8, "limit_train_batches": 8}
 
@@ -96,7 +97,7 @@ def test_ctrl_c_leaves_nothing_running_and_rerun_resumes(tmp_path: Path) -> None
     proc = start_study(spec, tmp_path, log=tmp_path / "first.log")
     interrupted = _wait_for_running_trial(tmp_path, "interrupted", proc, min_complete=0)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130, (tmp_path / "first.log").read_text()
+    assert proc.wait(timeout=HANG_S) == 130, (tmp_path / "first.log").read_text()
 
     storage, _ = stores(tmp_path)
     trial = optuna.load_study(study_name="interrupted", storage=storage).get_trials()[interrupted]

@@ -41,6 +41,7 @@ from platform.records import (
     TAG_TRIAL,
 )
 from tests.platform_tests.studyrun import run_study, stores, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_logged_model_loads_outside_repo(finished_study, tmp_path: Path) -> None
     )
     # cwd outside the repo: only the installed/packaged `sasa` can make the model loadable there.
     assert not (tmp_path / "sasa").exists()
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_S)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("(3, 10)")
 

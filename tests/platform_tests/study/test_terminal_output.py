@@ -28,6 +28,7 @@ from platform.records import (
     TAG_ROLE,
 )
 from tests.platform_tests.studyrun import REPO, run_study, stores, study_cmd, tiny_spec, write_spec
+from tests.support.limits import HANG_S
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     log = tmp / "study.log"
     with log.open("w") as handle:  # stdout and stderr to one file, as `cmd > log 2>&1` or a SLURM job
         code = subprocess.run(study_cmd(spec, tmp), cwd=REPO, stdout=handle, stderr=subprocess.STDOUT,
-                              env={**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}, timeout=600).returncode
+                              env={**env, "HF_HUB_OFFLINE": "1", "COLUMNS": "80"}, timeout=HANG_S).returncode
     text = log.read_text()
     assert code == 0, text
     return tmp, text

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from platform.spec.sections import DataSpec
 from platform.study.tracking import Tracker
+from tests.support.limits import HANG_S
 
 INFO = {"name": "digits", "channels": 1, "image_size": 8, "num_classes": 10}
 
@@ -41,7 +42,7 @@ def test_two_workers_logging_the_same_dataset_at_once_both_succeed(tmp_path: Pat
         for worker in workers:
             worker.start()
         for worker in workers:
-            worker.join(timeout=120)
+            worker.join(timeout=HANG_S)
         outcomes = dict(results.get(timeout=10) for _ in workers)
         assert outcomes == dict.fromkeys(runs, "ok"), outcomes
         for run in runs:
