@@ -218,8 +218,10 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def close_stale_children(self, experiment_id: str, parent_run_id: str, live_run_ids: set[str]) -> list[str]:
-        """Close child runs left RUNNING by a killed process as FAILED; returns their ids."""
+    def close_stale_children(self, experiment_id: str, parent_run_id: str, live_run_ids: set[str], *,
+                             reasons: Mapping[str, str] | None = None) -> list[str]:
+        """Close child runs left RUNNING by a killed process as FAILED, tagged with ``reasons[run id]`` where the
+        trial's failure is known (a lost worker or node); returns their ids."""
         closed = []
         runs = self.client.search_runs(
             [experiment_id],
@@ -227,7 +229,8 @@ class Tracker:
         )
         for run in runs:
             if run.info.run_id not in live_run_ids:
-                self.set_tags(run.info.run_id, {TAG_FAIL: "process died (closed at next start)"})
+                reason = (reasons or {}).get(run.info.run_id, "process died (closed at next start)")
+                self.set_tags(run.info.run_id, {TAG_FAIL: reason})
                 self.close_run(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
                 closed.append(run.info.run_id)
         return closed

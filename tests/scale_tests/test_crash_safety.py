@@ -15,7 +15,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -30,6 +29,7 @@ from tests.scale_tests.accounting import (
     real,
     split_runs,
 )
+from tests.scale_tests.nodes import trial_with_checkpoint
 
 NAME = "crash"
 EPOCHS = 3
@@ -39,14 +39,6 @@ SPEC = tiny_spec(
     search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0, 1]},
 )
 WAIT_S = 600
-
-
-def _saved_epoch(checkpoint: Path) -> int | None:
-    """The epoch a complete ``last.ckpt`` holds, or None while it does not exist / is being written."""
-    try:
-        return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"])
-    except (OSError, RuntimeError, EOFError, KeyError, ValueError):
-        return None
 
 
 def _running_trial_with_checkpoint(tmp: Path, proc) -> optuna.trial.FrozenTrial:
@@ -59,13 +51,8 @@ def _running_trial_with_checkpoint(tmp: Path, proc) -> optuna.trial.FrozenTrial:
         # Open the storage only once a checkpoint exists: the study exists then, and the test never races the
         # command to create the storage's tables.
         trials = load_trials(storage, NAME) if any(trial_root.glob("*/last.ckpt")) else []
-        for trial in trials:
-            attrs = trial.user_attrs
-            if trial.state != TrialState.RUNNING or ATTR_WORKER not in attrs or ATTR_RUN not in attrs:
-                continue
-            epoch = _saved_epoch(trial_root / f"{attrs[ATTR_POINT]}-seed{attrs[ATTR_SEED]}" / "last.ckpt")
-            if epoch is not None and epoch < EPOCHS - 1:
-                return trial
+        if (trial := trial_with_checkpoint(trials, trial_root, EPOCHS)) is not None:
+            return trial
         time.sleep(0.3)
     raise AssertionError("no running trial saved a checkpoint in time")
 
