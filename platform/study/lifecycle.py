@@ -17,6 +17,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
@@ -33,6 +34,7 @@ from ..records import (
     ORIGIN_SAMPLED,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
+    TAG_TRIAL,
     is_done,
     pair_of,
 )
@@ -242,10 +244,17 @@ def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_ru
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if ATTR_RUN in t.user_attrs
     }
-    reasons = {
-        str(t.user_attrs[ATTR_RUN]): str(t.user_attrs[ATTR_INFRA_FAIL])
-        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if ATTR_RUN in t.user_attrs and ATTR_INFRA_FAIL in t.user_attrs
-    }
-    tracker.close_stale_children(experiment_id, parent_run_id, live, reasons=reasons)
+    backend = getattr(storage, "_backend", storage)  # past Optuna's cache: the reason is read as the database has it
+
+    def reason_of(run: Any) -> str | None:
+        number = str(run.data.tags.get(TAG_TRIAL, ""))
+        if not number.isdigit():
+            return None
+        try:
+            trial_id = backend.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+            return backend.get_trial(trial_id).user_attrs.get(ATTR_INFRA_FAIL)
+        except KeyError:
+            return None
+
+    tracker.close_stale_children(experiment_id, parent_run_id, live, reason_of=reason_of)
     return failed

@@ -91,12 +91,13 @@ def _forwarding(procs: list[subprocess.Popen]) -> Iterator[None]:
         handler = previous[signum]
         if callable(handler):
             handler(signum, frame)
-        elif handler != signal.SIG_IGN:  # the default action (SIGINT's default handler is callable: not here)
+        else:  # the default action (SIGINT's default handler is callable: not here)
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
 
     for signum in FORWARDED_SIGNALS:
-        previous[signum] = signal.signal(signum, forward)
+        if signal.getsignal(signum) != signal.SIG_IGN:  # ignored (a background job's SIGINT): the workers ignore it too
+            previous[signum] = signal.signal(signum, forward)
     try:
         yield
     finally:

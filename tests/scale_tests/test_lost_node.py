@@ -45,9 +45,8 @@ from tests.scale_tests.accounting import (
     real,
     split_runs,
 )
-from tests.scale_tests.conftest import TrackingServer
 from tests.scale_tests.nodes import kill_session, trial_with_checkpoint
-from tests.scale_tests.outages import wait_until
+from tests.scale_tests.outages import restartable_mlflow, wait_until
 from tests.scale_tests.postgres import PostgresServer
 
 NAME = "lost_node"
@@ -59,19 +58,26 @@ WAIT_S = 900
 
 
 def test_a_lost_worker_node_is_failed_as_infrastructure_and_its_pair_runs_again_once(
-    tmp_path: Path, postgres: PostgresServer, tracking_server: TrackingServer
+    tmp_path: Path, postgres: PostgresServer
 ) -> None:
     storage = postgres.create_database("lost_node_optuna")
     spec = tiny_spec(NAME, train={"epochs": EPOCHS, "limit_train_batches": 6},
                      search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": list(SEEDS)})
     spec_path = write_spec(tmp_path / f"{NAME}.yaml", spec)
     log = tmp_path / "study.log"
-    cmd = study_cmd(spec_path, tmp_path, "--workers", "2", "--storage", storage,
-                    "--tracking-uri", tracking_server.uri)
     trial_root = tmp_path / "runs" / "trials" / NAME
+    with restartable_mlflow(tmp_path / "mlflow") as server:
+        code, victim, pid = _lose_a_node(spec_path, tmp_path, storage, server.uri, trial_root, log)
+        _assert_lost_and_run_again(storage, server.uri, code, victim, pid, log.read_text())
+
+
+def _lose_a_node(spec_path: Path, tmp_path: Path, storage: str, tracking: str, trial_root: Path,
+                 log: Path) -> tuple[int, optuna.trial.FrozenTrial, int]:
+    """Run the study with two workers, lose one worker's node mid-trial; (exit code, lost trial, its worker's pid)."""
+    cmd = study_cmd(spec_path, tmp_path, "--workers", "2", "--storage", storage, "--tracking-uri", tracking)
     with log.open("w") as handle:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**env(), **tracking_server.env()}, stdout=handle,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env(), stdout=handle, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         victim = wait_until(lambda: trial_with_checkpoint(load_trials(storage, NAME), trial_root, EPOCHS),
                             what="a running trial with a saved epoch", alive=lambda: proc.poll() is None,
@@ -87,7 +93,11 @@ def test_a_lost_worker_node_is_failed_as_infrastructure_and_its_pair_runs_again_
         if proc.poll() is None:
             kill_session(proc.pid)
             proc.wait()
-    output = log.read_text()
+    return code, victim, pid
+
+
+def _assert_lost_and_run_again(storage: str, tracking: str, code: int, victim: optuna.trial.FrozenTrial, pid: int,
+                               output: str) -> None:
     assert code == 0, output[-5000:]
     assert "Traceback" not in output, output[-5000:]
     assert "exited with signal 9" in output, output[-5000:]  # the supervisor saw its worker go
@@ -110,7 +120,7 @@ def test_a_lost_worker_node_is_failed_as_infrastructure_and_its_pair_runs_again_
     assert again[0].user_attrs[ATTR_EPOCHS_RUN] == EPOCHS
     assert again[0].user_attrs[ATTR_WORKER].rpartition(":")[2] != str(pid), "a surviving worker runs it again"
 
-    client = MlflowClient(tracking_uri=tracking_server.uri)
+    client = MlflowClient(tracking_uri=tracking)
     runs = mlflow_runs(client, NAME)
     assert_nothing_left_running(trials, runs)
     parent, children = split_runs(runs)
