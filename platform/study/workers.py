@@ -126,7 +126,9 @@ def _supervise(study: optuna.Study, spec: StudySpec, procs: list[subprocess.Pope
                housekeeping: Callable[[], object], study_bar: tqdm) -> None:
     """Until every worker has exited: the study's housekeeping every few seconds, and the combined progress bar."""
     last = 0.0
-    while any(p.poll() is None for p in procs):
+    # Every worker is polled each time (not ``any``, which stops at the first alive): a dead one is reaped at once,
+    # so its pid reads as gone and the housekeeping fails its trial now, not when its heartbeat runs out.
+    while [p for p in procs if p.poll() is None]:
         time.sleep(0.5)
         if time.monotonic() - last >= HOUSEKEEPING_EVERY_S:
             last = time.monotonic()
