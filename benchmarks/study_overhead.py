@@ -41,6 +41,8 @@ from pathlib import Path
 import optuna
 import yaml
 
+from benchmarks.timing import parse_list
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "study_overhead.md"
 
@@ -137,18 +139,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=12, help="epochs per trial (12 ≈ 30 s on a 2-core CPU)")
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--stores", default="local,server",
+                        help="comma-separated: local (SQLite, a local MLflow store), server (a real mlflow server)")
     args = parser.parse_args()
+    try:
+        stores = parse_list(args.stores, ("local", "server"), "--stores")
+    except ValueError as exc:
+        parser.error(str(exc))  # exit 2
     lines = [
         "# Study overhead (python -m benchmarks.study_overhead)",
         "",
         f"{args.trials} trials of a quarter-width conv ResNet-26 on digits 16×16, {args.epochs} epochs each, "
         f"{os.cpu_count()}-core CPU (shared with other work), measured {time.strftime('%Y-%m-%d')}; command: "
-        f"`python -m benchmarks.study_overhead --epochs {args.epochs} --trials {args.trials}`. The fault-tolerance "
+        f"`python -m benchmarks.study_overhead --epochs {args.epochs} --trials {args.trials} --stores {args.stores}`. "
+        "The fault-tolerance "
         "layer's rows: its own time, clocked in the study's process by benchmarks/resilience_probe.py (its "
         "wrappers minus the store calls inside them, plus writing `finished.pt`), over the whole command, per trial.",
         "",
     ]
-    for label in ("local stores (SQLite, local MLflow store)", "a real `mlflow server` on loopback"):
+    labels = {"local": "local stores (SQLite, local MLflow store)", "server": "a real `mlflow server` on loopback"}
+    for label in (labels[name] for name in stores):
         with tempfile.TemporaryDirectory() as tmp:
             spec_path = Path(tmp) / "overhead.yaml"
             spec_path.write_text(yaml.safe_dump(_spec(args.epochs, args.trials)))
@@ -159,8 +169,8 @@ def main() -> None:
                 with _mlflow_server(Path(tmp) / "mlflow") as uri:
                     lines += _table(label, *_study(Path(tmp), spec_path, "--tracking-uri", uri))
         print("\n".join(lines), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines).rstrip() + "\n")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text("\n".join(lines).rstrip() + "\n")  # after each configuration: what was measured
 
 
 if __name__ == "__main__":
