@@ -17,9 +17,9 @@ error, out of memory with its batch size): rerunning would fail again, so it set
 ``ATTR_FAIL`` (its reason) and without ``ATTR_INFRA_FAIL`` (:func:`is_genuine_failure`). A failure of the
 *infrastructure* — a tracking server or database unreachable, refusing, resetting or timing out, HTTP 5xx/429, a
 database ``OperationalError``, no space left on a device, a lost node — is never genuine: the trial is FAIL with
-``ATTR_INFRA_FAIL`` (what failed; absent when its process died and could not say) and no ``ATTR_FAIL``, so its pair
-is missing again and runs again (:func:`is_infrastructure_failure`). Which exceptions are infrastructure is decided
-by ``stores.faults.infrastructure_cause``.
+``ATTR_INFRA_FAIL`` (what failed; for a lost worker or node, written by the recovery that found it) and no
+``ATTR_FAIL``, so its pair is missing again and runs again (:func:`is_infrastructure_failure`). Which exceptions are
+infrastructure is decided by ``stores.faults.infrastructure_cause``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Which failures belong to the infrastructure, and the error a study stops with when a store stays away.
 
 The rule (``records``' two kinds of failure): an exception is the *infrastructure's* when anything in its chain
-(``__cause__`` / ``__context__``) is a connection that was refused, reset, dropped or timed out, an HTTP answer 5xx
+(``__cause__`` / ``__context__``) is a connection that was refused, reset, dropped or timed out (Python's own
+``ConnectionError`` / ``TimeoutError`` only where a network or store client raised it), an HTTP answer 5xx
 or 429 from the tracking server, a database ``OperationalError`` / ``InterfaceError`` / disconnect, or no space
 left on a device (a full SQLite or PostgreSQL database included). Everything else — a NaN loss, a shape error, out
 of memory, a bad option — is the trial's own, a *genuine* failure. :func:`infrastructure_cause` says which, by the
@@ -31,6 +32,11 @@ _BAD_STATUS = re.compile(r"failed with error code (5\d\d|429)\b")
 _CONNECTION_TYPES = ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "RetryError", "MaxRetryError",
                      "ProtocolError", "NewConnectionError", "RemoteDisconnected", "IncompleteRead")
 _DATABASE_TYPES = ("OperationalError", "InterfaceError", "DisconnectionError")
+# Where a builtin ConnectionError / TimeoutError must come from to be the infrastructure's: a network or store client.
+# The same types raised elsewhere — a DataLoader worker's pipe, a compile pool's future timing out, a user's own
+# code — are the trial's (else a pair whose trial fails that way would never settle and stop every rerun).
+_NETWORK_MODULES = ("socket", "ssl", "http", "urllib", "urllib3", "requests", "mlflow", "sqlalchemy", "psycopg2",
+                    "psycopg", "sqlite3")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _DATABASE_FULL = "database or disk is full"  # SQLite's SQLITE_FULL (an OperationalError, no errno)
 _DRIVER_PREFIX = re.compile(r"^\(\S+\)\s*")  # SQLAlchemy's "(sqlite3.OperationalError) " before the driver's text
@@ -77,13 +83,23 @@ def _full(exc: BaseException) -> bool:
         _DATABASE_FULL in str(exc)
 
 
+def _raised_by_network_client(exc: BaseException) -> bool:
+    """Did ``exc`` pass through a network or store client's code (``_NETWORK_MODULES``) on its way up?"""
+    frame = exc.__traceback__
+    while frame is not None:
+        if str(frame.tb_frame.f_globals.get("__name__", "")).split(".")[0] in _NETWORK_MODULES:
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def _one(exc: BaseException) -> bool:
     if isinstance(exc, StoreOutageError):
         return True
     if _full(exc):
         return True
     if isinstance(exc, (ConnectionError, TimeoutError)):  # refused, reset, aborted, broken pipe, socket timeout
-        return True
+        return _raised_by_network_client(exc)
     names = {cls.__name__ for cls in type(exc).__mro__}
     module = type(exc).__module__ or ""
     if names & set(_CONNECTION_TYPES) and module.split(".")[0] in ("requests", "urllib3", "http", "socket"):

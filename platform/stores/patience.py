@@ -70,6 +70,12 @@ class Patience:
             return True
         return self.back_at is not None and time.monotonic() - self.back_at < seconds
 
+    def stop_waiting(self) -> None:
+        """The process is stopping (Ctrl-C): from now on a call tries once — a store that is away fails the call at
+        once (:class:`StoreOutageError`) instead of holding the stop for up to the budget; the rerun settles what is
+        left RUNNING."""
+        self.gave_up = True
+
     def give_up(self, waited_s: float, cause: str) -> StoreOutageError:
         self.gave_up = True
         return StoreOutageError(self.store, waited_s, cause)

@@ -6,7 +6,9 @@ out, within the outage budget. Opening the storage is not patient (the preflight
 tried once per beat: a missed beat is caught up by the next, and a thread that waits would hold the trial's end.
 Stale heartbeats are not judged while the database is away, nor for a grace period after it was
 (:func:`heartbeats_trustworthy`): live workers could not beat then. Optuna itself looks for stale trials at the start
-of every trial, so the rule holds there too, not only in the study's own recovery.
+of every trial, so the rule holds there too, not only in the study's own recovery. A trial found stale is handed to
+:attr:`PatientStorage.on_stale` before it is failed (the study marks it as a lost node's: an infrastructure failure),
+whoever fails it: Optuna at a trial's start or the study's housekeeping.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class PatientStorage(RDBStorage):
     """``RDBStorage`` whose calls wait out a database outage (set :attr:`patience` after opening)."""
 
     patience: Any = None  # a ``.patience.Patience`` (not imported: this module stays beside it, below connect)
+    on_stale: Callable[[RDBStorage, int], None] | None = None  # marks a stale trial (still RUNNING) before its FAIL
 
     def record_heartbeat(self, trial_id: int) -> None:
         if self.patience is None:
@@ -57,9 +60,11 @@ class PatientStorage(RDBStorage):
         if not heartbeats_trustworthy(self):
             return []
         method = RDBStorage._get_stale_trial_ids
-        if self.patience is None:
-            return method(self, study_id)
-        return self.patience.call(lambda: method(self, study_id))
+        stale = method(self, study_id) if self.patience is None else self.patience.call(lambda: method(self, study_id))
+        if self.on_stale is not None:
+            for trial_id in stale:
+                self.on_stale(self, trial_id)
+        return stale
 
 
 def heartbeats_trustworthy(storage: Any) -> bool:

@@ -4,17 +4,20 @@ Exactly-once accounting is by *(design point, seed)*. A pair is **done** when a 
 or FAIL with a recorded reason (a genuine failure: NaN, OOM, invalid options — rerunning would fail again); it is
 **pending** while a trial for it is WAITING or RUNNING; otherwise it is **missing** and gets enqueued. A trial
 left RUNNING by a dead process (kill -9, node loss: detected by pid on this host, by Optuna's heartbeat elsewhere)
-or interrupted by Ctrl-C is failed without a reason, so its pair becomes missing and runs again.
+is failed as an infrastructure failure (``ATTR_INFRA_FAIL`` says which worker was lost and how it was found), one
+interrupted by Ctrl-C without a reason; either way its pair becomes missing and runs again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
@@ -22,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ..records import (
     ARCHIVE_MARK,
+    ATTR_INFRA_FAIL,
     ATTR_ORIGIN,
     ATTR_POINT,
     ATTR_RUN,
@@ -31,6 +35,7 @@ from ..records import (
     STUDY_FINALISTS,
     STUDY_FINGERPRINT,
     STUDY_SPEC,
+    TAG_TRIAL,
     is_confirmation,
     is_done,
     pair_of,
@@ -39,7 +44,7 @@ from ..search import directions, grid_points, make_pruner, make_sampler, planned
 from ..spec.compare import NON_RESULT_KEYS, result_changes
 from ..spec.study_spec import StudySpec
 from ..stores.connect import study_exists
-from ..stores.patient_storage import heartbeats_trustworthy
+from ..stores.patient_storage import GRACE_PERIOD_S, heartbeats_trustworthy
 from ..stores.redaction import redact
 from ..stores.sqlite_files import process_alive
 from .tracking import Tracker
@@ -218,11 +223,30 @@ def dead_running_trials(study: optuna.Study) -> list[FrozenTrial]:
     return dead
 
 
+def _mark_lost(storage: optuna.storages.BaseStorage, trial_id: int, reason: str) -> None:
+    """Record on a RUNNING trial why it is about to be failed (an infrastructure failure: its pair runs again)."""
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # another recovery finished it first
+        storage.set_trial_user_attr(trial_id, ATTR_INFRA_FAIL, reason)
+
+
+def mark_lost_node(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
+    """``PatientStorage.on_stale``: a trial whose heartbeat stopped belonged to a lost node (or a killed worker on
+    another host) — say so on the trial before Optuna or :func:`recover` fails it."""
+    worker = storage.get_trial(trial_id).user_attrs.get(ATTR_WORKER, "a worker")
+    _mark_lost(storage, trial_id, f"lost node: no heartbeat from {worker} for over {GRACE_PERIOD_S} s")
+
+
 def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_run_id: str) -> list[int]:
-    """Fail trials of dead processes and close every child MLflow run they left RUNNING; returns trial numbers."""
+    """Fail trials of dead processes and close every child MLflow run they left RUNNING; returns trial numbers.
+
+    Both kinds of loss are infrastructure failures (``ATTR_INFRA_FAIL``): a worker process on this host that no
+    longer exists, and a trial whose heartbeat stopped (another host's worker, or a lost node; marked by
+    :func:`mark_lost_node` as the storage finds it stale). Their MLflow runs are closed FAILED with that reason."""
     storage = study._storage
     failed = []
     for trial in dead_running_trials(study):
+        _mark_lost(storage, trial._trial_id, f"lost worker: process {trial.user_attrs[ATTR_WORKER]} ended without "
+                                             "reporting (killed, or out of memory)")
         try:
             storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
             failed.append(trial.number)
@@ -235,5 +259,17 @@ def recover(study: optuna.Study, tracker: Tracker, experiment_id: str, parent_ru
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if ATTR_RUN in t.user_attrs
     }
-    tracker.close_stale_children(experiment_id, parent_run_id, live)
+    backend = getattr(storage, "_backend", storage)  # past Optuna's cache: the reason is read as the database has it
+
+    def reason_of(run: Any) -> str | None:
+        number = str(run.data.tags.get(TAG_TRIAL, ""))
+        if not number.isdigit():
+            return None
+        try:
+            trial_id = backend.get_trial_id_from_study_id_trial_number(study._study_id, int(number))
+            return backend.get_trial(trial_id).user_attrs.get(ATTR_INFRA_FAIL)
+        except KeyError:
+            return None
+
+    tracker.close_stale_children(experiment_id, parent_run_id, live, reason_of=reason_of)
     return failed

@@ -165,9 +165,10 @@ class Objective:
             raise
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1); give Optuna the KeyboardInterrupt it handles.
-            trial.set_user_attr(ATTR_INTERRUPTED, True)
-            ctx.tracker.set_tags(run_id, {TAG_FAIL: FAIL_INTERRUPTED})
-            ctx.tracker.close_run(run_id, "FAILED")
+            stop_waiting(ctx.tracker, trial.study)  # in an outage: stop now, the rerun closes what is left
+            _best_effort(lambda: trial.set_user_attr(ATTR_INTERRUPTED, True),
+                         lambda: ctx.tracker.set_tags(run_id, {TAG_FAIL: FAIL_INTERRUPTED}),
+                         lambda: ctx.tracker.close_run(run_id, "FAILED"))
             raise KeyboardInterrupt from exc
         except Exception as exc:
             if (cause := infrastructure_cause(exc)) is not None:  # never the trial's own: its pair runs again
@@ -305,13 +306,27 @@ def _taken_by_another(trial: optuna.Trial, key: str, seed: int) -> bool:
 def _infrastructure_failed(trial: optuna.Trial, tracker: Tracker, run_id: str, cause: str) -> None:
     """Record an infrastructure failure where the stores still take it (``ATTR_INFRA_FAIL``, never ``ATTR_FAIL``:
     the pair stays missing); a store that is away is left alone (the rerun closes what is left RUNNING)."""
-    for write in (lambda: trial.set_user_attr(ATTR_INFRA_FAIL, cause[:500]),
-                  lambda: tracker.set_tags(run_id, {TAG_FAIL: cause[:500]}),
-                  lambda: tracker.close_run(run_id, "FAILED")):
+    _best_effort(lambda: trial.set_user_attr(ATTR_INFRA_FAIL, cause[:500]),
+                 lambda: tracker.set_tags(run_id, {TAG_FAIL: cause[:500]}),
+                 lambda: tracker.close_run(run_id, "FAILED"))
+
+
+def _best_effort(*writes: Callable[[], object]) -> None:
+    """Each write in turn; one that a store does not take is skipped (the rerun settles what it left)."""
+    for write in writes:
         try:
             write()
         except Exception:  # the store that failed: the study stops and the rerun settles it
             continue
+
+
+def stop_waiting(tracker: Tracker, study: optuna.Study) -> None:
+    """Ctrl-C: the stores' calls from now on try once (``Patience.stop_waiting``), so an outage cannot hold the
+    stop for up to the outage budget."""
+    storage = getattr(study._storage, "_backend", study._storage)  # Optuna may wrap it in its cache
+    for patience in (getattr(tracker, "patience", None), getattr(storage, "patience", None)):
+        if patience is not None:
+            patience.stop_waiting()
 
 
 def _safe(key: str) -> str:

@@ -9,7 +9,8 @@
   server is back;
 - every other call (create a run, close it, log a file, search) first delivers what the outbox holds, then retries
   through the outage (:class:`..stores.patience.Patience`) for up to the outage budget;
-- the model is logged (MLflow's fluent API) the same patient way.
+- the model is logged (MLflow's fluent API) the same patient way; before a retry, whatever logged model the failed
+  try left for the run is deleted (:func:`discard_logged_models`), so a trial never has two models, one orphaned.
 
 When the budget runs out, :class:`..stores.faults.StoreOutageError` stops the study cleanly (a rerun resumes).
 """
@@ -111,19 +112,40 @@ class PatientClient:
         return patient
 
 
+def discard_logged_models(client: MlflowClient, run_id: str) -> list[str]:
+    """Delete every logged model whose source is ``run_id`` (what a failed try of logging the trial's model left:
+    pending, failed, or even finished before the call failed); returns their ids. A retry then logs the one model
+    the trial records, and no model is left that no trial points to."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    for model in found:
+        client.delete_logged_model(model.model_id)
+    return [model.model_id for model in found]
+
+
 def make_patient(tracker: Any, *, outage_budget_s: float = DEFAULT_BUDGET_S) -> Patience:
     """Make ``tracker`` (a :class:`.tracking.Tracker`) ride out a tracking-store outage of up to ``outage_budget_s``:
     its client becomes a :class:`PatientClient`, and logging the model waits the same way. Returns its patience."""
     uri = str(tracker.tracking_uri)
     patience = Patience(f"the MLflow tracking store {redact(uri)}", budget_s=outage_budget_s,
                         mlflow=uri.startswith(("http://", "https://")))
-    client = PatientClient(tracker.client, patience)
+    raw = tracker.client
+    client = PatientClient(raw, patience)
     tracker.client = client
     log_backbone = tracker.log_backbone
 
-    def patient_log_backbone(*args: Any, **kwargs: Any) -> Any:
+    def patient_log_backbone(run_id: str, *args: Any, **kwargs: Any) -> Any:
         client.outbox.drain()
-        return patience.call(lambda: log_backbone(*args, **kwargs))
+        tries = 0
+
+        def attempt() -> Any:
+            nonlocal tries
+            if tries:  # a try that failed part-way may have left a logged model of this run: never two
+                discard_logged_models(raw, run_id)
+            tries += 1
+            return log_backbone(run_id, *args, **kwargs)
+
+        return patience.call(attempt)
 
     tracker.log_backbone = patient_log_backbone
     tracker.patience = patience

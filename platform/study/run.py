@@ -33,7 +33,7 @@ from ..stores.redaction import redact
 from ..training.compile_cache import use_runs_cache
 from .devices import WorkerPlan, plan_workers
 from .lifecycle import nothing_left, progress, resume_note
-from .objective import Objective
+from .objective import Objective, stop_waiting
 from .preflight import preflight
 from .report_hook import publish_results
 from .session import Session, open_session, optimize
@@ -257,6 +257,7 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
             code = EXIT_INCOMPLETE
     except KeyboardInterrupt:
         status, code = "KILLED", EXIT_INTERRUPTED
+        stop_waiting(session.tracker, session.study)  # a store away now must not hold the stop (the rerun settles)
         console.print("\n[bold yellow]interrupted[/]: the running trial is recorded as failed and will run again; "
                       "rerun the same command to resume")
     except InfrastructureError:  # one line by the caller; the parent run is closed if the tracking store takes it
@@ -266,7 +267,11 @@ def _run(session: Session, plans: list[WorkerPlan], worker_argv: list[str], *, s
         raise
     finally:
         if status is not None:
-            session.tracker.close_run(session.parent_run, status)
+            try:
+                session.tracker.close_run(session.parent_run, status)
+            except InfrastructureError:
+                if status != "KILLED":
+                    raise  # interrupted: the store is away, the rerun reopens and closes the parent run
         console.print(f"ran for {time.monotonic() - start:.0f} s")
     return _report(session, code, console=console, full=code != EXIT_INTERRUPTED)
 

@@ -27,7 +27,7 @@ from ..stores.locations import Stores, ensure_local_dirs
 from ..stores.redaction import redact
 from .confirm import enqueue_round
 from .interrupts import deliver_held_interrupt, hold_interrupts_around_ask
-from .lifecycle import enqueue_missing, nothing_left, open_study, progress, recover
+from .lifecycle import enqueue_missing, mark_lost_node, nothing_left, open_study, progress, recover
 from .notes import describe_experiment
 from .objective import Objective, TrialContext, TrialFailedError
 from .resilient import make_patient
@@ -82,6 +82,7 @@ def open_session(spec: StudySpec, stores: Stores, *, fresh: bool = False, create
     check_tracking(stores.tracking_uri)  # fail fast: a store away when the command starts is exit 2
     budget = spec.execution.outage_budget  # from here on, outages are ridden out within it
     storage = open_storage(stores.storage_url, outage_budget_s=budget)
+    storage.on_stale = mark_lost_node  # a trial whose heartbeat stopped fails as the infrastructure's, not its own
     tracker = Tracker(stores.tracking_uri, artifact_root=stores.artifact_root)
     make_patient(tracker, outage_budget_s=budget)
     if not create:

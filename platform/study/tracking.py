@@ -14,7 +14,7 @@ import json
 import math
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -218,8 +218,10 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def close_stale_children(self, experiment_id: str, parent_run_id: str, live_run_ids: set[str]) -> list[str]:
-        """Close child runs left RUNNING by a killed process as FAILED; returns their ids."""
+    def close_stale_children(self, experiment_id: str, parent_run_id: str, live_run_ids: set[str], *,
+                             reason_of: Callable[[Any], str | None] | None = None) -> list[str]:
+        """Close child runs left RUNNING by a killed process as FAILED, tagged with ``reason_of(run)`` where the
+        trial's failure is known (a lost worker or node); returns their ids."""
         closed = []
         runs = self.client.search_runs(
             [experiment_id],
@@ -227,7 +229,8 @@ class Tracker:
         )
         for run in runs:
             if run.info.run_id not in live_run_ids:
-                self.set_tags(run.info.run_id, {TAG_FAIL: "process died (closed at next start)"})
+                reason = (reason_of(run) if reason_of else None) or "process died (closed at next start)"
+                self.set_tags(run.info.run_id, {TAG_FAIL: reason})
                 self.close_run(run.info.run_id, RunStatus.to_string(RunStatus.FAILED))
                 closed.append(run.info.run_id)
         return closed

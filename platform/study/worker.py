@@ -10,10 +10,29 @@ Lightning as its follower ranks: those go to :mod:`.follower` before anything el
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import signal
 import sys
 
 from ..startup import EXIT_INTERRUPTED, interrupt_exits
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def die_with_parent() -> None:
+    """Linux: this worker gets SIGKILL when the main process dies, however it dies (a worker runs in its own process
+    group, so a ``kill -9`` of the command's group would not reach it otherwise). Elsewhere: nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    parent = os.environ.get(PARENT_ENV)
+    if parent is not None and os.getppid() != int(parent):  # it died before the line above
+        os._exit(EXIT_INTERRUPTED)
+
 
 with interrupt_exits("worker interrupted while starting; the main process decides what runs again"):
     from .arguments import add_study_arguments, exit_on_bad_input, request_from
@@ -21,6 +40,7 @@ with interrupt_exits("worker interrupted while starting; the main process decide
     from .devices import WorkerPlan
     from .follower import run_ddp_follower
     from .run import quiet_libraries, run_worker
+    from .workers import PARENT_ENV
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run trials as the plan in ``SASA_WORKER_PLAN`` says; 130 when interrupted."""
     if ddp_follower_requested():
         return run_ddp_follower()
+    die_with_parent()  # not a DDP follower rank: the worker that started it is its parent
     args = build_parser().parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     quiet_libraries()
     request = request_from(args)

@@ -12,8 +12,6 @@ study's attributes or the printed output. Unreachable or refusing stores are one
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -47,6 +45,7 @@ from tests.scale_tests.accounting import (
     split_runs,
 )
 from tests.scale_tests.conftest import TrackingServer
+from tests.scale_tests.nodes import kill_session
 from tests.scale_tests.postgres import PostgresServer
 from tests.support.network import free_port
 
@@ -125,11 +124,11 @@ def node_death(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServe
                                 start_new_session=True)
     try:
         _wait_for_running(postgres, "cluster_optuna", proc)
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole command: main process and both workers
+        kill_session(proc.pid)  # the whole command: main process and both workers (each in its own group)
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_session(proc.pid)
             proc.wait()
     before = {t.number: (t.state, t.value) for t in load_trials(storage, NAME)}
     dead = _as_dead_node(postgres, "cluster_optuna", storage)
@@ -204,7 +203,7 @@ def test_a_running_single_worker_command_takes_over_a_dead_nodes_trial(
         code = node_b.wait(timeout=WAIT_S)
     finally:
         if node_b.poll() is None:
-            os.killpg(node_b.pid, signal.SIGKILL)
+            kill_session(node_b.pid)
             node_b.wait()
     output = log.read_text()
     assert code == 0, output[-5000:]

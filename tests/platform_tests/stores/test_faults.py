@@ -4,9 +4,13 @@ connection, a full disk's ``OSError``; the genuine ones are what a trial raises 
 
 from __future__ import annotations
 
+import concurrent.futures
 import errno
 import math
+import multiprocessing
 import os
+import socket
+import threading
 
 import fsspec
 import optuna
@@ -70,9 +74,16 @@ def _disk_full(tmp_path) -> OSError:
     return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "trial" / "last.ckpt"))
 
 
+def _refused_socket() -> ConnectionRefusedError:
+    """A real refused TCP connection, raised where a network client raises it (the ``socket`` module)."""
+    with pytest.raises(ConnectionRefusedError) as caught:
+        socket.create_connection(("127.0.0.1", free_port()), timeout=5)
+    return caught.value
+
+
 def test_infrastructure_failures_are_recognised(tmp_path) -> None:
     for exc in (_refused_mlflow(), _refused_database(), _in_optuna(_refused_database()), _disk_full(tmp_path),
-                ConnectionResetError(104, "Connection reset by peer"), StoreOutageError("the store", 301, "down")):
+                _refused_socket(), StoreOutageError("the store", 301, "down")):
         assert infrastructure_cause(exc) is not None, repr(exc)
     note = no_space_note(_disk_full(tmp_path))
     assert note is not None and str(tmp_path / "trial" / "last.ckpt") in note and "MiB free" in note
@@ -127,6 +138,28 @@ def test_a_trials_own_failures_are_genuine() -> None:
                MlflowException("Invalid value nan for metric 'val/acc'"), ZeroDivisionError(math.pi)]
     for exc in genuine:
         assert infrastructure_cause(exc) is None, repr(exc)
+
+
+def test_pythons_connection_and_timeout_errors_are_genuine_unless_a_network_client_raised_them() -> None:
+    """A compile pool's future timing out or a pipe of the trial's own processes is the trial's failure: taken for
+    the infrastructure's, its pair would never settle and every rerun would stop on it again."""
+    never = threading.Event()  # set only after the future timed out: the wait is for an event, not a delay
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with pytest.raises(TimeoutError) as timed_out:
+            pool.submit(never.wait).result(timeout=0.01)
+        never.set()
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    reader.close()
+    with pytest.raises(BrokenPipeError) as broken:
+        writer.send(b"x" * 100_000)
+    writer.close()
+    for exc in (timed_out.value, broken.value):
+        assert infrastructure_cause(exc) is None, repr(exc)
+        try:  # the trial's own failure with Python's error in its chain stays genuine too
+            raise RuntimeError("DataLoader worker exited unexpectedly") from exc
+        except RuntimeError as wrapped:
+            assert infrastructure_cause(wrapped) is None, repr(wrapped)
+    assert infrastructure_cause(_refused_socket()) is not None
 
 
 def _fail(number: int, **attrs) -> optuna.trial.FrozenTrial:

@@ -60,6 +60,25 @@ def test_past_the_budget_it_stops_and_then_tries_once_only() -> None:
     assert len(attempts) == 1, "a process that gave up once must not wait a second budget"
 
 
+def test_after_ctrl_c_a_call_tries_once_instead_of_waiting_out_the_budget() -> None:
+    """Ctrl-C during an outage (``objective`` / ``run`` call ``stop_waiting``): closing the run must not wait."""
+    port, attempts = free_port(), []
+    patience = Patience("the test store", budget_s=3600, say=lambda line: None)
+
+    def counted() -> str:
+        attempts.append(1)
+        return _connect(port)
+
+    patience.stop_waiting()
+    with pytest.raises(StoreOutageError):
+        patience.call(counted)
+    assert len(attempts) == 1, "an interrupted process must not wait for the store"
+    with socket.socket() as server:  # a store that answers still gets the write
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        assert patience.call(lambda: _connect(port)) == "answered"
+
+
 def test_a_call_failing_while_another_thread_gets_through_still_stops_at_the_budget() -> None:
     patience, attempts = Patience("the test store", budget_s=1, say=lambda line: None), []
 

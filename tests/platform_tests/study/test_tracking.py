@@ -73,3 +73,38 @@ def test_a_logged_model_carries_its_checkpoints_metrics(tmp_path: Path) -> None:
     assert by_key["val/acc"] == (0.97, 1) and by_key[METRIC_TEST_ACC] == (0.95, 1)
     assert by_key["val/loss"] == pytest.approx((1.03, 1))
     assert all(m.step == 1 for m in model.metrics)  # nothing of another epoch
+
+
+def test_a_retried_model_log_leaves_one_model_not_an_orphan(tmp_path: Path) -> None:
+    """Reviewer's point (issue 23): logging the model is retried through an outage; a try that failed after MLflow
+    had made the logged model (here: the model is logged, then the answer is lost — a real refused connection)
+    must not leave a second, orphaned model of the run. The retry deletes what the failed try left."""
+    import socket
+
+    import torch
+
+    import sasa
+    from platform.study.resilient import make_patient
+    from tests.support.network import free_port
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=tmp_path / "artifacts")
+    experiment = tracker.experiment_id("retried")
+    run_id = tracker.start_child_run(experiment, "parent", name="trial", tags={})
+    logged = tracker.log_backbone
+    tries: list[str] = []
+
+    def answer_lost_once(*args: object, **kwargs: object) -> str:
+        uri = logged(*args, **kwargs)
+        tries.append(uri)
+        if len(tries) == 1:
+            socket.create_connection(("127.0.0.1", free_port()), timeout=5)  # refused: the answer never came
+        return uri
+
+    tracker.log_backbone = answer_lost_once  # type: ignore[method-assign]
+    make_patient(tracker, outage_budget_s=120)
+    net = sasa.create_model("resnet26", num_classes=10, small_input=True, width=0.25, heads=2, in_channels=1)
+    uri = tracker.log_backbone(run_id, net, torch.rand(2, 1, 8, 8), mean=[0.5], std=[0.25], step=0)
+    assert len(tries) == 2 and uri == tries[1], tries
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
+    assert [m.model_id for m in models] == [uri.removeprefix("models:/")], [m.model_id for m in models]
