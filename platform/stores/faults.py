@@ -24,7 +24,7 @@ from pathlib import Path
 
 MLFLOW_RETRIES_VAR = "MLFLOW_HTTP_REQUEST_MAX_RETRIES"
 MLFLOW_TIMEOUT_VAR = "MLFLOW_HTTP_REQUEST_TIMEOUT"
-FAST_TIMEOUT_S = 10
+FAST_TIMEOUT_S = 30
 # MLflow's wording of a request that never got an answer (refused, reset, timed out, retries of 5xx exhausted) ...
 _REQUEST_FAILED = re.compile(r"API request to \S+ failed with (timeout )?exception")
 # ... and of an answer with a status it did not expect (no JSON body): 5xx and 429 are the server's trouble.

@@ -47,11 +47,12 @@ from tests.scale_tests.accounting import (
 from tests.scale_tests.conftest import TrackingServer
 from tests.scale_tests.nodes import kill_session
 from tests.scale_tests.postgres import PostgresServer
+from tests.support.limits import HANG_S
 from tests.support.network import free_port
 
 NAME = "cluster"
 OTHER_HOST = "node-b.cluster.invalid:4242"
-WAIT_S = 600
+WAIT_S = HANG_S  # a hang detector (tests/support/limits.py), not a speed bound
 
 
 def _run(cmd: list[str], extra_env: dict[str, str], timeout: float = WAIT_S) -> subprocess.CompletedProcess:

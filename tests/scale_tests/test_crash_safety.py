@@ -55,6 +55,7 @@ from tests.scale_tests.accounting import (
     split_runs,
 )
 from tests.scale_tests.nodes import kill_session, session_pids, trial_with_checkpoint
+from tests.support.limits import HANG_S
 
 NAME = "crash"
 EPOCHS = 3
@@ -63,7 +64,7 @@ SPEC = tiny_spec(
     train={"epochs": EPOCHS, "limit_train_batches": 6},
     search={"design": "grid", "parameters": {"window_size": [3]}, "seeds": [0, 1]},
 )
-WAIT_S = 600
+WAIT_S = HANG_S  # a hang detector (tests/support/limits.py), not a speed bound
 
 
 def _running_trial_with_checkpoint(tmp: Path, proc) -> optuna.trial.FrozenTrial:
