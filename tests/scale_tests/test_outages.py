@@ -181,7 +181,11 @@ def test_an_outage_longer_than_the_budget_stops_cleanly_and_the_rerun_loses_noth
                 assert trial.user_attrs[ATTR_FIT_SECONDS] == stopped[pair], "the finished trial was trained again"
 
 
-def test_a_database_restart_mid_trial_is_ridden_out(tmp_path: Path, postgres: PostgresServer) -> None:
+def test_a_tracking_outage_then_a_database_restart_mid_study_are_ridden_out(tmp_path: Path,
+                                                                             postgres: PostgresServer) -> None:
+    """The issue's cluster shape: PostgreSQL storage and an `mlflow server`; the tracking server stopped for 45 s
+    mid-trial and started again, then, once the study says it is back, PostgreSQL restarted while that trial still
+    trains or the next one starts. Exit 0, no rerun, nothing lost."""
     storage = postgres.create_database("outage_restart")
     with restartable_mlflow(tmp_path / "mlflow") as server:
         client = MlflowClient(tracking_uri=server.uri)
@@ -189,7 +193,14 @@ def test_a_database_restart_mid_trial_is_ridden_out(tmp_path: Path, postgres: Po
         try:
             wait_until(lambda: first_epoch_logged(client, NAME, METRIC_VAL_ACC), what="a first epoch in MLflow",
                        alive=lambda: proc.poll() is None)
-            restart_postgres(postgres)  # drops every connection of the study mid-trial
+            server.stop()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=OUTAGE_S)  # the outage; the study must still be running at its end
+            assert proc.poll() is None, f"the study ended during the outage:\n{log.read_text()}"
+            server.start()  # the same port
+            wait_until(lambda: "is back after" in log.read_text() or proc.poll() is not None,
+                       what="the study's line that MLflow is back")  # (or its end: checked below)
+            restart_postgres(postgres)  # drops every connection of the study
             code = proc.wait(timeout=LIMIT_S)
         finally:
             if proc.poll() is None:
