@@ -41,7 +41,9 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     add_study(st, resolved_spec("cost", search=GRID), values,
               cost={(k,): (1000 * k, 100 * k * k) for k in (5, 7, 9)})
     search = {"design": "tpe", "parameters": {"window_size": [3, 5, 7]}, "seeds": [0], "n_trials": 3}
-    add_study(st, resolved_spec("sampled", search=search), {(3,): {0: 0.81}, (5,): {0: 0.86}, (7,): {0: 0.84}})
+    searched = {(3,): {0: 0.81}, (5,): {0: 0.86}, (7,): {0: 0.84}}
+    add_study(st, resolved_spec("sampled", search={**search, "confirm": False}), searched)
+    add_study(st, resolved_spec("unconfirmed", search=search), searched)  # its round (on by default) not run yet
     return st.root
 
 
@@ -95,6 +97,11 @@ def test_a_search_without_confirmation_says_so_in_one_line(runs: Path, capsys) -
     assert out.count("· window_size=5 · ") == 1 and f"= {RULE_BEST_TRIAL}" in out
     assert "any --prefer (it applies to seeded grids only): trial #1 · window_size=5 · seed 0" in out
     assert "rule: best COMPLETE trial by the objective (maximize); ties: earlier trial — selected, not confirmed" in out
+    code, out, err = _cli(capsys, runs, "unconfirmed", "--dry-run")
+    assert code == 0, err
+    notices = [line.strip() for line in out.splitlines() if "notice:" in line]
+    assert len(notices) == 1 and notices[0].startswith(
+        "notice: a tpe search whose confirmation round has no confirmed value yet (rerun the study to finish it)")
 
 
 def test_prefer_is_validated(runs: Path, capsys) -> None:

@@ -427,7 +427,7 @@ def test_a_search_without_confirmation_is_promoted_with_its_notice(study_dir: Pa
     storage = stores(study_dir)[0]
     source = optuna.load_study(study_name=STUDY, storage=storage)
     spec = dict(source.user_attrs[STUDY_SPEC], name="asearch")
-    spec["search"] = {**spec["search"], "design": "tpe", "seeds": [0], "n_trials": len(source.trials)}
+    spec["search"] = {**spec["search"], "design": "tpe", "seeds": [0], "n_trials": len(source.trials), "confirm": False}
     search = optuna.create_study(study_name="asearch", storage=storage, direction="maximize")
     search.set_user_attr(STUDY_SPEC, spec)
     for trial in source.trials:
