@@ -33,6 +33,8 @@ SLOW_PATHS = (
     "tests/platform_tests/promote/",
     "tests/platform_tests/data/test_data.py::test_hf_offline_unknown_dataset_is_a_clear_data_error",
     "tests/platform_tests/spec/test_recipes.py::test_cli_merges_recipes_and_prints_the_spec",
+    "tests/platform_tests/spec/test_spec_confirm.py::test_the_cli_refuses_a_bad_confirm_with_exit_2_and_the_dry_run",
+    "tests/platform_tests/study/test_confirmation.py",
     "tests/platform_tests/study/test_adaptive_seeds.py", "tests/platform_tests/study/test_custom_backbone_e2e.py",
     "tests/platform_tests/study/test_one_seed.py", "tests/platform_tests/study/test_pinned_resume.py",
     "tests/platform_tests/study/test_pinned_sampled.py", "tests/platform_tests/study/test_resume.py",
