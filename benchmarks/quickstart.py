@@ -1,6 +1,9 @@
-"""The whole quick start, timed: ``python -m benchmarks.quickstart [--old ROOT] [--workers 1,2] [--set K=V ...]``.
+"""The whole quick start, timed: ``python -m benchmarks.quickstart [--study YAML] [--old ROOT] [--workers 1,2]
+[--set K=V ...]``.
 
-Runs ``python -m platform.study studies/window_size.yaml`` exactly as a user does, on a fresh runs folder each
+Runs ``python -m platform.study studies/window_size.yaml`` (or ``--study``: another study file, read from each
+checkout, e.g. ``studies/search.yaml`` with and without its confirmation round) exactly as a user does, on a fresh
+runs folder each
 time, for every combination of code checkout (this one, and ``--old ROOT``: another checkout, e.g.
 ``git worktree add /tmp/old c0589b1``, run from its own root with the same interpreter) and ``--workers`` value
 (``default``: no ``--workers`` option, whatever the study file says). ``--set`` shortens it (e.g.
@@ -30,7 +33,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "quickstart.md"
 STUDY = "studies/window_size.yaml"
-STUDY_NAME = "window_size"
+
+
+def study_name(root: Path, study: str) -> str:
+    """The study's ``name:`` in ``root``'s copy of the file (the Optuna study the command creates)."""
+    import yaml
+
+    return str(yaml.safe_load((root / study).read_text())["name"])
 
 
 def git_commit(root: Path) -> str:
@@ -40,12 +49,12 @@ def git_commit(root: Path) -> str:
     return (done.stdout.strip() or "?") + ("-dirty" if dirty else "")
 
 
-def run_once(root: Path, workers: str, sets: list[str]) -> dict:
+def run_once(root: Path, workers: str, sets: list[str], study_file: str = STUDY) -> dict:
     """One quick start from ``root`` on a fresh runs folder; its wall time and what its storage says."""
     import optuna
 
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "platform.study", STUDY, "--runs-dir", f"{tmp}/runs"]
+        command = [sys.executable, "-m", "platform.study", study_file, "--runs-dir", f"{tmp}/runs"]
         if workers != "default":
             command += ["--workers", workers]
         for item in sets:
@@ -59,7 +68,7 @@ def run_once(root: Path, workers: str, sets: list[str]) -> dict:
         load_after = os.getloadavg()[0]
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)} (in {root}) failed with {done.returncode}:\n{done.stderr[-3000:]}")
-        study = optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{tmp}/runs/optuna.db")
+        study = optuna.load_study(study_name=study_name(root, study_file), storage=f"sqlite:///{tmp}/runs/optuna.db")
         trials = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     fits = [t.user_attrs["fit_seconds"] for t in trials if "fit_seconds" in t.user_attrs]
     workers_seen = {t.user_attrs.get("worker") for t in trials}
@@ -79,6 +88,7 @@ def run_once(root: Path, workers: str, sets: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", default=STUDY, help=f"the study file, relative to each checkout (default {STUDY})")
     parser.add_argument("--old", type=Path, help="another checkout to time side by side (run from its own root)")
     parser.add_argument("--workers", default="default", help="comma-separated --workers values; 'default' = none")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
@@ -87,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     roots = [("this checkout", REPO)] + ([("old", args.old.resolve())] if args.old else [])
-    if args.old and not (args.old / STUDY).is_file():
-        parser.error(f"--old: {args.old} holds no {STUDY}")
+    if not (REPO / args.study).is_file():
+        parser.error(f"--study: no {args.study} in {REPO}")
+    if args.old and not (args.old / args.study).is_file():
+        parser.error(f"--old: {args.old} holds no {args.study}")
     combos = [(label, root, w) for w in args.workers.split(",") for label, root in roots]
     if args.order == "grouped":
         combos.sort(key=lambda c: c[0] != "this checkout")
@@ -96,17 +108,18 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for label, root, workers in combos:
         print(f"{time.strftime('%H:%M:%S')} {label} ({root}) --workers {workers}", flush=True)
-        rows.append({"label": label, **run_once(root, workers, args.sets)})
+        rows.append({"label": label, **run_once(root, workers, args.sets, args.study)})
         print(f"  {rows[-1]['wall']:.0f} s, {rows[-1]['trials']} trials", flush=True)
     from benchmarks.timing import cpu_name
 
     command = "python -m benchmarks.quickstart " + shlex.join(sys.argv[1:] if argv is None else argv)
     shortened = f" with `{shlex.join(x for item in args.sets for x in ('--set', item))}`" if args.sets else ""
     lines = [
-        "# The whole quick start (python -m benchmarks.quickstart)",
+        "# The whole quick start (python -m benchmarks.quickstart)" if args.study == STUDY
+        else f"# `{args.study}`, the whole study timed (python -m benchmarks.quickstart)",
         "",
         f"`{command.strip()}`, started {started}; {cpu_name()}, {os.cpu_count()} cores, Python "
-        f"{sys.version.split()[0]}. Each row is `python -m platform.study {STUDY}` on a fresh runs folder"
+        f"{sys.version.split()[0]}. Each row is `python -m platform.study {args.study}` on a fresh runs folder"
         + shortened + ", the rows in the order run.",
         "",
         "| code | --workers | processes × threads | command (s) | command (min) | trials | fit per trial, mean (s) "
