@@ -19,8 +19,9 @@ import torch
 from optuna.trial import TrialState
 
 from platform.records import ATTR_POINT, ATTR_RUN, ATTR_SEED, ATTR_WORKER
+from tests.support.limits import HANG_S
 
-KILL_PASSES = 50
+POLL_S = 0.1  # how often the session is looked at again while the kernel takes its processes down
 
 
 def session_pids(session_id: int) -> list[int]:
@@ -39,15 +40,15 @@ def session_pids(session_id: int) -> list[int]:
 
 def kill_session(session_id: int) -> None:
     """SIGKILL every process of a command started with ``start_new_session`` (its session id is its pid), again
-    until none is left (a process started while the first ones were killed is caught by the next pass)."""
-    for _ in range(KILL_PASSES):
-        pids = session_pids(session_id)
-        if not pids:
-            return
+    until none is left — the event waited for (a process started while the first ones were killed is caught by the
+    next pass); only a session still alive after the hang limit fails."""
+    deadline = time.monotonic() + HANG_S
+    while pids := session_pids(session_id):
+        assert time.monotonic() < deadline, f"processes {pids} of session {session_id} survive SIGKILL"
         for pid in pids:
             with suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-        time.sleep(0.1)  # let the kernel take them down before looking again (a poll interval)
+        time.sleep(POLL_S)
 
 
 def saved_epoch(checkpoint: Path) -> int | None:
