@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import optuna
 
 from ..reports.load import point_info, study_info
-from ..reports.views import cheaper
+from ..reports.views import cheaper, finalists
 from ..spec.study_spec import StudySpec
 
 PREFER_CHEAPEST = "cheapest"
@@ -98,12 +98,9 @@ def search_notice(design: str, complete: int, round_planned: bool = False) -> st
 
 
 def confirmed_point(confirmed_means: Mapping[str, float], direction: str) -> str:
-    """A confirmation round's winner: the design point with the
-    best confirmed mean (``{design point: mean over its fresh seeds}``; ties: the first given, as the finalists
-    table orders them).
+    """A confirmation round's winner: the design point with the best confirmed mean (``{design point: mean over its
+    fresh seeds}``), ranked as the finalists table ranks them (ties: the first given).
     :func:`.champion.select` takes these means as ``confirmed`` and promotes that point's best seed."""
     if not confirmed_means:
         raise ValueError("confirmed_means is empty: no finalist has a confirmed mean")
-    sign = -1.0 if direction == "maximize" else 1.0
-    order = list(confirmed_means)
-    return min(order, key=lambda k: (sign * float(confirmed_means[k]), order.index(k)))
+    return finalists.finalist_order(confirmed_means, direction)[0]  # the finalists table's own ranking
